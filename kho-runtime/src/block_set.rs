@@ -1,0 +1,586 @@
+//! The linked-block chain: a set of same-sized entries in page-sized blocks.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use crate::entry::{AbiField, BlockHeaderSer, HEADER_SIZE};
+use crate::memory::check_page_size;
+use crate::{ChainFault, Error, Fault, PhysAddr, PreservedMemory, Result};
+
+/// The kernel's default limit on the blocks of one set (`KHO_MAX_BLOCKS`).
+pub const DEFAULT_MAX_BLOCKS: usize = 10_000;
+
+/// How many `entry_size`-byte entries fit one block of `page_size` bytes.
+///
+/// Unlike the kernel, which only warns, an entry that cannot fit a block at
+/// all (or is empty) is an error here.
+pub fn count_per_block(page_size: usize, entry_size: usize) -> Result<usize> {
+    check_page_size(page_size)?;
+    if entry_size == 0 || entry_size > page_size - HEADER_SIZE {
+        return Err(Error::EntrySize {
+            entry_size,
+            page_size,
+        });
+    }
+    Ok((page_size - HEADER_SIZE) / entry_size)
+}
+
+/// A block set whose entry size is chosen at run time.
+///
+/// The set keeps the addresses of its blocks in a `Vec`, so entry `i` is
+/// found without walking the chain. It does not own memory: every operation
+/// takes the [`PreservedMemory`] the blocks live in, as the kernel's functions
+/// use the one physical memory. Locking is the caller's business (`&mut`).
+///
+/// An *outgoing* set is built by this kernel: its blocks are full except the
+/// last, entries are appended at the end and removed from the end. An
+/// *incoming* set comes from [`restore`](Self::restore): it is read-only, and
+/// [`destroy`](Self::destroy) releases its pages.
+#[derive(Debug, Clone)]
+pub struct RawBlockSet {
+    entry_size: usize,
+    page_size: usize,
+    per_block: usize,
+    max_blocks: usize,
+    blocks: Vec<PhysAddr>,
+    len: usize,
+    /// Incoming sets only: the index of each block's first entry, then `len`.
+    /// Restored chains may have partly filled blocks anywhere.
+    starts: Option<Vec<usize>>,
+}
+
+impl RawBlockSet {
+    /// An empty outgoing set of `entry_size`-byte entries in `mem`'s pages.
+    pub fn new<M: PreservedMemory + ?Sized>(mem: &M, entry_size: usize) -> Result<Self> {
+        let page_size = mem.page_size();
+        Ok(RawBlockSet {
+            entry_size,
+            page_size,
+            per_block: count_per_block(page_size, entry_size)?,
+            max_blocks: DEFAULT_MAX_BLOCKS,
+            blocks: Vec::new(),
+            len: 0,
+            starts: None,
+        })
+    }
+
+    /// Sets the block limit for [`grow`](Self::grow) (default 10000).
+    pub fn with_max_blocks(mut self, max_blocks: usize) -> Self {
+        self.max_blocks = max_blocks;
+        self
+    }
+
+    /// Restores the chain starting at `head` (0: an empty set) with the
+    /// default block limit. See [`restore_with_limit`](Self::restore_with_limit).
+    pub fn restore<M: PreservedMemory + ?Sized>(
+        mem: &M,
+        head: PhysAddr,
+        entry_size: usize,
+    ) -> Result<Self> {
+        Self::restore_with_limit(mem, head, entry_size, DEFAULT_MAX_BLOCKS)
+    }
+
+    /// Restores the chain starting at `head`, trusting nothing in it.
+    ///
+    /// Rejects what the kernel rejects (a cycle, more than `max_blocks`
+    /// blocks, a count of 0 or above `count_per_block`) and what the kernel
+    /// would crash on (an address outside memory, unaligned, past the end of
+    /// an image, or not handed over). The error names the block's index and
+    /// address. It reads each header once, allocates at most `max_blocks`
+    /// addresses, and changes nothing: on failure no page is released, since
+    /// a corrupt `next` may point into pages that belong to someone else.
+    pub fn restore_with_limit<M: PreservedMemory + ?Sized>(
+        mem: &M,
+        head: PhysAddr,
+        entry_size: usize,
+        max_blocks: usize,
+    ) -> Result<Self> {
+        let page_size = mem.page_size();
+        let per_block = count_per_block(page_size, entry_size)?;
+        let mut blocks: Vec<PhysAddr> = Vec::new();
+        let mut starts: Vec<usize> = Vec::new();
+        let mut len = 0usize;
+        let mut next = head;
+        while !next.is_null() {
+            let index = blocks.len();
+            if index >= max_blocks {
+                return Err(cycle_or_too_long(&blocks, next, max_blocks));
+            }
+            let page = mem.page(next).map_err(|e| match e {
+                Error::Memory { fault, .. } => {
+                    Error::chain(index, next, ChainFault::Address(fault))
+                }
+                other => other,
+            })?;
+            if !mem.is_incoming(next) {
+                return Err(Error::chain(
+                    index,
+                    next,
+                    ChainFault::Address(Fault::NotPreserved),
+                ));
+            }
+            let header = BlockHeaderSer::read_from(page);
+            let count = header.count;
+            if count == 0 || count > per_block as u64 {
+                return Err(Error::chain(
+                    index,
+                    next,
+                    ChainFault::BadCount {
+                        count,
+                        max: per_block as u64,
+                    },
+                ));
+            }
+            blocks.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
+            starts.try_reserve(2).map_err(|_| Error::OutOfMemory)?;
+            blocks.push(next);
+            starts.push(len);
+            len += count as usize;
+            next = PhysAddr(header.next);
+        }
+        starts.push(len);
+        Ok(RawBlockSet {
+            entry_size,
+            page_size,
+            per_block,
+            max_blocks,
+            blocks,
+            len,
+            starts: Some(starts),
+        })
+    }
+
+    /// Bytes per entry.
+    pub fn entry_size(&self) -> usize {
+        self.entry_size
+    }
+
+    /// Bytes per block (the page size).
+    pub fn block_size(&self) -> usize {
+        self.page_size
+    }
+
+    /// Entries one block holds: `(block_size - 16) / entry_size`.
+    pub fn count_per_block(&self) -> usize {
+        self.per_block
+    }
+
+    /// The block limit in force.
+    pub fn max_blocks(&self) -> usize {
+        self.max_blocks
+    }
+
+    /// Entries in the set.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the set holds no entry (it may still hold empty blocks; see
+    /// [`block_count`](Self::block_count)).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Entries the set can hold without growing.
+    pub fn capacity(&self) -> usize {
+        match self.starts {
+            Some(_) => self.len,
+            None => self.blocks.len() * self.per_block,
+        }
+    }
+
+    /// Blocks in the set.
+    pub fn block_count(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// The blocks' physical addresses in chain order.
+    pub fn blocks(&self) -> &[PhysAddr] {
+        &self.blocks
+    }
+
+    /// The physical address of the first block, 0 when there is none.
+    ///
+    /// To hand the set over, prefer [`publish`](Self::publish), which first
+    /// drops trailing empty blocks that the next kernel would reject.
+    pub fn head(&self) -> PhysAddr {
+        self.blocks.first().copied().unwrap_or(PhysAddr::NULL)
+    }
+
+    /// Whether the set was restored from the previous kernel.
+    pub fn is_incoming(&self) -> bool {
+        self.starts.is_some()
+    }
+
+    fn outgoing(&self, op: &'static str) -> Result<()> {
+        if self.is_incoming() {
+            Err(Error::Incoming(op))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Entries in use in block `b`.
+    fn block_len(&self, b: usize) -> usize {
+        match &self.starts {
+            Some(starts) => starts[b + 1] - starts[b],
+            None => self
+                .len
+                .saturating_sub(b * self.per_block)
+                .min(self.per_block),
+        }
+    }
+
+    /// Allocates blocks until the set can hold `count` entries.
+    ///
+    /// All or nothing: if a page cannot be had, or the set would pass its
+    /// block limit, every block this call added is freed again and the set
+    /// is as it was. Entries are untouched.
+    pub fn grow<M: PreservedMemory + ?Sized>(&mut self, mem: &mut M, count: usize) -> Result<()> {
+        self.outgoing("grow")?;
+        let wanted = count.div_ceil(self.per_block);
+        let have = self.blocks.len();
+        if wanted <= have {
+            return Ok(());
+        }
+        if wanted > self.max_blocks {
+            return Err(Error::BlockLimit {
+                wanted,
+                limit: self.max_blocks,
+            });
+        }
+        self.blocks
+            .try_reserve(wanted - have)
+            .map_err(|_| Error::OutOfMemory)?;
+        while self.blocks.len() < wanted {
+            if let Err(e) = self.grow_one(mem) {
+                // The pages were allocated by this call; freeing them cannot
+                // fail on a sound backend, and the first error is the story.
+                let _ = self.truncate_blocks(mem, have);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn grow_one<M: PreservedMemory + ?Sized>(&mut self, mem: &mut M) -> Result<()> {
+        let addr = mem.alloc_preserve()?;
+        if let Some(&last) = self.blocks.last() {
+            if let Err(e) = write_header_next(mem, last, addr) {
+                let _ = mem.unpreserve_free(addr);
+                return Err(e);
+            }
+        }
+        self.blocks.push(addr);
+        Ok(())
+    }
+
+    /// Keeps the first `min(len, count)` entries and frees the trailing
+    /// blocks not needed to hold `count` entries (the kernel's rule: the
+    /// last block goes while `count <= (blocks - 1) * count_per_block`).
+    pub fn shrink<M: PreservedMemory + ?Sized>(&mut self, mem: &mut M, count: usize) -> Result<()> {
+        self.outgoing("shrink")?;
+        if count < self.len {
+            self.truncate_entries(mem, count)?;
+        }
+        self.truncate_blocks(mem, count.div_ceil(self.per_block))
+    }
+
+    /// Frees trailing blocks that hold no entry, so the chain never ends in
+    /// a block with count 0 (which the next kernel's restore rejects: the
+    /// kernel's own trap after `grow(n)` and fewer than `n` writes).
+    pub fn trim<M: PreservedMemory + ?Sized>(&mut self, mem: &mut M) -> Result<()> {
+        self.outgoing("trim")?;
+        self.truncate_blocks(mem, self.len.div_ceil(self.per_block))
+    }
+
+    /// Trims the set and returns the head address to record for the next
+    /// kernel (0 for an empty set).
+    pub fn publish<M: PreservedMemory + ?Sized>(&mut self, mem: &mut M) -> Result<PhysAddr> {
+        self.trim(mem)?;
+        Ok(self.head())
+    }
+
+    fn truncate_entries<M: PreservedMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        new_len: usize,
+    ) -> Result<()> {
+        let first = new_len / self.per_block;
+        let last = self.len.div_ceil(self.per_block);
+        for b in first..last.min(self.blocks.len()) {
+            let n = new_len
+                .saturating_sub(b * self.per_block)
+                .min(self.per_block);
+            write_header_count(mem, self.blocks[b], n)?;
+        }
+        self.len = new_len;
+        Ok(())
+    }
+
+    /// Frees blocks from the end until `keep` remain, then ends the chain.
+    fn truncate_blocks<M: PreservedMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        keep: usize,
+    ) -> Result<()> {
+        if keep >= self.blocks.len() {
+            return Ok(());
+        }
+        let mut first_err = None;
+        while self.blocks.len() > keep {
+            if let Some(addr) = self.blocks.pop() {
+                if let Err(e) = self.free_block(mem, addr) {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(&last) = self.blocks.last() {
+            if let Err(e) = write_header_next(mem, last, PhysAddr::NULL) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    fn free_block<M: PreservedMemory + ?Sized>(&self, mem: &mut M, addr: PhysAddr) -> Result<()> {
+        if self.is_incoming() {
+            mem.restore_free(addr)
+        } else {
+            mem.unpreserve_free(addr)
+        }
+    }
+
+    /// Reserves the next slot after the last entry and returns it for
+    /// writing. Fails with [`Error::Full`] when every block is full: grow
+    /// first, so that the step that can fail comes before the writing.
+    pub fn reserve<'m, M: PreservedMemory + ?Sized>(
+        &mut self,
+        mem: &'m mut M,
+    ) -> Result<&'m mut [u8]> {
+        self.outgoing("reserve")?;
+        if self.len >= self.capacity() {
+            return Err(Error::Full {
+                capacity: self.capacity(),
+            });
+        }
+        let (b, slot) = (self.len / self.per_block, self.len % self.per_block);
+        let page = mem.page_mut(self.blocks[b])?;
+        (slot as u64 + 1).write_to(&mut page[8..]);
+        self.len += 1;
+        let at = HEADER_SIZE + slot * self.entry_size;
+        Ok(&mut page[at..at + self.entry_size])
+    }
+
+    /// Appends one entry's bytes (exactly `entry_size` of them).
+    pub fn push<M: PreservedMemory + ?Sized>(&mut self, mem: &mut M, entry: &[u8]) -> Result<()> {
+        if entry.len() != self.entry_size {
+            return Err(Error::EntryLength {
+                expected: self.entry_size,
+                found: entry.len(),
+            });
+        }
+        self.reserve(mem)?.copy_from_slice(entry);
+        Ok(())
+    }
+
+    /// Steps back over the last entry: removes it and returns its bytes, or
+    /// `None` when the set is empty. The block stays allocated (see
+    /// [`trim`](Self::trim)).
+    pub fn prev<'m, M: PreservedMemory + ?Sized>(
+        &mut self,
+        mem: &'m mut M,
+    ) -> Result<Option<&'m [u8]>> {
+        self.outgoing("prev")?;
+        if self.len == 0 {
+            return Ok(None);
+        }
+        let last = self.len - 1;
+        let (b, slot) = (last / self.per_block, last % self.per_block);
+        let page = mem.page_mut(self.blocks[b])?;
+        (slot as u64).write_to(&mut page[8..]);
+        self.len = last;
+        let at = HEADER_SIZE + slot * self.entry_size;
+        Ok(Some(&page[at..at + self.entry_size]))
+    }
+
+    /// Zeroes every block's count and entries; the blocks stay allocated
+    /// and linked.
+    pub fn clear<M: PreservedMemory + ?Sized>(&mut self, mem: &mut M) -> Result<()> {
+        self.outgoing("clear")?;
+        for &addr in &self.blocks {
+            mem.page_mut(addr)?[8..].fill(0);
+        }
+        self.len = 0;
+        Ok(())
+    }
+
+    /// Frees every block (unpreserving outgoing pages, releasing incoming
+    /// ones) and leaves the set empty. Goes on past a failed free and
+    /// returns the first error.
+    pub fn destroy<M: PreservedMemory + ?Sized>(&mut self, mem: &mut M) -> Result<()> {
+        let res = self.truncate_blocks(mem, 0);
+        self.len = 0;
+        if let Some(starts) = &mut self.starts {
+            starts.clear();
+            starts.push(0);
+        }
+        res
+    }
+
+    /// The bytes of entry `index`.
+    pub fn get<'m, M: PreservedMemory + ?Sized>(
+        &self,
+        mem: &'m M,
+        index: usize,
+    ) -> Option<&'m [u8]> {
+        if index >= self.len {
+            return None;
+        }
+        let (b, slot) = match &self.starts {
+            Some(starts) => {
+                let b = starts.partition_point(|&s| s <= index) - 1;
+                (b, index - starts[b])
+            }
+            None => (index / self.per_block, index % self.per_block),
+        };
+        let page = mem.page(self.blocks[b]).ok()?;
+        let at = HEADER_SIZE + slot * self.entry_size;
+        page.get(at..at + self.entry_size)
+    }
+
+    /// The entries in chain order.
+    pub fn iter<'a, M: PreservedMemory + ?Sized>(&'a self, mem: &'a M) -> Iter<'a, M> {
+        Iter {
+            set: self,
+            mem,
+            block: 0,
+            cur: &[],
+            remaining: self.len,
+        }
+    }
+
+    /// A writer that appends entries and trims the set when done.
+    pub fn writer<'a, M: PreservedMemory + ?Sized>(&'a mut self, mem: &'a mut M) -> Writer<'a, M> {
+        Writer { set: self, mem }
+    }
+}
+
+/// The error for a walk that reached the block limit: a cycle if an
+/// address repeats, else a chain that is simply too long.
+fn cycle_or_too_long(blocks: &[PhysAddr], next: PhysAddr, limit: usize) -> Error {
+    let mut seen = BTreeMap::new();
+    for (i, &addr) in blocks.iter().chain(core::iter::once(&next)).enumerate() {
+        if let Some(&first) = seen.get(&addr) {
+            let from = i - 1;
+            return Error::chain(from, blocks[from], ChainFault::Cycle { to_index: first });
+        }
+        seen.insert(addr, i);
+    }
+    Error::chain(blocks.len(), next, ChainFault::TooManyBlocks { limit })
+}
+
+fn write_header_next<M: PreservedMemory + ?Sized>(
+    mem: &mut M,
+    block: PhysAddr,
+    next: PhysAddr,
+) -> Result<()> {
+    next.write_to(&mut mem.page_mut(block)?[0..]);
+    Ok(())
+}
+
+fn write_header_count<M: PreservedMemory + ?Sized>(
+    mem: &mut M,
+    block: PhysAddr,
+    count: usize,
+) -> Result<()> {
+    (count as u64).write_to(&mut mem.page_mut(block)?[8..]);
+    Ok(())
+}
+
+/// Iterator over a set's entries as byte slices, in chain order.
+pub struct Iter<'a, M: ?Sized> {
+    set: &'a RawBlockSet,
+    mem: &'a M,
+    block: usize,
+    cur: &'a [u8],
+    remaining: usize,
+}
+
+impl<'a, M: PreservedMemory + ?Sized> Iterator for Iter<'a, M> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        while self.cur.is_empty() {
+            if self.remaining == 0 || self.block >= self.set.blocks.len() {
+                return None;
+            }
+            let b = self.block;
+            self.block += 1;
+            // Addresses were checked when the set was built or restored, so
+            // this only fails if the memory was torn down under us.
+            let page = self.mem.page(self.set.blocks[b]).ok()?;
+            let n = self.set.block_len(b);
+            self.cur = page.get(HEADER_SIZE..HEADER_SIZE + n * self.set.entry_size)?;
+        }
+        let (entry, rest) = self.cur.split_at(self.set.entry_size);
+        self.cur = rest;
+        self.remaining -= 1;
+        Some(entry)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<M: PreservedMemory + ?Sized> ExactSizeIterator for Iter<'_, M> {}
+
+/// Appends entries to an outgoing set; trims trailing empty blocks when
+/// finished or dropped, so a set written through a writer is always safe
+/// to publish.
+pub struct Writer<'a, M: PreservedMemory + ?Sized> {
+    set: &'a mut RawBlockSet,
+    mem: &'a mut M,
+}
+
+impl<M: PreservedMemory + ?Sized> Writer<'_, M> {
+    /// Reserves the next slot (see [`RawBlockSet::reserve`]).
+    pub fn reserve(&mut self) -> Result<&mut [u8]> {
+        self.set.reserve(self.mem)
+    }
+
+    /// Appends one entry's bytes.
+    pub fn push(&mut self, entry: &[u8]) -> Result<()> {
+        self.set.push(self.mem, entry)
+    }
+
+    /// Steps back over the last entry (see [`RawBlockSet::prev`]).
+    pub fn prev(&mut self) -> Result<Option<&[u8]>> {
+        self.set.prev(self.mem)
+    }
+
+    /// Entries in the set so far.
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// Whether nothing has been written.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// Trims the set and returns its head address.
+    pub fn finish(self) -> Result<PhysAddr> {
+        let mut this = core::mem::ManuallyDrop::new(self);
+        let w = &mut *this;
+        w.set.publish(w.mem)
+    }
+}
+
+impl<M: PreservedMemory + ?Sized> Drop for Writer<'_, M> {
+    fn drop(&mut self) {
+        let _ = self.set.trim(self.mem);
+    }
+}

@@ -1,0 +1,205 @@
+//! Entry types: what a block holds, and how it becomes bytes.
+
+use crate::{Error, PhysAddr, Result};
+
+/// A fixed-size, endian-native value that can cross a kexec: an integer of
+/// explicit width, a [`PhysAddr`], a fixed array of such values, or a packed
+/// struct made of them.
+///
+/// Conversion is field by field with safe code; there is no transmute, so
+/// any byte pattern read from preserved memory is a valid value.
+pub trait AbiField: Copy {
+    /// Size in bytes, with no padding.
+    const SIZE: usize;
+    /// Writes the value into `out[..SIZE]`.
+    fn write_to(&self, out: &mut [u8]);
+    /// Reads a value from `bytes[..SIZE]`.
+    fn read_from(bytes: &[u8]) -> Self;
+}
+
+macro_rules! abi_int {
+    ($($t:ty),*) => {$(
+        impl AbiField for $t {
+            const SIZE: usize = core::mem::size_of::<$t>();
+            #[inline]
+            fn write_to(&self, out: &mut [u8]) {
+                out[..Self::SIZE].copy_from_slice(&self.to_ne_bytes());
+            }
+            #[inline]
+            fn read_from(bytes: &[u8]) -> Self {
+                let mut raw = [0u8; core::mem::size_of::<$t>()];
+                raw.copy_from_slice(&bytes[..Self::SIZE]);
+                <$t>::from_ne_bytes(raw)
+            }
+        }
+    )*};
+}
+abi_int!(u8, u16, u32, u64, i8, i16, i32, i64);
+
+impl AbiField for PhysAddr {
+    const SIZE: usize = 8;
+    #[inline]
+    fn write_to(&self, out: &mut [u8]) {
+        self.0.write_to(out)
+    }
+    #[inline]
+    fn read_from(bytes: &[u8]) -> Self {
+        PhysAddr(u64::read_from(bytes))
+    }
+}
+
+impl<T: AbiField, const N: usize> AbiField for [T; N] {
+    const SIZE: usize = T::SIZE * N;
+    #[inline]
+    fn write_to(&self, out: &mut [u8]) {
+        for (value, slot) in self.iter().zip(out.chunks_exact_mut(T::SIZE)) {
+            value.write_to(slot);
+        }
+    }
+    #[inline]
+    fn read_from(bytes: &[u8]) -> Self {
+        core::array::from_fn(|i| T::read_from(&bytes[i * T::SIZE..]))
+    }
+}
+
+/// A packed struct stored as one entry of a block set.
+///
+/// `COMPATIBLE` names the ABI (`name-vN`); `FINGERPRINT` hashes the layout so
+/// a reader can tell a same-named but different layout apart. Implemented by
+/// `#[derive(KhoEntry)]`, or by hand with [`fingerprint`] of a layout text.
+pub trait KhoEntry: AbiField {
+    /// The compatible string, `name-vN`.
+    const COMPATIBLE: &'static str;
+    /// A stable 64-bit hash of the layout.
+    const FINGERPRINT: u64;
+
+    /// The entry as a new byte array of exactly `SIZE` bytes.
+    fn to_bytes(&self) -> alloc::vec::Vec<u8> {
+        let mut out = alloc::vec![0u8; Self::SIZE];
+        self.write_to(&mut out);
+        out
+    }
+}
+
+/// 64-bit FNV-1a of `text`: the layout fingerprint of a canonical layout text.
+pub const fn fingerprint(text: &str) -> u64 {
+    let bytes = text.as_bytes();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+/// Stores `s` in a NUL-padded name field; it must leave room for the NUL.
+pub fn set_name(field: &mut [u8], s: &str) -> Result<()> {
+    if s.len() >= field.len() {
+        return Err(Error::TooLong {
+            what: "name",
+            len: s.len(),
+            capacity: field.len().saturating_sub(1),
+        });
+    }
+    field.fill(0);
+    field[..s.len()].copy_from_slice(s.as_bytes());
+    Ok(())
+}
+
+/// The bytes of a NUL-padded name field up to its first NUL.
+pub fn name_bytes(field: &[u8]) -> &[u8] {
+    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+    &field[..end]
+}
+
+/// The block header that starts every block: the next block's physical
+/// address (0 ends the chain) and the number of entries in use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(C, packed)]
+pub struct BlockHeaderSer {
+    /// Physical address of the next block, 0 for the last.
+    pub next: u64,
+    /// Entries in use in this block.
+    pub count: u64,
+}
+
+/// Size of [`BlockHeaderSer`]: entries start at this offset in a block.
+pub const HEADER_SIZE: usize = 16;
+
+/// The compatible string of the block format.
+pub const KHO_BLOCK_COMPATIBLE: &str = "kho-block-v1";
+
+impl AbiField for BlockHeaderSer {
+    const SIZE: usize = HEADER_SIZE;
+    #[inline]
+    fn write_to(&self, out: &mut [u8]) {
+        let (next, count) = (self.next, self.count);
+        next.write_to(&mut out[0..]);
+        count.write_to(&mut out[8..]);
+    }
+    #[inline]
+    fn read_from(bytes: &[u8]) -> Self {
+        BlockHeaderSer {
+            next: u64::read_from(&bytes[0..]),
+            count: u64::read_from(&bytes[8..]),
+        }
+    }
+}
+
+impl KhoEntry for BlockHeaderSer {
+    const COMPATIBLE: &'static str = KHO_BLOCK_COMPATIBLE;
+    const FINGERPRINT: u64 = fingerprint("kho_block_header_ser 16\n0 8 u64 next\n8 8 u64 count\n");
+}
+
+const _: () = assert!(core::mem::size_of::<BlockHeaderSer>() == HEADER_SIZE);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_bytes_are_next_then_count_native_endian() {
+        let h = BlockHeaderSer {
+            next: 0x1122_3344_5566_7788,
+            count: 5,
+        };
+        let bytes = h.to_bytes();
+        assert_eq!(&bytes[..8], &0x1122_3344_5566_7788u64.to_ne_bytes());
+        assert_eq!(&bytes[8..], &5u64.to_ne_bytes());
+        assert_eq!(BlockHeaderSer::read_from(&bytes), h);
+    }
+
+    #[test]
+    fn arrays_round_trip() {
+        let v: [[u16; 3]; 2] = [[1, 2, 3], [4, 5, 0xffff]];
+        let mut out = [0u8; 12];
+        v.write_to(&mut out);
+        assert_eq!(&out[10..], &0xffffu16.to_ne_bytes());
+        assert_eq!(<[[u16; 3]; 2]>::read_from(&out), v);
+    }
+
+    #[test]
+    fn names_are_nul_terminated_and_bounded() {
+        let mut f = [0xffu8; 8];
+        set_name(&mut f, "abc").unwrap();
+        assert_eq!(&f, b"abc\0\0\0\0\0");
+        assert_eq!(name_bytes(&f), b"abc");
+        assert!(set_name(&mut f, "1234567").is_ok());
+        assert!(matches!(
+            set_name(&mut f, "12345678"),
+            Err(Error::TooLong {
+                len: 8,
+                capacity: 7,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn fingerprint_is_fnv1a() {
+        assert_eq!(fingerprint(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fingerprint("a"), 0xaf63_dc4c_8601_ec8c);
+    }
+}

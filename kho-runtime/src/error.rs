@@ -1,0 +1,198 @@
+//! The one error type of the runtime.
+
+use crate::PhysAddr;
+
+/// What is wrong with one physical address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Below the memory's base or past its last page.
+    OutOfRange,
+    /// Not a multiple of the page size.
+    Unaligned,
+    /// The page starts inside the image but the image ends before the page does.
+    PastEndOfImage,
+    /// The page is not preserved (restoring it, or a block found there, would
+    /// read memory the previous kernel did not hand over).
+    NotPreserved,
+    /// The page was already restored and freed by this kernel.
+    AlreadyRestored,
+    /// The page holds the backend's own metadata, never a block.
+    Reserved,
+    /// The backend is read-only (a raw memory dump).
+    ReadOnly,
+}
+
+impl core::fmt::Display for Fault {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Fault::OutOfRange => "address outside memory",
+            Fault::Unaligned => "address not page aligned",
+            Fault::PastEndOfImage => "page runs past the end of the image",
+            Fault::NotPreserved => "page is not preserved",
+            Fault::AlreadyRestored => "page was already restored",
+            Fault::Reserved => "page is reserved for image metadata",
+            Fault::ReadOnly => "memory is read-only",
+        })
+    }
+}
+
+/// Why a block chain was rejected on restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainFault {
+    /// The block's address is unusable.
+    Address(Fault),
+    /// The chain loops: this block links back to block `to_index`.
+    Cycle {
+        /// Index of the block the bad `next` points back to.
+        to_index: usize,
+    },
+    /// The chain has more blocks than the limit allows.
+    TooManyBlocks {
+        /// The limit in force.
+        limit: usize,
+    },
+    /// The header's count is 0 or larger than a block can hold.
+    BadCount {
+        /// The count found in the header.
+        count: u64,
+        /// The largest valid count (`count_per_block`).
+        max: u64,
+    },
+}
+
+impl core::fmt::Display for ChainFault {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ChainFault::Address(fault) => fault.fmt(f),
+            ChainFault::Cycle { to_index } => {
+                write!(f, "next links back to block {to_index} (cycle)")
+            }
+            ChainFault::TooManyBlocks { limit } => {
+                write!(f, "chain is longer than the limit of {limit} blocks")
+            }
+            ChainFault::BadCount { count, max } => {
+                write!(f, "entry count {count} is outside 1..={max}")
+            }
+        }
+    }
+}
+
+/// Every error of the runtime.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Restore rejected a block chain.
+    #[error("block {index} at {addr}: {fault}")]
+    Chain {
+        /// Position of the bad block in the chain (0 is the head).
+        index: usize,
+        /// Its physical address.
+        addr: PhysAddr,
+        /// What is wrong.
+        fault: ChainFault,
+    },
+    /// A page access or page free was refused.
+    #[error("page at {addr}: {fault}")]
+    Memory {
+        /// The address asked for.
+        addr: PhysAddr,
+        /// Why it was refused.
+        fault: Fault,
+    },
+    /// An entry of this size cannot fit a block of this page size.
+    #[error(
+        "entry size {entry_size} does not fit a {page_size}-byte block \
+         (at most {} bytes after the 16-byte header)",
+        page_size.saturating_sub(crate::HEADER_SIZE)
+    )]
+    EntrySize {
+        /// The entry size asked for.
+        entry_size: usize,
+        /// The block (page) size.
+        page_size: usize,
+    },
+    /// The page size is not one the format supports.
+    #[error("page size {0} is not supported (use 4096, 16384 or 65536)")]
+    PageSize(usize),
+    /// The memory has no free page, or an injected allocation failure.
+    #[error("out of preserved memory")]
+    OutOfMemory,
+    /// Growing would exceed the block limit.
+    #[error("growing to {wanted} blocks would exceed the limit of {limit}")]
+    BlockLimit {
+        /// Blocks the grow needed.
+        wanted: usize,
+        /// The limit in force.
+        limit: usize,
+    },
+    /// The set is full: grow it first.
+    #[error("block set is full ({capacity} entries): grow it first")]
+    Full {
+        /// The set's capacity.
+        capacity: usize,
+    },
+    /// A byte slice handed in as an entry has the wrong length.
+    #[error("entry is {found} bytes, the set holds {expected}-byte entries")]
+    EntryLength {
+        /// The set's entry size.
+        expected: usize,
+        /// The slice's length.
+        found: usize,
+    },
+    /// The operation changes a set restored from the previous kernel.
+    #[error("{0} is not allowed on a set restored from the previous kernel")]
+    Incoming(&'static str),
+    /// A restored set's recorded ABI differs from the reader's type.
+    #[error("incompatible ABI for {name}: expected {expected}, found {found}")]
+    IncompatibleAbi {
+        /// The root-table name looked up.
+        name: alloc::string::String,
+        /// What the reader's type declares.
+        expected: alloc::string::String,
+        /// What the image records.
+        found: alloc::string::String,
+    },
+    /// No root-table record has this name.
+    #[error("no block set named {0:?} in the root table")]
+    NotFound(alloc::string::String),
+    /// A value does not fit its field.
+    #[error("{what}: {len} bytes do not fit {capacity}")]
+    TooLong {
+        /// What was being stored.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The room there is.
+        capacity: usize,
+    },
+    /// An image file's own metadata is invalid.
+    #[error("image {path}: {what}")]
+    Image {
+        /// The file.
+        path: alloc::string::String,
+        /// What is wrong with it.
+        what: alloc::string::String,
+    },
+    /// An operating-system I/O error.
+    #[cfg(feature = "std")]
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: alloc::string::String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// The runtime's result type.
+pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn mem(addr: PhysAddr, fault: Fault) -> Self {
+        Error::Memory { addr, fault }
+    }
+
+    pub(crate) fn chain(index: usize, addr: PhysAddr, fault: ChainFault) -> Self {
+        Error::Chain { index, addr, fault }
+    }
+}

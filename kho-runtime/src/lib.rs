@@ -1,0 +1,68 @@
+//! The Kexec HandOver (KHO) serialization-block format, checked.
+//!
+//! A subsystem hands state to the next kernel as fixed-size entries in
+//! page-sized blocks. Each block starts with a 16-byte header (`next`, the
+//! physical address of the following block or 0; `count`, the entries in
+//! use) and holds `(page_size - 16) / entry_size` entries. A set is named by
+//! the address of its first block. This crate builds such chains byte for
+//! byte as the kernel does and restores them without trusting a byte.
+//!
+//! ```
+//! use kho_runtime::{BlockHeaderSer, BlockSet, SimMemory};
+//!
+//! # fn main() -> kho_runtime::Result<()> {
+//! let mut mem = SimMemory::new(0x10_0000, 4096, 16)?;
+//! let mut set = BlockSet::<BlockHeaderSer, _>::new(&mem)?;
+//! for i in 0..1000 {
+//!     set.push(&mut mem, &BlockHeaderSer { next: i, count: i * 2 })?;
+//! }
+//! let head = set.publish(&mut mem)?;
+//!
+//! let mem = mem.kexec(); // the next kernel: only preserved pages survive
+//! let restored = BlockSet::<BlockHeaderSer, _>::restore(&mem, head)?;
+//! assert_eq!(restored.len(), 1000);
+//! assert_eq!(restored.iter(&mem).nth(999).map(|e| e.count), Some(1998));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Backends: [`SimMemory`] (in process, with a simulated kexec and fault
+//! injection); with the `std` feature, [`FileMemory`] (a memory-mapped image
+//! file a second process reopens) and [`RawImage`] (a read-only raw dump).
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod addr;
+mod block_set;
+mod entry;
+mod error;
+mod memory;
+mod sim;
+mod typed;
+
+#[cfg(feature = "std")]
+mod file;
+#[cfg(feature = "std")]
+mod mmap;
+#[cfg(feature = "std")]
+mod raw_image;
+
+pub use addr::PhysAddr;
+pub use block_set::{count_per_block, Iter, RawBlockSet, Writer, DEFAULT_MAX_BLOCKS};
+pub use entry::{
+    fingerprint, name_bytes, set_name, AbiField, BlockHeaderSer, KhoEntry, HEADER_SIZE,
+    KHO_BLOCK_COMPATIBLE,
+};
+pub use error::{ChainFault, Error, Fault, Result};
+pub use memory::{check_page_size, PreservedMemory, PAGE_SIZES};
+pub use sim::{SimMemory, SimStats, POISON};
+pub use typed::{BlockSet, Entries, Writer as TypedWriter};
+
+#[cfg(feature = "std")]
+pub use file::{FileMemory, FileMemoryConfig, RootRecord};
+#[cfg(feature = "std")]
+pub use raw_image::RawImage;

@@ -1,0 +1,263 @@
+//! Simulated physical memory with a simulated kexec.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::memory::{check_page_size, page_offset};
+use crate::{Error, Fault, PhysAddr, PreservedMemory, Result};
+
+/// Byte written over every page the previous kernel did not preserve.
+pub const POISON: u8 = 0x6b;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PageState {
+    /// Free; `zeroed` when known to hold only zeros.
+    Free { zeroed: bool },
+    /// Allocated and preserved by this kernel.
+    Outgoing,
+    /// Preserved by the previous kernel, not yet restored.
+    Incoming,
+    /// Restored and freed by this kernel (free for allocation too).
+    Restored,
+}
+
+/// Page counters, so tests can prove that nothing leaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// Outgoing pages currently preserved.
+    pub preserved: usize,
+    /// Incoming pages not yet restored.
+    pub incoming: usize,
+    /// Incoming pages restored (and freed) by this kernel.
+    pub restored: usize,
+    /// Successful allocations since boot.
+    pub allocations: u64,
+}
+
+/// Simulated physical memory: `pages` pages of `page_size` bytes at `base`.
+///
+/// [`kexec`](Self::kexec) boots the "next kernel": preserved pages keep their
+/// bytes and become incoming, every other page is poisoned. Allocation hands
+/// out the lowest free address first, so runs are reproducible, and can be
+/// made to fail at a chosen allocation ([`fail_allocation`](Self::fail_allocation)).
+#[derive(Clone)]
+pub struct SimMemory {
+    base: u64,
+    page_size: usize,
+    bytes: Vec<u8>,
+    state: Vec<PageState>,
+    /// Free page indices, lowest on top.
+    free: Vec<usize>,
+    stats: SimStats,
+    fail_at: Option<u64>,
+    attempts: u64,
+}
+
+impl core::fmt::Debug for SimMemory {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SimMemory")
+            .field("base", &PhysAddr(self.base))
+            .field("page_size", &self.page_size)
+            .field("pages", &self.state.len())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl SimMemory {
+    /// Zeroed memory of `pages` pages at `base` (page aligned, non-zero so
+    /// that no page sits at the null address).
+    pub fn new(base: u64, page_size: usize, pages: usize) -> Result<Self> {
+        check_page_size(page_size)?;
+        let len = pages.checked_mul(page_size).ok_or(Error::OutOfMemory)?;
+        if base == 0 || base % page_size as u64 != 0 || base.checked_add(len as u64).is_none() {
+            return Err(Error::mem(PhysAddr(base), Fault::Unaligned));
+        }
+        Ok(SimMemory {
+            base,
+            page_size,
+            bytes: vec![0; len],
+            state: vec![PageState::Free { zeroed: true }; pages],
+            free: (0..pages).rev().collect(),
+            stats: SimStats::default(),
+            fail_at: None,
+            attempts: 0,
+        })
+    }
+
+    /// The first physical address.
+    pub fn base(&self) -> PhysAddr {
+        PhysAddr(self.base)
+    }
+
+    /// Number of pages.
+    pub fn pages(&self) -> usize {
+        self.state.len()
+    }
+
+    /// The page counters.
+    pub fn stats(&self) -> SimStats {
+        self.stats
+    }
+
+    /// All of memory as bytes (byte `k` is address `base + k`).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Makes the `n`th allocation attempt from now (0 = the next) fail with
+    /// [`Error::OutOfMemory`], once.
+    pub fn fail_allocation(&mut self, n: u64) {
+        self.fail_at = Some(self.attempts + n);
+    }
+
+    /// Boots the next kernel on this memory: pages preserved by this kernel
+    /// become incoming with their bytes intact; all others, incoming pages
+    /// this kernel never restored included, are poisoned and free.
+    pub fn kexec(mut self) -> SimMemory {
+        self.free.clear();
+        let mut incoming = 0;
+        for (i, state) in self.state.iter_mut().enumerate().rev() {
+            if *state == PageState::Outgoing {
+                *state = PageState::Incoming;
+                incoming += 1;
+            } else {
+                *state = PageState::Free { zeroed: false };
+                let at = i * self.page_size;
+                self.bytes[at..at + self.page_size].fill(POISON);
+                self.free.push(i);
+            }
+        }
+        self.stats = SimStats {
+            incoming,
+            ..SimStats::default()
+        };
+        self.fail_at = None;
+        self.attempts = 0;
+        self
+    }
+
+    fn index(&self, addr: PhysAddr) -> Result<usize> {
+        Ok(page_offset(addr, self.base, self.bytes.len(), self.page_size)? / self.page_size)
+    }
+}
+
+impl PreservedMemory for SimMemory {
+    fn page_size(&self) -> usize {
+        self.page_size
+    }
+
+    fn alloc_preserve(&mut self) -> Result<PhysAddr> {
+        let attempt = self.attempts;
+        self.attempts += 1;
+        if self.fail_at == Some(attempt) {
+            self.fail_at = None;
+            return Err(Error::OutOfMemory);
+        }
+        let i = self.free.pop().ok_or(Error::OutOfMemory)?;
+        if self.state[i] != (PageState::Free { zeroed: true }) {
+            let at = i * self.page_size;
+            self.bytes[at..at + self.page_size].fill(0);
+        }
+        self.state[i] = PageState::Outgoing;
+        self.stats.preserved += 1;
+        self.stats.allocations += 1;
+        Ok(PhysAddr(self.base + (i * self.page_size) as u64))
+    }
+
+    fn unpreserve_free(&mut self, addr: PhysAddr) -> Result<()> {
+        let i = self.index(addr)?;
+        if self.state[i] != PageState::Outgoing {
+            return Err(Error::mem(addr, Fault::NotPreserved));
+        }
+        self.state[i] = PageState::Free { zeroed: false };
+        self.free.push(i);
+        self.stats.preserved -= 1;
+        Ok(())
+    }
+
+    fn restore_free(&mut self, addr: PhysAddr) -> Result<()> {
+        let i = self.index(addr)?;
+        match self.state[i] {
+            PageState::Incoming => {}
+            PageState::Restored => return Err(Error::mem(addr, Fault::AlreadyRestored)),
+            _ => return Err(Error::mem(addr, Fault::NotPreserved)),
+        }
+        self.state[i] = PageState::Restored;
+        self.free.push(i);
+        self.stats.incoming -= 1;
+        self.stats.restored += 1;
+        Ok(())
+    }
+
+    fn is_incoming(&self, addr: PhysAddr) -> bool {
+        self.index(addr)
+            .is_ok_and(|i| self.state[i] == PageState::Incoming)
+    }
+
+    fn page(&self, addr: PhysAddr) -> Result<&[u8]> {
+        let at = page_offset(addr, self.base, self.bytes.len(), self.page_size)?;
+        Ok(&self.bytes[at..at + self.page_size])
+    }
+
+    fn page_mut(&mut self, addr: PhysAddr) -> Result<&mut [u8]> {
+        let at = page_offset(addr, self.base, self.bytes.len(), self.page_size)?;
+        Ok(&mut self.bytes[at..at + self.page_size])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kexec_keeps_preserved_pages_and_poisons_the_rest() {
+        let mut m = SimMemory::new(0x10_0000, 4096, 4).unwrap();
+        let a = m.alloc_preserve().unwrap();
+        let b = m.alloc_preserve().unwrap();
+        assert_eq!(a, PhysAddr(0x10_0000));
+        m.page_mut(a).unwrap()[0] = 7;
+        m.page_mut(b).unwrap()[0] = 9;
+        m.unpreserve_free(b).unwrap();
+        let mut next = m.kexec();
+        assert_eq!(next.stats().incoming, 1);
+        assert_eq!(next.page(a).unwrap()[0], 7);
+        assert!(next.page(b).unwrap().iter().all(|&x| x == POISON));
+        assert!(next.is_incoming(a) && !next.is_incoming(b));
+        next.restore_free(a).unwrap();
+        assert!(matches!(
+            next.restore_free(a),
+            Err(Error::Memory {
+                fault: Fault::AlreadyRestored,
+                ..
+            })
+        ));
+        assert!(matches!(
+            next.restore_free(b),
+            Err(Error::Memory {
+                fault: Fault::NotPreserved,
+                ..
+            })
+        ));
+        // A reused poisoned page comes back zeroed.
+        let c = next.alloc_preserve().unwrap();
+        assert!(next.page(c).unwrap().iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn injected_failure_hits_the_chosen_attempt_once() {
+        let mut m = SimMemory::new(0x1000, 4096, 8).unwrap();
+        m.fail_allocation(1);
+        assert!(m.alloc_preserve().is_ok());
+        assert!(matches!(m.alloc_preserve(), Err(Error::OutOfMemory)));
+        assert!(m.alloc_preserve().is_ok());
+        assert_eq!(m.stats().preserved, 2);
+    }
+
+    #[test]
+    fn exhausted_memory_is_out_of_memory() {
+        let mut m = SimMemory::new(0x1000, 4096, 1).unwrap();
+        m.alloc_preserve().unwrap();
+        assert!(matches!(m.alloc_preserve(), Err(Error::OutOfMemory)));
+    }
+}
