@@ -20,3 +20,6 @@
 #![forbid(unsafe_code)]
 
 pub use kho_runtime::*;
+
+/// Derives a checked KHO entry type; see the crate docs.
+pub use kho_derive::KhoEntry;

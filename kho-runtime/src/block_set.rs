@@ -101,10 +101,17 @@ impl RawBlockSet {
         let mut starts: Vec<usize> = Vec::new();
         let mut len = 0usize;
         let mut next = head;
+        // Brent's cycle finding: a loop is caught within about twice its
+        // length plus its tail, in O(1) extra memory, not only at the limit.
+        let (mut tortoise, mut power) = (PhysAddr::NULL, 1usize);
         while !next.is_null() {
             let index = blocks.len();
-            if index >= max_blocks {
+            if index >= max_blocks || next == tortoise {
                 return Err(cycle_or_too_long(&blocks, next, max_blocks));
+            }
+            if index == power {
+                tortoise = next;
+                power = power.saturating_mul(2);
             }
             let page = mem.page(next).map_err(|e| match e {
                 Error::Memory { fault, .. } => {
@@ -466,8 +473,9 @@ impl RawBlockSet {
     }
 }
 
-/// The error for a walk that reached the block limit: a cycle if an
-/// address repeats, else a chain that is simply too long.
+/// The error for a walk that met an address twice or reached the block
+/// limit: the first repeated address if there is one, else a chain that is
+/// simply too long.
 fn cycle_or_too_long(blocks: &[PhysAddr], next: PhysAddr, limit: usize) -> Error {
     let mut seen = BTreeMap::new();
     for (i, &addr) in blocks.iter().chain(core::iter::once(&next)).enumerate() {

@@ -1,5 +1,6 @@
 //! Entry types: what a block holds, and how it becomes bytes.
 
+use crate::layout::{StructLayout, TypeDesc};
 use crate::{Error, PhysAddr, Result};
 
 /// A fixed-size, endian-native value that can cross a kexec: an integer of
@@ -8,9 +9,16 @@ use crate::{Error, PhysAddr, Result};
 ///
 /// Conversion is field by field with safe code; there is no transmute, so
 /// any byte pattern read from preserved memory is a valid value.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a KHO ABI type",
+    label = "not a KHO ABI type",
+    note = "fields of a KHO entry are u8..u64, i8..i64, kho::PhysAddr, kho::PhysPtr<T>, kho::CharArray<N>, fixed arrays of them, or #[derive(KhoEntry)] structs"
+)]
 pub trait AbiField: Copy {
     /// Size in bytes, with no padding.
     const SIZE: usize;
+    /// The type in the layout model (TRANSITION: default until every impl is derived).
+    const TYPE: TypeDesc = TypeDesc::Prim("opaque");
     /// Writes the value into `out[..SIZE]`.
     fn write_to(&self, out: &mut [u8]);
     /// Reads a value from `bytes[..SIZE]`.
@@ -21,6 +29,7 @@ macro_rules! abi_int {
     ($($t:ty),*) => {$(
         impl AbiField for $t {
             const SIZE: usize = core::mem::size_of::<$t>();
+            const TYPE: TypeDesc = TypeDesc::Prim(stringify!($t));
             #[inline]
             fn write_to(&self, out: &mut [u8]) {
                 out[..Self::SIZE].copy_from_slice(&self.to_ne_bytes());
@@ -38,6 +47,7 @@ abi_int!(u8, u16, u32, u64, i8, i16, i32, i64);
 
 impl AbiField for PhysAddr {
     const SIZE: usize = 8;
+    const TYPE: TypeDesc = TypeDesc::Prim("phys_addr");
     #[inline]
     fn write_to(&self, out: &mut [u8]) {
         self.0.write_to(out)
@@ -50,6 +60,7 @@ impl AbiField for PhysAddr {
 
 impl<T: AbiField, const N: usize> AbiField for [T; N] {
     const SIZE: usize = T::SIZE * N;
+    const TYPE: TypeDesc = TypeDesc::Array(&T::TYPE, N);
     #[inline]
     fn write_to(&self, out: &mut [u8]) {
         for (value, slot) in self.iter().zip(out.chunks_exact_mut(T::SIZE)) {
@@ -67,9 +78,20 @@ impl<T: AbiField, const N: usize> AbiField for [T; N] {
 /// `COMPATIBLE` names the ABI (`name-vN`); `FINGERPRINT` hashes the layout so
 /// a reader can tell a same-named but different layout apart. Implemented by
 /// `#[derive(KhoEntry)]`, or by hand with [`fingerprint`] of a layout text.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a block-set entry: it has no compatible string",
+    label = "not a block-set entry",
+    note = "add #[kho(compatible = \"name-v1\")] beside its #[derive(KhoEntry)]"
+)]
 pub trait KhoEntry: AbiField {
     /// The compatible string, `name-vN`.
     const COMPATIBLE: &'static str;
+    /// The layout (TRANSITION: default until every impl is derived).
+    const LAYOUT: &'static StructLayout = &StructLayout {
+        name: "opaque",
+        size: 0,
+        fields: &[],
+    };
     /// A stable 64-bit hash of the layout.
     const FINGERPRINT: u64;
 

@@ -220,7 +220,9 @@ impl Superblock {
                 "{pages} pages of {page_size} bytes, but the file has {file_len} bytes"
             ));
         }
-        if base == 0 || base % page_size as u64 != 0 || base.checked_add(file_len as u64).is_none()
+        if base == 0
+            || !base.is_multiple_of(page_size as u64)
+            || base.checked_add(file_len as u64).is_none()
         {
             return Err(format!("base {base:#x} is not a usable page address"));
         }
@@ -315,7 +317,10 @@ impl FileMemory {
         let len = pages
             .checked_mul(page_size)
             .ok_or_else(|| bad(format!("{pages} pages of {page_size} bytes overflow")))?;
-        if base == 0 || base % page_size as u64 != 0 || base.checked_add(len as u64).is_none() {
+        if base == 0
+            || !base.is_multiple_of(page_size as u64)
+            || base.checked_add(len as u64).is_none()
+        {
             return Err(bad(format!("base {base:#x} is not a usable page address")));
         }
         let meta = meta_pages(pages, page_size);

@@ -40,7 +40,9 @@ mod addr;
 mod block_set;
 mod entry;
 mod error;
+pub mod layout;
 mod memory;
+mod ptr;
 mod sim;
 mod typed;
 
@@ -59,6 +61,7 @@ pub use entry::{
 };
 pub use error::{ChainFault, Error, Fault, Result};
 pub use memory::{check_page_size, PreservedMemory, PAGE_SIZES};
+pub use ptr::{CharArray, PhysPtr};
 pub use sim::{SimMemory, SimStats, POISON};
 pub use typed::{BlockSet, Entries, Writer as TypedWriter};
 

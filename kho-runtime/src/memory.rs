@@ -57,7 +57,7 @@ pub(crate) fn page_offset(
     page_size: usize,
 ) -> Result<usize> {
     let a = addr.get();
-    if a % page_size as u64 != 0 {
+    if !a.is_multiple_of(page_size as u64) {
         return Err(Error::mem(addr, Fault::Unaligned));
     }
     let off = match a.checked_sub(base) {

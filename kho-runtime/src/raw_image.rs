@@ -49,7 +49,7 @@ impl RawImage {
 
     fn with(bytes: Bytes, base: u64, page_size: usize, path: &str) -> Result<Self> {
         check_page_size(page_size)?;
-        if base % page_size as u64 != 0 {
+        if !base.is_multiple_of(page_size as u64) {
             return Err(Error::Image {
                 path: String::from(path),
                 what: alloc::format!("base {base:#x} is not aligned to the {page_size}-byte page"),

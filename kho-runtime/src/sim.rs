@@ -70,7 +70,10 @@ impl SimMemory {
     pub fn new(base: u64, page_size: usize, pages: usize) -> Result<Self> {
         check_page_size(page_size)?;
         let len = pages.checked_mul(page_size).ok_or(Error::OutOfMemory)?;
-        if base == 0 || base % page_size as u64 != 0 || base.checked_add(len as u64).is_none() {
+        if base == 0
+            || !base.is_multiple_of(page_size as u64)
+            || base.checked_add(len as u64).is_none()
+        {
             return Err(Error::mem(PhysAddr(base), Fault::Unaligned));
         }
         Ok(SimMemory {

@@ -12,8 +12,11 @@ use crate::{KhoEntry, PhysAddr, PreservedMemory, Result};
 /// semantics of each operation.
 pub struct BlockSet<T: KhoEntry, M: PreservedMemory + ?Sized> {
     raw: RawBlockSet,
-    _types: PhantomData<(fn() -> T, fn(&M))>,
+    _types: PhantomData<Types<T, M>>,
 }
+
+/// What a [`BlockSet`] is typed by, without owning either.
+type Types<T, M> = (fn() -> T, fn(&M));
 
 impl<T: KhoEntry, M: PreservedMemory + ?Sized> core::fmt::Debug for BlockSet<T, M> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

@@ -1,0 +1,165 @@
+//! Emits the impls, the layout constants and the compile-time proofs.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::ast::Entry;
+use crate::ctxt::Ctxt;
+use crate::valid;
+
+pub fn derive(input: &syn::DeriveInput) -> TokenStream {
+    let mut cx = Ctxt::default();
+    let entry = Entry::from_input(&mut cx, input);
+    valid::check(&mut cx, &entry);
+    let krate = entry
+        .attrs
+        .krate
+        .clone()
+        .unwrap_or_else(|| syn::parse_quote!(::kho));
+    match cx.check() {
+        Ok(()) => impls(&entry, &krate),
+        // One fallback impl beside the errors, so that a mistake in the
+        // struct does not also break every use of it (as thiserror does).
+        Err(err) => {
+            let errors = err.to_compile_error();
+            let fallback = fallback(&entry, &krate);
+            quote! { #errors #fallback }
+        }
+    }
+}
+
+fn impls(entry: &Entry, krate: &syn::Path) -> TokenStream {
+    let ident = entry.ident;
+    let fields = entry.fields.as_deref().unwrap_or_default();
+    let abi_name = &entry.abi_name;
+    let names: Vec<_> = fields.iter().map(|f| f.ident).collect();
+    let name_strs: Vec<_> = names.iter().map(|n| n.to_string()).collect();
+    let tys: Vec<_> = fields.iter().map(|f| f.ty).collect();
+
+    // Every use of a field type goes through `<T as AbiField>` spanned at
+    // the type, so a type that is not an ABI type (an alias, a type from
+    // another crate) is reported once, at the field.
+    let abi: Vec<_> = tys
+        .iter()
+        .map(|ty| quote_spanned!(ty.span()=> <#ty as #krate::AbiField>))
+        .collect();
+    let sizes = abi.iter().map(|abi| quote!(#abi::SIZE));
+    let layout_fields = names
+        .iter()
+        .zip(&name_strs)
+        .zip(&tys)
+        .map(|((name, s), ty)| {
+            quote! {
+                #krate::layout::FieldLayout {
+                    name: #s,
+                    offset: ::core::mem::offset_of!(#ident, #name),
+                    size: <#ty as #krate::AbiField>::SIZE,
+                    ty: &<#ty as #krate::AbiField>::TYPE,
+                }
+            }
+        });
+    let writes = names.iter().zip(&abi).map(|(name, abi)| {
+        quote! {
+            #abi::write_to(&{ self.#name }, &mut out[::core::mem::offset_of!(#ident, #name)..]);
+        }
+    });
+    let reads = names.iter().zip(&abi).map(|(name, abi)| {
+        quote! {
+            #name: #abi::read_from(&bytes[::core::mem::offset_of!(#ident, #name)..])
+        }
+    });
+    let size_doc = "Size in bytes: the sum of the fields' sizes (packed, no padding).";
+    let entry_impl = entry.attrs.compatible.as_ref().map(|compat| {
+        quote! {
+            impl #ident {
+                /// The compatible string (`name-vN`) of this entry's ABI.
+                pub const COMPATIBLE: &'static str = #compat;
+            }
+            impl #krate::KhoEntry for #ident {
+                const COMPATIBLE: &'static str = #compat;
+                const LAYOUT: &'static #krate::layout::StructLayout = &#ident::LAYOUT;
+                const FINGERPRINT: u64 = #ident::FINGERPRINT;
+            }
+        }
+    });
+    quote! {
+        impl #ident {
+            #[doc = #size_doc]
+            pub const SIZE: usize = 0 #(+ #sizes)*;
+            /// The layout: each field's name, offset, size and type.
+            pub const LAYOUT: #krate::layout::StructLayout = #krate::layout::StructLayout {
+                name: #abi_name,
+                size: #ident::SIZE,
+                fields: &[#(#layout_fields),*],
+            };
+            /// Hash of the canonical layout text (see `kho::layout`).
+            pub const FINGERPRINT: u64 = #krate::layout::layout_fingerprint(&#ident::LAYOUT);
+        }
+
+        const _: () = {
+            ::core::assert!(
+                ::core::mem::size_of::<#ident>() == #ident::SIZE,
+                "KhoEntry: the struct has padding; it needs #[repr(C, packed)]",
+            );
+            ::core::assert!(#ident::SIZE > 0, "KhoEntry: an entry must not be empty");
+            ::core::assert!(
+                #ident::SIZE <= 4080,
+                "KhoEntry: an entry must fit one 4096-byte block after the 16-byte header (at most 4080 bytes)",
+            );
+        };
+
+        impl #krate::AbiField for #ident {
+            const SIZE: usize = #ident::SIZE;
+            const TYPE: #krate::layout::TypeDesc = #krate::layout::TypeDesc::Struct(&#ident::LAYOUT);
+
+            #[inline]
+            fn write_to(&self, out: &mut [u8]) {
+                #(#writes)*
+            }
+
+            #[inline]
+            fn read_from(bytes: &[u8]) -> Self {
+                #ident { #(#reads),* }
+            }
+        }
+
+        #entry_impl
+    }
+}
+
+/// Impls that keep the rest of the crate compiling while the errors are
+/// fixed; never run, since the crate does not build.
+fn fallback(entry: &Entry, krate: &syn::Path) -> TokenStream {
+    if !entry.generics.params.is_empty() {
+        return TokenStream::new();
+    }
+    let ident = entry.ident;
+    let abi_name = &entry.abi_name;
+    let entry_impl = entry.attrs.compatible.as_ref().map(|compat| {
+        quote! {
+            impl #krate::KhoEntry for #ident {
+                const COMPATIBLE: &'static str = #compat;
+                const LAYOUT: &'static #krate::layout::StructLayout = &#krate::layout::StructLayout {
+                    name: #abi_name,
+                    size: 0,
+                    fields: &[],
+                };
+                const FINGERPRINT: u64 = 0;
+            }
+        }
+    });
+    quote! {
+        impl #krate::AbiField for #ident {
+            const SIZE: usize = 0;
+            const TYPE: #krate::layout::TypeDesc = #krate::layout::TypeDesc::Prim(#abi_name);
+            fn write_to(&self, _: &mut [u8]) {
+                ::core::unreachable!()
+            }
+            fn read_from(_: &[u8]) -> Self {
+                ::core::unreachable!()
+            }
+        }
+        #entry_impl
+    }
+}

@@ -1,0 +1,25 @@
+//! `#[derive(KhoEntry)]`: a packed struct becomes a checked KHO entry type.
+//!
+//! Use it through the `kho` crate, which documents it and re-exports it
+//! beside the trait of the same name. The derive is a small compiler:
+//! [`attr`] reads `#[kho(...)]` and `#[repr(...)]`, [`ast`] builds our model
+//! of the struct, [`valid`] checks it (collecting every error with its
+//! span), and [`expand`] emits the impls and the compile-time layout proofs.
+#![forbid(unsafe_code)]
+
+mod ast;
+mod attr;
+mod ctxt;
+mod expand;
+mod valid;
+
+use proc_macro::TokenStream;
+
+/// Derives `AbiField` (and, with `#[kho(compatible = "...")]`, `KhoEntry`)
+/// for a `#[repr(C, packed)]` struct. See the `kho` crate for the full
+/// contract and an example.
+#[proc_macro_derive(KhoEntry, attributes(kho))]
+pub fn derive_kho_entry(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    expand::derive(&input).into()
+}

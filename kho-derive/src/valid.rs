@@ -1,0 +1,201 @@
+//! Checks on the model: everything the macro can see without the compiler.
+//! What needs type information (a field type's size, a type alias, a type
+//! from another crate) is proven by the compiler from the expansion.
+
+use syn::spanned::Spanned;
+
+use crate::ast::Entry;
+use crate::ctxt::Ctxt;
+
+pub fn check(cx: &mut Ctxt, entry: &Entry) {
+    check_generics(cx, entry);
+    check_repr(cx, entry);
+    if let Some(fields) = &entry.fields {
+        if fields.is_empty() {
+            cx.error_at(
+                entry.body_span,
+                "KhoEntry needs at least one field: an empty entry carries nothing",
+            );
+        }
+        for f in fields {
+            check_type(cx, f.ty);
+        }
+    }
+    if let Some(lit) = &entry.attrs.compatible {
+        if let Err(why) = compatible_ok(&lit.value()) {
+            cx.error(
+                lit,
+                format!("malformed compatible string {:?}: {why}", lit.value()),
+            );
+        }
+    }
+    if entry.attrs.schema.is_some() != entry.attrs.entry.is_some() {
+        let at = entry.attrs.schema.as_ref().or(entry.attrs.entry.as_ref());
+        cx.error(at, "`schema` and `entry` go together: #[kho(schema = \"file.toml\", entry = \"struct_name\")]");
+    }
+}
+
+fn check_generics(cx: &mut Ctxt, entry: &Entry) {
+    let g = entry.generics;
+    if let Some(p) = g.params.first() {
+        let what = match p {
+            syn::GenericParam::Lifetime(_) => "a lifetime: entries hold no references",
+            syn::GenericParam::Type(_) => "type parameters: an ABI has one fixed layout",
+            syn::GenericParam::Const(_) => "const parameters: an ABI has one fixed layout",
+        };
+        cx.error(
+            &g.params,
+            format!("KhoEntry cannot be derived for a struct with {what}"),
+        );
+    } else if let Some(w) = &g.where_clause {
+        cx.error(
+            w,
+            "KhoEntry cannot be derived for a struct with a where clause",
+        );
+    }
+}
+
+fn check_repr(cx: &mut Ctxt, entry: &Entry) {
+    let r = &entry.repr;
+    if let Some((span, what)) = &r.conflict {
+        cx.error_at(
+            *span,
+            format!(
+                "#[repr({what})] changes the layout: KhoEntry needs exactly #[repr(C, packed)]"
+            ),
+        );
+    } else if !(r.c && r.packed) {
+        let add = match (r.c, r.packed) {
+            (false, false) => "#[repr(C, packed)]",
+            (true, false) => "`packed` to #[repr(C)]",
+            _ => "`C` to #[repr(packed)]",
+        };
+        cx.error(
+            entry.ident,
+            format!(
+                "KhoEntry needs #[repr(C, packed)]: add {add} so that the layout has no padding \
+                 and matches the kernel's __packed struct"
+            ),
+        );
+    }
+}
+
+/// Rejects, with a reason and a fix, the types that can never cross a kexec.
+/// Anything else must implement `AbiField`, which the expansion checks.
+fn check_type(cx: &mut Ctxt, ty: &syn::Type) {
+    let msg = match ty {
+        syn::Type::Array(a) => return check_type(cx, &a.elem),
+        syn::Type::Paren(p) => return check_type(cx, &p.elem),
+        syn::Type::Group(g) => return check_type(cx, &g.elem),
+        syn::Type::Ptr(_) => {
+            "a raw pointer is a virtual address of this kernel, meaningless in the next: \
+             use kho::PhysAddr or kho::PhysPtr<T>"
+        }
+        syn::Type::Reference(r) => match &*r.elem {
+            syn::Type::Slice(_) => "a slice has no fixed size: use a fixed array [T; N]",
+            syn::Type::Path(p) if p.path.is_ident("str") => {
+                "str has no fixed size: use a kho::CharArray<N> (a NUL-padded char[N])"
+            }
+            _ => "a reference cannot cross a kexec: store a kho::PhysPtr<T> to preserved memory",
+        },
+        syn::Type::Slice(_) => "a slice has no fixed size: use a fixed array [T; N]",
+        syn::Type::Tuple(t) if t.elems.is_empty() => "`()` carries nothing: remove the field",
+        syn::Type::Tuple(_) => "a tuple has no C layout: use a nested #[derive(KhoEntry)] struct",
+        syn::Type::BareFn(_) => "a function pointer cannot cross a kexec",
+        syn::Type::TraitObject(_) | syn::Type::ImplTrait(_) => "a trait object has no fixed layout",
+        syn::Type::Path(p) if p.qself.is_none() => match p.path.segments.last() {
+            Some(seg) => match path_type_problem(&seg.ident.to_string()) {
+                Some(msg) => msg,
+                None => return,
+            },
+            None => return,
+        },
+        _ => return,
+    };
+    cx.error_at(ty.span(), msg);
+}
+
+fn path_type_problem(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "usize" | "isize" => {
+            "usize and isize change size between 32- and 64-bit kernels: use u64/i64 (or u32/i32)"
+        }
+        "bool" => "bool has no fixed ABI representation: use u8 (0 or 1)",
+        "char" => "char is a 4-byte Unicode scalar, not a C char: use u8, or kho::CharArray<N> for a name",
+        "f32" | "f64" => {
+            "floating point is not part of kernel ABIs: store the value scaled in an integer"
+        }
+        "str" => "str has no fixed size: use a kho::CharArray<N> (a NUL-padded char[N])",
+        "String" => {
+            "a String lives on this kernel's heap: use a kho::CharArray<N> (a NUL-padded char[N])"
+        }
+        "Vec" => {
+            "a Vec lives on this kernel's heap: use a fixed array, or a kho::PhysPtr<T> to a block set"
+        }
+        "Box" | "Rc" | "Arc" => {
+            "a heap pointer cannot cross a kexec: store a kho::PhysPtr<T> to preserved memory"
+        }
+        "Option" => {
+            "Option has no kernel ABI representation: use a 0 sentinel or a flags field"
+        }
+        "PhantomData" => "PhantomData carries nothing: remove the field",
+        _ => return None,
+    })
+}
+
+/// `name-vN`: lowercase letters, digits and dashes, ending in `-v<N>`, N >= 1.
+pub fn compatible_ok(s: &str) -> Result<(), &'static str> {
+    if s.is_empty() {
+        return Err("it is empty");
+    }
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err("use only lowercase ASCII letters, digits and dashes");
+    }
+    if s.starts_with('-') || s.ends_with('-') || s.contains("--") {
+        return Err("dashes separate words: no leading, trailing or double dash");
+    }
+    let version = match s.rsplit_once("-v") {
+        Some((name, v)) if !name.is_empty() => v,
+        _ => return Err("it must end in -v<N>, e.g. \"luo-file-v1\""),
+    };
+    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("it must end in -v<N>, e.g. \"luo-file-v1\"");
+    }
+    if version.starts_with('0') {
+        return Err("the version starts at 1 and has no leading zero");
+    }
+    if s.len() >= 64 {
+        return Err("it must be shorter than 64 bytes");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compatible_ok;
+
+    #[test]
+    fn compatible_strings() {
+        for ok in ["luo-file-v1", "kho-block-v1", "a-v10", "luo2-v3"] {
+            assert!(compatible_ok(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "luo",
+            "luo-v0",
+            "luo-v01",
+            "Luo-v1",
+            "luo_file-v1",
+            "-v1",
+            "luo--x-v1",
+            "luo-v",
+            "luo-vx",
+            "luo-v1-",
+        ] {
+            assert!(compatible_ok(bad).is_err(), "{bad}");
+        }
+    }
+}

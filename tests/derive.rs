@@ -1,0 +1,123 @@
+//! The derive as a user sees it: generated constants, byte conversion,
+//! fingerprints, nested entries and typed pointers.
+
+use kho::layout::{canonical_text, TypeDesc};
+use kho::{AbiField, BlockSet, CharArray, KhoEntry, PhysAddr, PhysPtr, SimMemory};
+
+#[derive(KhoEntry, Clone, Copy, Debug, PartialEq)]
+#[repr(C, packed)]
+#[kho(compatible = "luo-file-v1")]
+pub struct LuoFileSer {
+    pub name: CharArray<48>,
+    pub data: u64,
+    pub token: u64,
+}
+
+#[derive(KhoEntry, Clone, Copy, Debug, PartialEq)]
+#[repr(C, packed)]
+pub struct LuoFileSetSer {
+    pub files: PhysPtr<LuoFileSer>,
+    pub count: u64,
+}
+
+#[derive(KhoEntry, Clone, Copy, Debug, PartialEq)]
+#[repr(C, packed)]
+#[kho(compatible = "luo-session-v1")]
+pub struct LuoSessionSer {
+    pub name: CharArray<64>,
+    pub file_set_ser: LuoFileSetSer,
+}
+
+#[test]
+fn constants_match_the_kernel_layout() {
+    assert_eq!(LuoFileSer::COMPATIBLE, "luo-file-v1");
+    assert_eq!(LuoFileSer::SIZE, 64);
+    assert_eq!(LuoSessionSer::SIZE, 80);
+    let l = LuoFileSer::LAYOUT;
+    assert_eq!(l.name, "luo_file_ser");
+    let offsets: Vec<_> = l
+        .fields
+        .iter()
+        .map(|f| (f.name, f.offset, f.size))
+        .collect();
+    assert_eq!(
+        offsets,
+        [("name", 0, 48), ("data", 48, 8), ("token", 56, 8)]
+    );
+    assert_eq!(
+        *l.fields[0].ty,
+        TypeDesc::Array(&TypeDesc::Prim("char"), 48)
+    );
+    assert_eq!(
+        <LuoSessionSer as KhoEntry>::FINGERPRINT,
+        LuoSessionSer::FINGERPRINT
+    );
+    assert_eq!(
+        LuoSessionSer::FINGERPRINT,
+        kho::layout::fingerprint(&canonical_text(&LuoSessionSer::LAYOUT))
+    );
+    assert!(canonical_text(&LuoSessionSer::LAYOUT).contains(
+        "  file_set_ser luo_file_set_ser offset 64 size 16\n    struct luo_file_set_ser size 16\n"
+    ));
+}
+
+#[test]
+fn bytes_round_trip_in_field_order() {
+    let f = LuoFileSer {
+        name: CharArray::new("memfd:vm0").unwrap(),
+        data: 7,
+        token: u64::MAX - 1,
+    };
+    let mut out = [0u8; 64];
+    f.write_to(&mut out);
+    assert_eq!(&out[..9], b"memfd:vm0");
+    assert_eq!(&out[48..56], &7u64.to_ne_bytes());
+    assert_eq!(&out[56..], &(u64::MAX - 1).to_ne_bytes());
+    assert_eq!(LuoFileSer::read_from(&out), f);
+    assert_eq!(f.name.to_str(), Some("memfd:vm0"));
+    assert!(CharArray::<4>::new("four").is_err());
+}
+
+#[test]
+fn typed_pointer_restores_what_it_points_at() {
+    let mut mem = SimMemory::new(0x10_0000, 4096, 64).unwrap();
+    let mut files = BlockSet::<LuoFileSer, _>::new(&mem).unwrap();
+    for i in 0..100u64 {
+        let e = LuoFileSer {
+            name: CharArray::new(&format!("f{i}")).unwrap(),
+            data: i,
+            token: i * 3,
+        };
+        files.push(&mut mem, &e).unwrap();
+    }
+    let set = LuoFileSetSer {
+        files: PhysPtr::new(files.publish(&mut mem).unwrap()),
+        count: 100,
+    };
+    let mut sessions = BlockSet::<LuoSessionSer, _>::new(&mem).unwrap();
+    let s = LuoSessionSer {
+        name: CharArray::new("vm0").unwrap(),
+        file_set_ser: set,
+    };
+    sessions.push(&mut mem, &s).unwrap();
+    let head = sessions.publish(&mut mem).unwrap();
+
+    let mem = mem.kexec();
+    let sessions = BlockSet::<LuoSessionSer, _>::restore(&mem, head).unwrap();
+    let s = sessions.get(&mem, 0).unwrap();
+    let files = s.file_set_ser.files.restore_set(&mem).unwrap();
+    assert_eq!(files.len() as u64, { s.file_set_ser.count });
+    assert_eq!(files.iter(&mem).nth(42).map(|f| f.token), Some(126));
+    let first = PhysAddr(head.get() + kho::HEADER_SIZE as u64);
+    assert_eq!(
+        PhysPtr::<LuoSessionSer>::new(first)
+            .read(&mem)
+            .unwrap()
+            .name
+            .to_str(),
+        Some("vm0")
+    );
+    assert!(PhysPtr::<LuoSessionSer>::new(PhysAddr(0x20_0000))
+        .read(&mem)
+        .is_err());
+}

@@ -1,0 +1,10 @@
+use kho::KhoEntry;
+
+#[derive(KhoEntry, Clone, Copy)]
+#[repr(C, packed)]
+#[kho(compatible = "test-entry-v1")]
+pub struct Entry {
+    pub tag: char,
+}
+
+fn main() {}

@@ -1,0 +1,28 @@
+use kho::KhoEntry;
+
+use kho::{AbiField, PhysAddr, PhysPtr};
+
+#[derive(KhoEntry, Clone, Copy)]
+#[repr(C, packed)]
+pub struct Inner {
+    pub a: u16,
+    pub b: [u8; 3],
+}
+
+#[derive(KhoEntry, Clone, Copy)]
+#[repr(C, packed)]
+#[kho(compatible = "outer-v2")]
+pub struct Outer {
+    pub grid: [[u32; 3]; 2],
+    pub inner: Inner,
+    pub inners: [Inner; 4],
+    pub at: PhysAddr,
+    pub to: PhysPtr<Inner>,
+}
+
+fn main() {
+    assert_eq!(Inner::SIZE, 5);
+    assert_eq!(Outer::SIZE, 24 + 5 + 20 + 8 + 8);
+    assert_eq!(<Outer as AbiField>::SIZE, core::mem::size_of::<Outer>());
+    assert_eq!(Outer::LAYOUT.fields[2].offset, 29);
+}
