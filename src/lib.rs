@@ -1,7 +1,9 @@
 //! kho: the Linux Kexec HandOver (KHO) serialization-block ABI, checked.
 //!
-//! This facade re-exports [`kho_runtime`]: entry types, block sets and the
-//! preserved-memory backends. See the README for the tools around it.
+//! This facade re-exports [`kho_runtime`] (entry types, block sets, the
+//! preserved-memory backends) and [`macro@KhoEntry`], the derive that makes
+//! a packed struct a checked entry type. `use kho::KhoEntry;` brings both
+//! the trait and the derive.
 //!
 //! ```
 //! use kho::{BlockHeaderSer, BlockSet, SimMemory};
@@ -21,5 +23,62 @@
 
 pub use kho_runtime::*;
 
-/// Derives a checked KHO entry type; see the crate docs.
+/// Derives a checked KHO entry type from a `#[repr(C, packed)]` struct.
+///
+/// ```
+/// use kho::{BlockSet, CharArray, KhoEntry, SimMemory};
+///
+/// #[derive(KhoEntry, Clone, Copy)]
+/// #[repr(C, packed)]
+/// #[kho(compatible = "luo-file-v1")]
+/// pub struct LuoFileSer {
+///     pub name: CharArray<48>,
+///     pub data: u64,
+///     pub token: u64,
+/// }
+///
+/// # fn main() -> kho::Result<()> {
+/// assert_eq!(LuoFileSer::COMPATIBLE, "luo-file-v1");
+/// assert_eq!(LuoFileSer::SIZE, 64);
+/// assert_eq!(LuoFileSer::LAYOUT.fields[1].offset, 48);
+///
+/// let mut mem = SimMemory::new(0x10_0000, 4096, 4)?;
+/// let mut files = BlockSet::<LuoFileSer, _>::new(&mem)?;
+/// let file = LuoFileSer { name: CharArray::new("memfd:guest-ram")?, data: 1, token: 7 };
+/// files.push(&mut mem, &file)?;
+/// let head = files.publish(&mut mem)?;
+/// let mem = mem.kexec();
+/// let files = BlockSet::<LuoFileSer, _>::restore(&mem, head)?;
+/// let name = files.get(&mem, 0).map(|f| f.name);
+/// assert_eq!(name.and_then(|n| n.to_str().map(String::from)).as_deref(), Some("memfd:guest-ram"));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # What it generates
+/// - `SIZE` (bytes, packed), `LAYOUT` (each field's name, offset, size and
+///   type, in the model of [`layout`]), `FINGERPRINT` (the hash of the
+///   canonical layout text) and, with `compatible`, `COMPATIBLE`, as
+///   inherent constants;
+/// - [`AbiField`]: field-by-field conversion to and from bytes, no `unsafe`;
+/// - with `#[kho(compatible = "name-vN")]`, [`KhoEntry`](trait@KhoEntry):
+///   the type can be a block-set entry. Without it, the type can only be a
+///   field of other entries.
+///
+/// # What it rejects at compile time
+/// - a missing or different `#[repr]` (it must be exactly `C, packed`),
+///   generics and lifetimes, enums, unions, tuple and unit structs, and
+///   structs with no field;
+/// - fields that are not ABI types: `usize`, `isize`, `bool`, `char`,
+///   floats, raw pointers, references, slices, `str`, tuples, `Option`,
+///   `Vec`, `Box`, `String`, and any type without [`AbiField`] (an alias of
+///   `usize` too: the bound is checked on the real type);
+/// - an entry of 0 bytes or more than 4080 (one 4 KiB block after its
+///   16-byte header);
+/// - a compatible string that is not lowercase `name-vN` with N >= 1.
+///
+/// # Attributes
+/// `#[kho(compatible = "name-vN")]`; `#[kho(crate = "path")]` when `kho` is
+/// renamed or re-exported (the runtime itself uses `crate = "crate"`).
+#[doc(inline)]
 pub use kho_derive::KhoEntry;

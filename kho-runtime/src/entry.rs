@@ -1,5 +1,7 @@
 //! Entry types: what a block holds, and how it becomes bytes.
 
+use kho_derive::KhoEntry;
+
 use crate::layout::{StructLayout, TypeDesc};
 use crate::{Error, PhysAddr, Result};
 
@@ -77,7 +79,7 @@ impl<T: AbiField, const N: usize> AbiField for [T; N] {
 ///
 /// `COMPATIBLE` names the ABI (`name-vN`); `FINGERPRINT` hashes the layout so
 /// a reader can tell a same-named but different layout apart. Implemented by
-/// `#[derive(KhoEntry)]`, or by hand with [`fingerprint`] of a layout text.
+/// `#[derive(KhoEntry)]`, or by hand with [`crate::layout::layout_fingerprint`].
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a block-set entry: it has no compatible string",
     label = "not a block-set entry",
@@ -103,19 +105,6 @@ pub trait KhoEntry: AbiField {
     }
 }
 
-/// 64-bit FNV-1a of `text`: the layout fingerprint of a canonical layout text.
-pub const fn fingerprint(text: &str) -> u64 {
-    let bytes = text.as_bytes();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut i = 0;
-    while i < bytes.len() {
-        hash ^= bytes[i] as u64;
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        i += 1;
-    }
-    hash
-}
-
 /// Stores `s` in a NUL-padded name field; it must leave room for the NUL.
 pub fn set_name(field: &mut [u8], s: &str) -> Result<()> {
     if s.len() >= field.len() {
@@ -138,48 +127,40 @@ pub fn name_bytes(field: &[u8]) -> &[u8] {
 
 /// The block header that starts every block: the next block's physical
 /// address (0 ends the chain) and the number of entries in use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(KhoEntry, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[repr(C, packed)]
-pub struct BlockHeaderSer {
+#[kho(crate = "crate", compatible = "kho-block-v1")]
+pub struct KhoBlockHeaderSer {
     /// Physical address of the next block, 0 for the last.
     pub next: u64,
     /// Entries in use in this block.
     pub count: u64,
 }
 
+/// The block header under its short name.
+pub type BlockHeaderSer = KhoBlockHeaderSer;
+
 /// Size of [`BlockHeaderSer`]: entries start at this offset in a block.
-pub const HEADER_SIZE: usize = 16;
+pub const HEADER_SIZE: usize = KhoBlockHeaderSer::SIZE;
 
 /// The compatible string of the block format.
-pub const KHO_BLOCK_COMPATIBLE: &str = "kho-block-v1";
-
-impl AbiField for BlockHeaderSer {
-    const SIZE: usize = HEADER_SIZE;
-    #[inline]
-    fn write_to(&self, out: &mut [u8]) {
-        let (next, count) = (self.next, self.count);
-        next.write_to(&mut out[0..]);
-        count.write_to(&mut out[8..]);
-    }
-    #[inline]
-    fn read_from(bytes: &[u8]) -> Self {
-        BlockHeaderSer {
-            next: u64::read_from(&bytes[0..]),
-            count: u64::read_from(&bytes[8..]),
-        }
-    }
-}
-
-impl KhoEntry for BlockHeaderSer {
-    const COMPATIBLE: &'static str = KHO_BLOCK_COMPATIBLE;
-    const FINGERPRINT: u64 = fingerprint("kho_block_header_ser 16\n0 8 u64 next\n8 8 u64 count\n");
-}
+pub const KHO_BLOCK_COMPATIBLE: &str = KhoBlockHeaderSer::COMPATIBLE;
 
 const _: () = assert!(core::mem::size_of::<BlockHeaderSer>() == HEADER_SIZE);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_is_the_kernel_struct() {
+        assert_eq!(HEADER_SIZE, 16);
+        assert_eq!(KHO_BLOCK_COMPATIBLE, "kho-block-v1");
+        assert_eq!(BlockHeaderSer::LAYOUT.name, "kho_block_header_ser");
+        let at: alloc::vec::Vec<_> =
+            BlockHeaderSer::LAYOUT.fields.iter().map(|f| (f.name, f.offset)).collect();
+        assert_eq!(at, [("next", 0), ("count", 8)]);
+    }
 
     #[test]
     fn header_bytes_are_next_then_count_native_endian() {
@@ -217,11 +198,5 @@ mod tests {
                 ..
             })
         ));
-    }
-
-    #[test]
-    fn fingerprint_is_fnv1a() {
-        assert_eq!(fingerprint(""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fingerprint("a"), 0xaf63_dc4c_8601_ec8c);
     }
 }

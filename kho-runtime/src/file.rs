@@ -22,11 +22,12 @@ use alloc::vec;
 use alloc::vec::Vec;
 use std::fs::OpenOptions;
 
+use kho_derive::KhoEntry;
 use memmap2::MmapMut;
 
 use crate::memory::{check_page_size, page_offset};
 use crate::{
-    fingerprint, name_bytes, set_name, AbiField, BlockSet, Error, Fault, KhoEntry, PhysAddr,
+    name_bytes, set_name, AbiField, BlockSet, Error, Fault, KhoEntry, PhysAddr,
     PreservedMemory, RawBlockSet, Result,
 };
 
@@ -47,8 +48,9 @@ pub struct FileMemoryConfig {
 }
 
 /// One named block set in an image's root table (the role KHO's FDT plays).
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(KhoEntry, Clone, Copy, PartialEq, Eq)]
 #[repr(C, packed)]
+#[kho(crate = "crate", compatible = "kho-image-root-v1")]
 pub struct RootRecord {
     /// The set's name, NUL padded.
     pub name: [u8; 64],
@@ -64,43 +66,6 @@ pub struct RootRecord {
     pub blocks: u64,
     /// The entry type's layout fingerprint.
     pub fingerprint: u64,
-}
-
-impl AbiField for RootRecord {
-    const SIZE: usize = 168;
-    fn write_to(&self, out: &mut [u8]) {
-        let (name, compatible) = (self.name, self.compatible);
-        name.write_to(&mut out[0..]);
-        compatible.write_to(&mut out[64..]);
-        let tail = [
-            self.head,
-            self.entry_size,
-            self.entries,
-            self.blocks,
-            self.fingerprint,
-        ];
-        tail.write_to(&mut out[128..]);
-    }
-    fn read_from(bytes: &[u8]) -> Self {
-        let tail = <[u64; 5]>::read_from(&bytes[128..]);
-        RootRecord {
-            name: AbiField::read_from(&bytes[0..]),
-            compatible: AbiField::read_from(&bytes[64..]),
-            head: tail[0],
-            entry_size: tail[1],
-            entries: tail[2],
-            blocks: tail[3],
-            fingerprint: tail[4],
-        }
-    }
-}
-
-impl KhoEntry for RootRecord {
-    const COMPATIBLE: &'static str = "kho-image-root-v1";
-    const FINGERPRINT: u64 = fingerprint(
-        "kho_image_root 168\n0 64 u8[64] name\n64 64 u8[64] compatible\n128 8 u64 head\n\
-         136 8 u64 entry_size\n144 8 u64 entries\n152 8 u64 blocks\n160 8 u64 fingerprint\n",
-    );
 }
 
 const _: () = assert!(core::mem::size_of::<RootRecord>() == RootRecord::SIZE);

@@ -56,9 +56,10 @@ mod raw_image;
 pub use addr::PhysAddr;
 pub use block_set::{count_per_block, Iter, RawBlockSet, Writer, DEFAULT_MAX_BLOCKS};
 pub use entry::{
-    fingerprint, name_bytes, set_name, AbiField, BlockHeaderSer, KhoEntry, HEADER_SIZE,
+    name_bytes, set_name, AbiField, BlockHeaderSer, KhoBlockHeaderSer, KhoEntry, HEADER_SIZE,
     KHO_BLOCK_COMPATIBLE,
 };
+pub use layout::fingerprint;
 pub use error::{ChainFault, Error, Fault, Result};
 pub use memory::{check_page_size, PreservedMemory, PAGE_SIZES};
 pub use ptr::{CharArray, PhysPtr};
