@@ -40,7 +40,6 @@ mod addr;
 mod block_set;
 mod entry;
 mod error;
-pub mod layout;
 mod memory;
 mod ptr;
 mod sim;
@@ -59,8 +58,9 @@ pub use entry::{
     name_bytes, set_name, AbiField, BlockHeaderSer, KhoBlockHeaderSer, KhoEntry, HEADER_SIZE,
     KHO_BLOCK_COMPATIBLE,
 };
-pub use layout::fingerprint;
 pub use error::{ChainFault, Error, Fault, Result};
+pub use kho_layout as layout;
+pub use kho_layout::fingerprint;
 pub use memory::{check_page_size, PreservedMemory, PAGE_SIZES};
 pub use ptr::{CharArray, PhysPtr};
 pub use sim::{SimMemory, SimStats, POISON};

@@ -23,12 +23,19 @@
 //! computes it at compile time with [`layout_fingerprint`]; tools build the
 //! text with [`canonical_text`]; both walk the layout the same way.
 
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
 use alloc::string::String;
 
 /// The type of a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TypeDesc {
-    /// A primitive: `u8`..`u64`, `i8`..`i64` or `phys_addr`.
+    /// A primitive: `u8`..`u64`, `i8`..`i64`, `phys_addr`, or `char` (a C
+    /// char, only as the element of a `char[N]` string).
     Prim(&'static str),
     /// A fixed array of `.1` elements.
     Array(&'static TypeDesc, usize),
