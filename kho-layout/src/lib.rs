@@ -7,7 +7,8 @@
 //! <size>`. A field whose type is a struct, or an array of structs, is
 //! followed by that struct's own lines, one level deeper (offsets there are
 //! relative to the nested struct). Types are `u8`..`u64`, `i8`..`i64`,
-//! `phys_addr`, `<type>[N]` for arrays and the struct's name for a struct.
+//! `phys_addr`, `char[N]` for a C string, the struct's name for a struct,
+//! and `<type>[N][M]` for arrays, dimensions outermost first as in C.
 //! Every line ends in `\n`; doc text is not part of it. Example:
 //!
 //! ```text
@@ -74,13 +75,26 @@ impl StructLayout {
     }
 }
 
+/// Written as C declares it: the element type, then the dimensions from the
+/// outermost in: `[[u8; 3]; 2]` is `u8[2][3]`.
 impl core::fmt::Display for TypeDesc {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            TypeDesc::Prim(p) => f.write_str(p),
-            TypeDesc::Array(elem, n) => write!(f, "{elem}[{n}]"),
-            TypeDesc::Struct(s) => f.write_str(s.name),
+        f.write_str(base_name(self))?;
+        let mut ty = self;
+        while let TypeDesc::Array(elem, n) = ty {
+            write!(f, "[{n}]")?;
+            ty = elem;
         }
+        Ok(())
+    }
+}
+
+/// The name of the element type under any arrays.
+const fn base_name(ty: &TypeDesc) -> &'static str {
+    match ty {
+        TypeDesc::Prim(p) => p,
+        TypeDesc::Array(elem, _) => base_name(elem),
+        TypeDesc::Struct(s) => s.name,
     }
 }
 
@@ -159,15 +173,14 @@ const fn feed_num(hash: u64, mut n: usize) -> u64 {
     feed(hash, used)
 }
 
-const fn feed_type(hash: u64, ty: &TypeDesc) -> u64 {
-    match ty {
-        TypeDesc::Prim(p) => feed(hash, p.as_bytes()),
-        TypeDesc::Array(elem, n) => {
-            let hash = feed(feed_type(hash, elem), b"[");
-            feed(feed_num(hash, *n), b"]")
-        }
-        TypeDesc::Struct(s) => feed(hash, s.name.as_bytes()),
+const fn feed_type(mut hash: u64, ty: &TypeDesc) -> u64 {
+    hash = feed(hash, base_name(ty).as_bytes());
+    let mut ty = ty;
+    while let TypeDesc::Array(elem, n) = ty {
+        hash = feed(feed_num(feed(hash, b"["), *n), b"]");
+        ty = elem;
     }
+    hash
 }
 
 const fn feed_struct(mut hash: u64, s: &StructLayout, depth: usize) -> u64 {
@@ -273,6 +286,15 @@ mod tests {
         };
         assert_eq!(layout_fingerprint(&BIG), fingerprint(&canonical_text(&BIG)));
         assert!(canonical_text(&BIG).contains("sets luo_file_set_ser[1234567] offset 0"));
+        const GRID: TypeDesc = TypeDesc::Array(&TypeDesc::Array(&U8, 3), 2);
+        assert_eq!(alloc::format!("{GRID}"), "u8[2][3]");
+        const HAS_GRID: StructLayout = StructLayout {
+            name: "g",
+            size: 6,
+            fields: &[FieldLayout { name: "grid", offset: 0, size: 6, ty: &GRID }],
+        };
+        assert_eq!(canonical_text(&HAS_GRID), "struct g size 6\n  grid u8[2][3] offset 0 size 6\n");
+        assert_eq!(layout_fingerprint(&HAS_GRID), fingerprint(&canonical_text(&HAS_GRID)));
     }
 
     #[test]
