@@ -157,8 +157,11 @@ mod tests {
         assert_eq!(HEADER_SIZE, 16);
         assert_eq!(KHO_BLOCK_COMPATIBLE, "kho-block-v1");
         assert_eq!(BlockHeaderSer::LAYOUT.name, "kho_block_header_ser");
-        let at: alloc::vec::Vec<_> =
-            BlockHeaderSer::LAYOUT.fields.iter().map(|f| (f.name, f.offset)).collect();
+        let at: alloc::vec::Vec<_> = BlockHeaderSer::LAYOUT
+            .fields
+            .iter()
+            .map(|f| (f.name, f.offset))
+            .collect();
         assert_eq!(at, [("next", 0), ("count", 8)]);
     }
 

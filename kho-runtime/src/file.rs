@@ -27,8 +27,8 @@ use memmap2::MmapMut;
 
 use crate::memory::{check_page_size, page_offset};
 use crate::{
-    name_bytes, set_name, AbiField, BlockSet, Error, Fault, KhoEntry, PhysAddr,
-    PreservedMemory, RawBlockSet, Result,
+    name_bytes, set_name, AbiField, BlockSet, Error, Fault, KhoEntry, PhysAddr, PreservedMemory,
+    RawBlockSet, Result,
 };
 
 const MAGIC: [u8; 8] = *b"KHOIMAGE";
@@ -250,6 +250,9 @@ pub struct FileMemory {
     stats: FileStats,
     fail_at: Option<u64>,
     attempts: u64,
+    /// False for [`FileMemory::open_read_only`]: the mapping is private, so
+    /// a publish could never reach the file.
+    writable: bool,
 }
 
 impl core::fmt::Debug for FileMemory {
@@ -330,7 +333,8 @@ impl FileMemory {
     }
 
     /// Opens an image for inspection: the same checks as [`open`](Self::open),
-    /// but the file is mapped privately and never written.
+    /// but the file is mapped privately and never written. Sets can still be
+    /// built in the private copy; [`publish`](Self::publish) is refused.
     pub fn open_read_only(path: &str) -> Result<Self> {
         Self::open_mode(path, false)
     }
@@ -377,6 +381,7 @@ impl FileMemory {
             }
         };
         let mut mem = FileMemory::with_map(path, map, sb, slot);
+        mem.writable = writable;
         let bitmap_at = mem.bitmap_offset(slot);
         for i in mem.meta..sb.pages {
             let bit = mem.map[bitmap_at + i / 8] >> (i % 8) & 1 == 1;
@@ -410,6 +415,7 @@ impl FileMemory {
             stats: FileStats::default(),
             fail_at: None,
             attempts: 0,
+            writable: true,
             sb,
         }
     }
@@ -499,7 +505,16 @@ impl FileMemory {
     /// Publishes a new generation whose root table holds `records`: the
     /// handover a later [`open`](Self::open) finds. Until this returns, the
     /// previous generation is what the file holds.
+    ///
+    /// An image opened with [`open_read_only`](Self::open_read_only) cannot
+    /// publish: that is an [`Error::Image`], and nothing changes.
     pub fn publish(&mut self, records: &[RootRecord]) -> Result<()> {
+        if !self.writable {
+            return Err(Error::Image {
+                path: self.path.clone(),
+                what: "opened read-only: publishing needs FileMemory::open".to_string(),
+            });
+        }
         if let Some(mut old) = self.root_set.take() {
             old.destroy(self)?;
         }

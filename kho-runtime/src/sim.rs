@@ -1,7 +1,9 @@
 //! Simulated physical memory with a simulated kexec.
 
+use alloc::collections::BinaryHeap;
 use alloc::vec;
 use alloc::vec::Vec;
+use core::cmp::Reverse;
 
 use crate::memory::{check_page_size, page_offset};
 use crate::{Error, Fault, PhysAddr, PreservedMemory, Result};
@@ -46,8 +48,9 @@ pub struct SimMemory {
     page_size: usize,
     bytes: Vec<u8>,
     state: Vec<PageState>,
-    /// Free page indices, lowest on top.
-    free: Vec<usize>,
+    /// Free page indices, lowest on top (a min-heap, so a page freed late
+    /// does not jump the queue).
+    free: BinaryHeap<Reverse<usize>>,
     stats: SimStats,
     fail_at: Option<u64>,
     attempts: u64,
@@ -81,7 +84,7 @@ impl SimMemory {
             page_size,
             bytes: vec![0; len],
             state: vec![PageState::Free { zeroed: true }; pages],
-            free: (0..pages).rev().collect(),
+            free: (0..pages).map(Reverse).collect(),
             stats: SimStats::default(),
             fail_at: None,
             attempts: 0,
@@ -120,7 +123,7 @@ impl SimMemory {
     pub fn kexec(mut self) -> SimMemory {
         self.free.clear();
         let mut incoming = 0;
-        for (i, state) in self.state.iter_mut().enumerate().rev() {
+        for (i, state) in self.state.iter_mut().enumerate() {
             if *state == PageState::Outgoing {
                 *state = PageState::Incoming;
                 incoming += 1;
@@ -128,7 +131,7 @@ impl SimMemory {
                 *state = PageState::Free { zeroed: false };
                 let at = i * self.page_size;
                 self.bytes[at..at + self.page_size].fill(POISON);
-                self.free.push(i);
+                self.free.push(Reverse(i));
             }
         }
         self.stats = SimStats {
@@ -157,7 +160,7 @@ impl PreservedMemory for SimMemory {
             self.fail_at = None;
             return Err(Error::OutOfMemory);
         }
-        let i = self.free.pop().ok_or(Error::OutOfMemory)?;
+        let Reverse(i) = self.free.pop().ok_or(Error::OutOfMemory)?;
         if self.state[i] != (PageState::Free { zeroed: true }) {
             let at = i * self.page_size;
             self.bytes[at..at + self.page_size].fill(0);
@@ -174,7 +177,7 @@ impl PreservedMemory for SimMemory {
             return Err(Error::mem(addr, Fault::NotPreserved));
         }
         self.state[i] = PageState::Free { zeroed: false };
-        self.free.push(i);
+        self.free.push(Reverse(i));
         self.stats.preserved -= 1;
         Ok(())
     }
@@ -187,7 +190,7 @@ impl PreservedMemory for SimMemory {
             _ => return Err(Error::mem(addr, Fault::NotPreserved)),
         }
         self.state[i] = PageState::Restored;
-        self.free.push(i);
+        self.free.push(Reverse(i));
         self.stats.incoming -= 1;
         self.stats.restored += 1;
         Ok(())
