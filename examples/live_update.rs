@@ -1,1 +1,734 @@
-fn main() {}
+//! A two-process live update with LUO-shaped state in KHO blocks.
+//!
+//! ```sh
+//! cargo run --release --example live_update
+//! ```
+//!
+//! The process starts as the *old kernel*: it preserves 2,000 sessions
+//! holding 100,000 files (one session alone holds 5,000) in a memory-mapped
+//! image file, publishes the session chain under one root record, and then
+//! re-executes itself with `--restore` as the *new kernel*, which reopens the
+//! image, restores every chain, checks every byte against what the old kernel
+//! must have written, and releases the pages. The two processes share
+//! nothing but the image file and the command line, as two kernels share
+//! nothing but preserved memory and the kexec command line.
+//!
+//! Before LUO moved to KHO blocks it kept sessions and files in one
+//! contiguous preserved allocation each, which capped it at 819 sessions
+//! (16 pages of 80-byte entries) and 128 files per session (2 pages of
+//! 64-byte entries). This run exceeds both on purpose: with block chains the
+//! only bound is the kernel's 10,000 blocks per chain.
+//!
+//! Options (all optional): `--sessions N`, `--files N`,
+//! `--big-session-files N`, `--page-size N` (4096, 16384 or 65536),
+//! `--image PATH` (default: a file in the temporary directory),
+//! `--keep-image`. `--restore` is internal: it is how the old kernel starts
+//! the new one. Exit codes: 0 success, 1 a failed save, restore or check
+//! (the message names the session and file), 2 bad arguments.
+//!
+//! The entry types are written by hand with [`kho::AbiField`] and
+//! [`kho::KhoEntry`], as `#[derive(KhoEntry)]` would generate them: their
+//! fingerprints hash the canonical layout text of [`kho::layout`], so a
+//! derived struct with the same fields gives the same fingerprint.
+
+use std::fmt;
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use kho::{
+    count_per_block, fingerprint, name_bytes, set_name, AbiField, BlockSet, FileMemory,
+    FileMemoryConfig, KhoEntry, PhysAddr, RootRecord, DEFAULT_MAX_BLOCKS,
+};
+
+/// The root-table name the session chain is published under.
+const SESSIONS_ROOT: &str = "luo-sessions";
+
+/// Where the image's physical memory starts: above 4 GiB, so that an
+/// address truncated to 32 bits somewhere would not go unnoticed.
+const IMAGE_BASE: u64 = 0x1_0000_0000;
+
+/// The old contiguous layout's limits, for the report.
+const OLD_MAX_SESSIONS: usize = 819;
+const OLD_MAX_FILES_PER_SESSION: usize = 128;
+
+// ---------------------------------------------------------------------------
+// The ABI: LUO's two block entries.
+
+/// One preserved file of a session (`struct luo_file_ser`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, packed)]
+struct LuoFileSer {
+    /// The file handler's name, NUL padded.
+    name: [u8; 48],
+    /// Handler-private data, typically the address of its own state.
+    data: u64,
+    /// The token user space retrieves the file by.
+    token: u64,
+}
+
+impl AbiField for LuoFileSer {
+    const SIZE: usize = 64;
+    fn write_to(&self, out: &mut [u8]) {
+        // Copy out of the packed struct first: references to its fields
+        // could be unaligned.
+        let (name, data, token) = (self.name, self.data, self.token);
+        name.write_to(&mut out[0..]);
+        data.write_to(&mut out[48..]);
+        token.write_to(&mut out[56..]);
+    }
+    fn read_from(bytes: &[u8]) -> Self {
+        LuoFileSer {
+            name: AbiField::read_from(&bytes[0..]),
+            data: u64::read_from(&bytes[48..]),
+            token: u64::read_from(&bytes[56..]),
+        }
+    }
+}
+
+impl KhoEntry for LuoFileSer {
+    const COMPATIBLE: &'static str = "luo-file-v1";
+    const FINGERPRINT: u64 = fingerprint(
+        "struct luo_file_ser size 64\n  name u8[48] offset 0 size 48\n  \
+         data u64 offset 48 size 8\n  token u64 offset 56 size 8\n",
+    );
+}
+
+// The layout is proven by the compiler, not by the offsets written above.
+const _: () = assert!(core::mem::size_of::<LuoFileSer>() == LuoFileSer::SIZE);
+const _: () = assert!(core::mem::offset_of!(LuoFileSer, data) == 48);
+const _: () = assert!(core::mem::offset_of!(LuoFileSer, token) == 56);
+
+/// One session (`struct luo_session_ser`). The kernel nests `files` and
+/// `count` in a `struct luo_file_set_ser`; the bytes are the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, packed)]
+struct LuoSessionSer {
+    /// The session's name, NUL padded.
+    name: [u8; 64],
+    /// Physical address of the head of the session's `LuoFileSer` chain
+    /// (0 when it has no file).
+    files: u64,
+    /// Files in that chain.
+    count: u64,
+}
+
+impl AbiField for LuoSessionSer {
+    const SIZE: usize = 80;
+    fn write_to(&self, out: &mut [u8]) {
+        let (name, files, count) = (self.name, self.files, self.count);
+        name.write_to(&mut out[0..]);
+        files.write_to(&mut out[64..]);
+        count.write_to(&mut out[72..]);
+    }
+    fn read_from(bytes: &[u8]) -> Self {
+        LuoSessionSer {
+            name: AbiField::read_from(&bytes[0..]),
+            files: u64::read_from(&bytes[64..]),
+            count: u64::read_from(&bytes[72..]),
+        }
+    }
+}
+
+impl KhoEntry for LuoSessionSer {
+    const COMPATIBLE: &'static str = "luo-session-v1";
+    const FINGERPRINT: u64 = fingerprint(
+        "struct luo_session_ser size 80\n  name u8[64] offset 0 size 64\n  \
+         files u64 offset 64 size 8\n  count u64 offset 72 size 8\n",
+    );
+}
+
+const _: () = assert!(core::mem::size_of::<LuoSessionSer>() == LuoSessionSer::SIZE);
+const _: () = assert!(core::mem::offset_of!(LuoSessionSer, files) == 64);
+const _: () = assert!(core::mem::offset_of!(LuoSessionSer, count) == 72);
+
+// ---------------------------------------------------------------------------
+// The workload. Everything both kernels need to agree on is a pure function
+// of the command line, so the new kernel can recompute each expected byte
+// instead of trusting anything it reads.
+
+/// A failure, with the exit code it maps to.
+#[derive(Debug)]
+enum Failure {
+    /// Bad command line: exit code 2.
+    Usage(String),
+    /// A save, restore or check failed: exit code 1.
+    Run(String),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Usage(m) | Failure::Run(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Wraps a runtime error with what was being done when it happened.
+fn run_err(context: impl fmt::Display) -> impl FnOnce(kho::Error) -> Failure {
+    move |e| Failure::Run(format!("{context}: {e}"))
+}
+
+/// The command line.
+#[derive(Debug, Clone)]
+struct Config {
+    sessions: usize,
+    files: usize,
+    big_session_files: usize,
+    page_size: usize,
+    image: String,
+    restore: bool,
+    keep_image: bool,
+}
+
+const USAGE: &str = "usage: live_update [--sessions N] [--files N] [--big-session-files N] \
+[--page-size 4096|16384|65536] [--image PATH] [--keep-image]";
+
+impl Config {
+    fn parse(args: impl IntoIterator<Item = String>) -> Result<Config, Failure> {
+        let default_image =
+            std::env::temp_dir().join(format!("kho-live-update-{}.img", std::process::id()));
+        let mut cfg = Config {
+            sessions: 2_000,
+            files: 100_000,
+            big_session_files: 5_000,
+            page_size: 4096,
+            image: default_image
+                .to_str()
+                .ok_or_else(|| {
+                    Failure::Usage(format!(
+                        "the temporary directory {} is not UTF-8: pass --image PATH",
+                        default_image.display()
+                    ))
+                })?
+                .to_string(),
+            restore: false,
+            keep_image: false,
+        };
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let mut value = || {
+                args.next()
+                    .ok_or_else(|| Failure::Usage(format!("{arg} needs a value\n{USAGE}")))
+            };
+            let number = |v: String| {
+                v.replace('_', "")
+                    .parse::<usize>()
+                    .map_err(|_| Failure::Usage(format!("{arg}: {v:?} is not a count\n{USAGE}")))
+            };
+            match arg.as_str() {
+                "--sessions" => cfg.sessions = number(value()?)?,
+                "--files" => cfg.files = number(value()?)?,
+                "--big-session-files" => cfg.big_session_files = number(value()?)?,
+                "--page-size" => cfg.page_size = number(value()?)?,
+                "--image" => cfg.image = value()?,
+                "--restore" => cfg.restore = true,
+                "--keep-image" => cfg.keep_image = true,
+                _ => return Err(Failure::Usage(format!("unknown argument {arg:?}\n{USAGE}"))),
+            }
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Rejects what the workload cannot be built from, before any file is
+    /// touched, so that a typo never leaves half an image behind.
+    fn validate(&self) -> Result<(), Failure> {
+        let usage = |m: String| Err(Failure::Usage(m));
+        kho::check_page_size(self.page_size).map_err(|e| Failure::Usage(e.to_string()))?;
+        if self.sessions == 0 {
+            return usage("--sessions must be at least 1".into());
+        }
+        // Every session but the big one holds at least one file, so that
+        // each session exercises a chain.
+        let others = self.sessions - 1;
+        let needed = self.big_session_files.checked_add(others);
+        if needed.is_none_or(|n| self.files < n) {
+            return usage(format!(
+                "--files {} is too few: the big session takes {} and each of the other {} \
+                 sessions needs at least one (at least {} in all)",
+                self.files,
+                self.big_session_files,
+                others,
+                self.big_session_files.saturating_add(others)
+            ));
+        }
+        if others == 0 && self.files != self.big_session_files {
+            return usage(format!(
+                "with one session it is the big one: --files {} must equal \
+                 --big-session-files {}",
+                self.files, self.big_session_files
+            ));
+        }
+        let max = |entry_size| {
+            count_per_block(self.page_size, entry_size)
+                .map(|per| per * DEFAULT_MAX_BLOCKS)
+                .map_err(|e| Failure::Usage(e.to_string()))
+        };
+        let max_sessions = max(LuoSessionSer::SIZE)?;
+        if self.sessions > max_sessions {
+            return usage(format!(
+                "--sessions {} exceeds what one chain of {DEFAULT_MAX_BLOCKS} blocks holds \
+                 at this page size ({max_sessions})",
+                self.sessions
+            ));
+        }
+        let max_files = max(LuoFileSer::SIZE)?;
+        let largest = file_counts(self).into_iter().max().unwrap_or(0);
+        if largest > max_files {
+            return usage(format!(
+                "a session of {largest} files exceeds what one chain of {DEFAULT_MAX_BLOCKS} \
+                 blocks holds at this page size ({max_files})"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The arguments that make the new kernel recompute the same workload.
+    fn child_args(&self) -> Vec<String> {
+        vec![
+            "--restore".into(),
+            "--sessions".into(),
+            self.sessions.to_string(),
+            "--files".into(),
+            self.files.to_string(),
+            "--big-session-files".into(),
+            self.big_session_files.to_string(),
+            "--page-size".into(),
+            self.page_size.to_string(),
+            "--image".into(),
+            self.image.clone(),
+        ]
+    }
+}
+
+/// xorshift64: a fixed seed gives both kernels the same numbers without a
+/// dependency.
+struct XorShift64(u64);
+
+impl XorShift64 {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+}
+
+/// The session that holds `--big-session-files`: in the middle, so that its
+/// long chain is neither the first nor the last one walked.
+fn big_session(cfg: &Config) -> usize {
+    cfg.sessions / 2
+}
+
+/// Files per session. The big session takes its share; every other one gets
+/// one file plus a part of the rest in proportion to a random weight of 1 to
+/// 128. The skew gives sessions from one file to a few hundred, so chains
+/// of one block, of several blocks, with a full last block and with a
+/// partial one all occur, and some ordinary sessions pass the old limit of
+/// 128 files too.
+fn file_counts(cfg: &Config) -> Vec<usize> {
+    let mut counts = vec![0usize; cfg.sessions];
+    let big = big_session(cfg);
+    counts[big] = cfg.big_session_files;
+    let others: Vec<usize> = (0..cfg.sessions).filter(|&s| s != big).collect();
+    if others.is_empty() {
+        return counts;
+    }
+    let extra = cfg.files - cfg.big_session_files - others.len();
+    let mut rng = XorShift64(0x9e37_79b9_7f4a_7c15);
+    let weights: Vec<u64> = others.iter().map(|_| 1 << (rng.next() % 8)).collect();
+    let total: u128 = weights.iter().map(|&w| u128::from(w)).sum();
+    let mut given = 0;
+    for (&s, &w) in others.iter().zip(&weights) {
+        let share = (extra as u128 * u128::from(w) / total) as usize;
+        counts[s] = 1 + share;
+        given += share;
+    }
+    // Rounding down left fewer than one file per session over.
+    for &s in others.iter().take(extra - given) {
+        counts[s] += 1;
+    }
+    counts
+}
+
+/// splitmix64's finaliser: spreads indices over all 64 bits, so that a
+/// swapped or shifted field cannot match by accident.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+fn session_name(session: usize) -> String {
+    format!("luo-session-{session:04}")
+}
+
+/// The file entry the old kernel writes as file `file` of session `session`.
+fn expected_file(session: usize, file: usize) -> kho::Result<LuoFileSer> {
+    let token = (session as u64) << 32 | file as u64;
+    let mut entry = LuoFileSer {
+        name: [0; 48],
+        data: mix(token),
+        token,
+    };
+    set_name(
+        &mut entry.name,
+        &format!("memfd:session{session}/file{file}"),
+    )?;
+    Ok(entry)
+}
+
+/// What differs between two entries, field by field, for the error message.
+fn describe_file_mismatch(found: &LuoFileSer, expected: &LuoFileSer) -> String {
+    let (f, e) = (*found, *expected);
+    let mut what = Vec::new();
+    if f.name != e.name {
+        what.push(format!(
+            "name is {:?}, expected {:?}",
+            String::from_utf8_lossy(name_bytes(&f.name)),
+            String::from_utf8_lossy(name_bytes(&e.name))
+        ));
+    }
+    if { f.data } != { e.data } {
+        what.push(format!(
+            "data is {:#018x}, expected {:#018x}",
+            { f.data },
+            { e.data }
+        ));
+    }
+    if { f.token } != { e.token } {
+        what.push(format!("token is {:#x}, expected {:#x}", { f.token }, {
+            e.token
+        }));
+    }
+    what.join("; ")
+}
+
+// ---------------------------------------------------------------------------
+// The two kernels.
+
+fn ms(d: Duration) -> String {
+    format!("{:8.1} ms", d.as_secs_f64() * 1e3)
+}
+
+fn mib(bytes: usize) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// Pages the image needs: one block per `count_per_block` entries of each
+/// chain, one for the root table, and room for the image's own metadata
+/// (a superblock page and two preserved-page bitmaps of one bit per page,
+/// well under 1/1024 of the pages at any supported page size).
+fn image_pages(cfg: &Config, counts: &[usize]) -> Result<usize, Failure> {
+    let per = |size| count_per_block(cfg.page_size, size).map_err(run_err("block geometry"));
+    let per_file = per(LuoFileSer::SIZE)?;
+    let data = counts.iter().map(|n| n.div_ceil(per_file)).sum::<usize>()
+        + cfg.sessions.div_ceil(per(LuoSessionSer::SIZE)?)
+        + 1;
+    Ok(data + data / 1024 + 16)
+}
+
+/// The old kernel: preserve, publish, kexec into the new kernel.
+fn old_kernel(cfg: &Config) -> Result<(), Failure> {
+    let counts = file_counts(cfg);
+    let over_old_limit = counts
+        .iter()
+        .filter(|&&n| n > OLD_MAX_FILES_PER_SESSION)
+        .count();
+    println!(
+        "live update: {} sessions, {} files (session {} holds {}), {}-byte pages",
+        cfg.sessions,
+        cfg.files,
+        big_session(cfg),
+        cfg.big_session_files,
+        cfg.page_size
+    );
+    println!(
+        "  the contiguous layout this replaces held at most {OLD_MAX_SESSIONS} sessions and \
+         {OLD_MAX_FILES_PER_SESSION} files per session; {over_old_limit} sessions here hold more"
+    );
+    let others = counts
+        .iter()
+        .enumerate()
+        .filter(|&(s, _)| s != big_session(cfg))
+        .map(|(_, &n)| n);
+    if let (Some(min), Some(max)) = (others.clone().min(), others.max()) {
+        println!("  the other sessions hold {min} to {max} files each");
+    }
+    println!(
+        "old kernel (pid {}): image {}",
+        std::process::id(),
+        cfg.image
+    );
+
+    // Create: all allocation happens here, as LUO grows its chains when a
+    // file is preserved. Growing is the step that can fail for lack of
+    // memory, and it fails before anything is serialized.
+    let t = Instant::now();
+    let pages = image_pages(cfg, &counts)?;
+    let config = FileMemoryConfig {
+        base: IMAGE_BASE,
+        page_size: cfg.page_size,
+        pages,
+    };
+    let mut mem = FileMemory::create(&cfg.image, config).map_err(run_err("create image"))?;
+    let mut file_sets = Vec::with_capacity(cfg.sessions);
+    for (s, &n) in counts.iter().enumerate() {
+        let mut set = BlockSet::<LuoFileSer, FileMemory>::new(&mem)
+            .map_err(run_err(format_args!("session {s}: new file set")))?;
+        set.grow(&mut mem, n)
+            .map_err(run_err(format_args!("session {s}: grow to {n} files")))?;
+        file_sets.push(set);
+    }
+    let mut session_set =
+        BlockSet::<LuoSessionSer, FileMemory>::new(&mem).map_err(run_err("new session set"))?;
+    session_set
+        .grow(&mut mem, cfg.sessions)
+        .map_err(run_err("grow the session set"))?;
+    let blocks =
+        file_sets.iter().map(|s| s.block_count()).sum::<usize>() + session_set.block_count();
+    let create = t.elapsed();
+    println!(
+        "  create   {}  {pages}-page image, {blocks} blocks grown for {} chains",
+        ms(create),
+        cfg.sessions + 1
+    );
+
+    // Save: write into the capacity grown above, which cannot run out.
+    let t = Instant::now();
+    let mut heads = Vec::with_capacity(cfg.sessions);
+    for (s, set) in file_sets.iter_mut().enumerate() {
+        let mut writer = set.writer(&mut mem);
+        for f in 0..counts[s] {
+            let entry =
+                expected_file(s, f).map_err(run_err(format_args!("session {s}, file {f}")))?;
+            writer
+                .push(&entry)
+                .map_err(run_err(format_args!("session {s}, file {f}: write")))?;
+        }
+        heads.push(
+            writer
+                .finish()
+                .map_err(run_err(format_args!("session {s}: finish")))?,
+        );
+    }
+    let mut writer = session_set.writer(&mut mem);
+    for (s, (&head, &n)) in heads.iter().zip(&counts).enumerate() {
+        let mut entry = LuoSessionSer {
+            name: [0; 64],
+            files: head.get(),
+            count: n as u64,
+        };
+        set_name(&mut entry.name, &session_name(s))
+            .map_err(run_err(format_args!("session {s}")))?;
+        writer
+            .push(&entry)
+            .map_err(run_err(format_args!("session {s}: write")))?;
+    }
+    writer.finish().map_err(run_err("finish the session set"))?;
+    let save = t.elapsed();
+    println!(
+        "  save     {}  {} file and {} session entries written",
+        ms(save),
+        cfg.files,
+        cfg.sessions
+    );
+
+    // Publish: the one root record is all the next kernel is told, the
+    // role LUO's entry in the KHO FDT plays.
+    let t = Instant::now();
+    let record =
+        RootRecord::for_set(SESSIONS_ROOT, &session_set).map_err(run_err("root record"))?;
+    mem.publish(&[record]).map_err(run_err("publish"))?;
+    let publish = t.elapsed();
+    let preserved = mem.stats().preserved;
+    println!(
+        "  publish  {}  {SESSIONS_ROOT:?} at {}; {preserved} pages ({}) preserved",
+        ms(publish),
+        session_set.head(),
+        mib(preserved * cfg.page_size)
+    );
+    // The old kernel is gone after a kexec: unmap before the new one maps.
+    drop(mem);
+
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::Run(format!("cannot find this program to re-execute: {e}")))?;
+    println!("  kexec: re-executing {} --restore", exe.display());
+    let t = Instant::now();
+    let status = Command::new(&exe)
+        .args(cfg.child_args())
+        .status()
+        .map_err(|e| Failure::Run(format!("cannot start the new kernel: {e}")))?;
+    let child = t.elapsed();
+    if !status.success() {
+        return Err(Failure::Run(format!(
+            "the new kernel failed ({status}); rerun with --keep-image to inspect the image"
+        )));
+    }
+    println!(
+        "live update OK: old kernel {} (create + save + publish), new kernel process {}",
+        ms(create + save + publish).trim_start(),
+        ms(child).trim_start()
+    );
+    Ok(())
+}
+
+/// The new kernel: restore everything, check every byte, release the pages.
+fn new_kernel(cfg: &Config) -> Result<(), Failure> {
+    let counts = file_counts(cfg);
+    println!(
+        "new kernel (pid {}): image {}",
+        std::process::id(),
+        cfg.image
+    );
+
+    let t = Instant::now();
+    let mut mem = FileMemory::open(&cfg.image).map_err(run_err("open image"))?;
+    let incoming = mem.stats().incoming;
+    let record = *mem.find(SESSIONS_ROOT).map_err(run_err("root table"))?;
+    let open = t.elapsed();
+    println!(
+        "  open           {}  generation {}, {incoming} incoming pages",
+        ms(open),
+        mem.generation()
+    );
+
+    let t = Instant::now();
+    // Checks the recorded compatible string, entry size and fingerprint
+    // before reading a single session.
+    let session_set = mem
+        .restore_set::<LuoSessionSer>(SESSIONS_ROOT)
+        .map_err(run_err("session set"))?;
+    if session_set.len() != cfg.sessions || { record.entries } != cfg.sessions as u64 {
+        return Err(Failure::Run(format!(
+            "session set: {} sessions in the chain, {} in the root record, expected {}",
+            session_set.len(),
+            { record.entries },
+            cfg.sessions
+        )));
+    }
+    let sessions: Vec<LuoSessionSer> = session_set.iter(&mem).collect();
+    let mut file_sets = Vec::with_capacity(cfg.sessions);
+    let mut files = 0usize;
+    for (s, (session, &count)) in sessions.iter().zip(&counts).enumerate() {
+        let (name, head, n) = (session.name, session.files, session.count);
+        let expected_name = session_name(s);
+        if name_bytes(&name) != expected_name.as_bytes() {
+            return Err(Failure::Run(format!(
+                "session {s}: name is {:?}, expected {expected_name:?}",
+                String::from_utf8_lossy(name_bytes(&name))
+            )));
+        }
+        if n != count as u64 {
+            return Err(Failure::Run(format!(
+                "session {s} ({expected_name}): count is {n}, expected {count}"
+            )));
+        }
+        let set =
+            BlockSet::<LuoFileSer, FileMemory>::restore(&mem, PhysAddr(head)).map_err(run_err(
+                format_args!("session {s} ({expected_name}): file chain at {:#x}", head),
+            ))?;
+        if set.len() != count {
+            return Err(Failure::Run(format!(
+                "session {s} ({expected_name}): the file chain holds {} entries, the session \
+                 records {n}",
+                set.len()
+            )));
+        }
+        for (f, found) in set.iter(&mem).enumerate() {
+            let expected =
+                expected_file(s, f).map_err(run_err(format_args!("session {s}, file {f}")))?;
+            if found != expected {
+                return Err(Failure::Run(format!(
+                    "session {s} ({expected_name}), file {f}: {}",
+                    describe_file_mismatch(&found, &expected)
+                )));
+            }
+        }
+        files += count;
+        file_sets.push(set);
+    }
+    let blocks =
+        session_set.block_count() + file_sets.iter().map(|s| s.block_count()).sum::<usize>();
+    let verify = t.elapsed();
+    let entries = cfg.sessions + files;
+    println!(
+        "  restore+verify {}  {} sessions, {files} files: {entries} entries in {blocks} blocks \
+         ({}) checked byte for byte",
+        ms(verify),
+        cfg.sessions,
+        mib(blocks * cfg.page_size)
+    );
+    // Every incoming page must belong to a chain that was restored: one
+    // left over would be memory the old kernel leaked into the handover.
+    if blocks != incoming {
+        return Err(Failure::Run(format!(
+            "{incoming} pages were handed over but the chains hold {blocks} blocks"
+        )));
+    }
+
+    let t = Instant::now();
+    for (s, set) in file_sets.iter_mut().enumerate() {
+        set.destroy(&mut mem)
+            .map_err(run_err(format_args!("session {s}: release file chain")))?;
+    }
+    let mut session_set = session_set;
+    session_set
+        .destroy(&mut mem)
+        .map_err(run_err("release session chain"))?;
+    let stats = mem.stats();
+    let release = t.elapsed();
+    println!(
+        "  release        {}  {} pages restored (the root table's included), {} incoming left",
+        ms(release),
+        stats.restored,
+        stats.incoming
+    );
+    if stats.incoming != 0 {
+        return Err(Failure::Run(format!(
+            "{} incoming pages were not released",
+            stats.incoming
+        )));
+    }
+    println!(
+        "new kernel: {} (open + restore+verify + release)",
+        ms(open + verify + release).trim_start()
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    if std::env::args().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let cfg = match Config::parse(std::env::args().skip(1)) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("live_update: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (who, result) = if cfg.restore {
+        ("new kernel", new_kernel(&cfg))
+    } else {
+        let result = old_kernel(&cfg);
+        if !cfg.keep_image {
+            // Best effort: a failed run may not have created it.
+            let _ = std::fs::remove_file(&cfg.image);
+        }
+        ("old kernel", result)
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("live_update: {who}: {e}");
+            ExitCode::from(match e {
+                Failure::Usage(_) => 2,
+                Failure::Run(_) => 1,
+            })
+        }
+    }
+}

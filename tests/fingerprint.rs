@@ -57,7 +57,10 @@ variant!(array_shape { pub name: [[u8; 24]; 2], pub data: u64, pub token: u64, p
 
 #[test]
 fn doc_text_does_not_change_the_fingerprint() {
-    assert_eq!(base::LuoFileSer::FINGERPRINT, doc_only::LuoFileSer::FINGERPRINT);
+    assert_eq!(
+        base::LuoFileSer::FINGERPRINT,
+        doc_only::LuoFileSer::FINGERPRINT
+    );
 }
 
 #[test]
@@ -68,13 +71,22 @@ fn every_layout_change_changes_the_fingerprint() {
         ("added at the end", added_end::LuoFileSer::FINGERPRINT),
         ("added in the middle", added_middle::LuoFileSer::FINGERPRINT),
         ("removed", removed::LuoFileSer::FINGERPRINT),
-        ("swapped same-typed fields", swapped::LuoFileSer::FINGERPRINT),
+        (
+            "swapped same-typed fields",
+            swapped::LuoFileSer::FINGERPRINT,
+        ),
         ("renamed", renamed::LuoFileSer::FINGERPRINT),
         ("array length", array_len::LuoFileSer::FINGERPRINT),
-        ("u8 array to char array", char_array::LuoFileSer::FINGERPRINT),
+        (
+            "u8 array to char array",
+            char_array::LuoFileSer::FINGERPRINT,
+        ),
         ("u64 to phys_addr", phys_addr::LuoFileSer::FINGERPRINT),
         ("nested struct changed", nested::LuoFileSer::FINGERPRINT),
-        ("array split into an array of arrays", array_shape::LuoFileSer::FINGERPRINT),
+        (
+            "array split into an array of arrays",
+            array_shape::LuoFileSer::FINGERPRINT,
+        ),
     ];
     let mut seen = vec![("base", base::LuoFileSer::FINGERPRINT)];
     for (what, fp) in changed {
@@ -91,7 +103,10 @@ fn same_size_changes_are_still_caught() {
     assert_eq!(base::LuoFileSer::SIZE, swapped::LuoFileSer::SIZE);
     assert_eq!(base::LuoFileSer::SIZE, renamed::LuoFileSer::SIZE);
     assert_eq!(base::LuoFileSer::SIZE, phys_addr::LuoFileSer::SIZE);
-    assert_ne!(base::LuoFileSer::FINGERPRINT, swapped::LuoFileSer::FINGERPRINT);
+    assert_ne!(
+        base::LuoFileSer::FINGERPRINT,
+        swapped::LuoFileSer::FINGERPRINT
+    );
 }
 
 #[test]

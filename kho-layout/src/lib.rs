@@ -291,10 +291,21 @@ mod tests {
         const HAS_GRID: StructLayout = StructLayout {
             name: "g",
             size: 6,
-            fields: &[FieldLayout { name: "grid", offset: 0, size: 6, ty: &GRID }],
+            fields: &[FieldLayout {
+                name: "grid",
+                offset: 0,
+                size: 6,
+                ty: &GRID,
+            }],
         };
-        assert_eq!(canonical_text(&HAS_GRID), "struct g size 6\n  grid u8[2][3] offset 0 size 6\n");
-        assert_eq!(layout_fingerprint(&HAS_GRID), fingerprint(&canonical_text(&HAS_GRID)));
+        assert_eq!(
+            canonical_text(&HAS_GRID),
+            "struct g size 6\n  grid u8[2][3] offset 0 size 6\n"
+        );
+        assert_eq!(
+            layout_fingerprint(&HAS_GRID),
+            fingerprint(&canonical_text(&HAS_GRID))
+        );
     }
 
     #[test]

@@ -527,10 +527,13 @@ impl FileMemory {
         let slot = 1 - self.slot;
         let bitmap_at = self.bitmap_offset(slot);
         let bitmap_len = bitmap_pages(self.sb.pages, self.sb.page_size) * self.sb.page_size;
+        // As in KHO, only what this kernel preserved goes on: incoming pages
+        // nobody claimed are not handed to the next kernel (they stay
+        // unallocatable here until restored and freed).
         let keep: Vec<bool> = self
             .state
             .iter()
-            .map(|s| matches!(s, PageState::Outgoing | PageState::Incoming))
+            .map(|s| matches!(s, PageState::Outgoing))
             .collect();
         let bitmap = &mut self.map[bitmap_at..bitmap_at + bitmap_len];
         bitmap.fill(0);
