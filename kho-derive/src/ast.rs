@@ -69,11 +69,15 @@ impl<'a> Entry<'a> {
                 (None, Span::call_site())
             }
         };
+        let attrs = attr::kho_attrs(cx, &input.attrs);
         Entry {
             ident: &input.ident,
-            abi_name: snake_case(&input.ident.to_string()),
+            abi_name: attrs
+                .name
+                .as_ref()
+                .map_or_else(|| snake_case(&input.ident.to_string()), |n| n.value()),
             generics: &input.generics,
-            attrs: attr::kho_attrs(cx, &input.attrs),
+            attrs,
             repr: attr::repr(cx, &input.attrs),
             fields,
             body_span,

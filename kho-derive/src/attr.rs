@@ -15,6 +15,9 @@ pub struct KhoAttrs {
     /// cross-check the layout against.
     pub schema: Option<syn::LitStr>,
     pub entry: Option<syn::LitStr>,
+    /// `name = "c_name"`: the ABI name when it is not the snake_case of the
+    /// Rust name (generated code always says it).
+    pub name: Option<syn::LitStr>,
 }
 
 pub fn kho_attrs(cx: &mut Ctxt, attrs: &[syn::Attribute]) -> KhoAttrs {
@@ -27,6 +30,8 @@ pub fn kho_attrs(cx: &mut Ctxt, attrs: &[syn::Attribute]) -> KhoAttrs {
                 &mut out.schema
             } else if meta.path.is_ident("entry") {
                 &mut out.entry
+            } else if meta.path.is_ident("name") {
+                &mut out.name
             } else if meta.path.is_ident("crate") {
                 let lit: syn::LitStr = meta.value()?.parse()?;
                 if out.krate.is_some() {
@@ -36,7 +41,7 @@ pub fn kho_attrs(cx: &mut Ctxt, attrs: &[syn::Attribute]) -> KhoAttrs {
                 return Ok(());
             } else {
                 return Err(meta.error(
-                    "unknown #[kho] key: expected `compatible`, `crate`, `schema` or `entry`",
+                    "unknown #[kho] key: expected `compatible`, `name`, `crate`, `schema` or `entry`",
                 ));
             };
             let lit: syn::LitStr = meta.value()?.parse()?;

@@ -21,6 +21,20 @@ pub fn check(cx: &mut Ctxt, entry: &Entry) {
             check_type(cx, f.ty);
         }
     }
+    if let Some(lit) = &entry.attrs.name {
+        let n = lit.value();
+        let ok = n.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && n.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !ok {
+            cx.error(
+                lit,
+                format!(
+                    "malformed ABI name {n:?}: a lowercase C identifier, like \"luo_file_ser\""
+                ),
+            );
+        }
+    }
     if let Some(lit) = &entry.attrs.compatible {
         if let Err(why) = compatible_ok(&lit.value()) {
             cx.error(
@@ -143,8 +157,17 @@ fn path_type_problem(name: &str) -> Option<&'static str> {
     })
 }
 
-/// `name-vN`: lowercase letters, digits and dashes, ending in `-v<N>`, N >= 1.
+/// `name-vN`: lowercase letters, digits and dashes, ending in `-v<N>`, N >= 1;
+/// or several of those joined by `;` (the kernel's composed form), shorter
+/// than 64 bytes in all.
 pub fn compatible_ok(s: &str) -> Result<(), &'static str> {
+    if s.len() >= 64 {
+        return Err("it must be shorter than 64 bytes");
+    }
+    s.split(';').try_for_each(part_ok)
+}
+
+fn part_ok(s: &str) -> Result<(), &'static str> {
     if s.is_empty() {
         return Err("it is empty");
     }
@@ -167,9 +190,6 @@ pub fn compatible_ok(s: &str) -> Result<(), &'static str> {
     if version.starts_with('0') {
         return Err("the version starts at 1 and has no leading zero");
     }
-    if s.len() >= 64 {
-        return Err("it must be shorter than 64 bytes");
-    }
     Ok(())
 }
 
@@ -179,7 +199,14 @@ mod tests {
 
     #[test]
     fn compatible_strings() {
-        for ok in ["luo-file-v1", "kho-block-v1", "a-v10", "luo2-v3"] {
+        for ok in [
+            "luo-file-v1",
+            "kho-block-v1",
+            "a-v10",
+            "luo2-v3",
+            "luo-v5;block-v1",
+            "luo-v4-kho-block-v1",
+        ] {
             assert!(compatible_ok(ok).is_ok(), "{ok}");
         }
         for bad in [

@@ -1,0 +1,194 @@
+//! Rust modules: one per ABI, a `#[derive(KhoEntry)]` struct per schema
+//! struct, the constants, and the compatible string. Formatted with
+//! prettyplease, so the output is stable and readable in review.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote};
+
+use crate::layout::{Abi, Struct};
+use crate::parse::ConstValue;
+use crate::validate::{Len, Prim, Ty};
+
+/// The module name of an ABI: `kho-block` -> `kho_block`.
+pub fn module_name(abi: &str) -> String {
+    abi.replace('-', "_")
+}
+
+/// The Rust type name of a C struct name: `luo_file_ser` -> `LuoFileSer`.
+pub fn type_name(c_name: &str) -> String {
+    c_name
+        .split('_')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut cs = w.chars();
+            cs.next()
+                .map(|c| c.to_ascii_uppercase().to_string() + cs.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn docs(text: &str) -> TokenStream {
+    let lines = text.trim().lines().map(|l| {
+        let l = if l.trim().is_empty() {
+            String::new()
+        } else {
+            format!(" {}", l.trim_end())
+        };
+        quote!(#[doc = #l])
+    });
+    quote!(#(#lines)*)
+}
+
+fn inner_docs(text: &str) -> TokenStream {
+    let lines = text.trim().lines().map(|l| {
+        let l = if l.trim().is_empty() {
+            String::new()
+        } else {
+            format!(" {}", l.trim_end())
+        };
+        quote!(#![doc = #l])
+    });
+    quote!(#(#lines)*)
+}
+
+fn len_tokens(len: &Len) -> TokenStream {
+    match &len.constant {
+        Some(c) => {
+            let c = Ident::new(c, Span::call_site());
+            quote!({ #c as usize })
+        }
+        None => {
+            let n = proc_macro2::Literal::usize_unsuffixed(len.value);
+            quote!(#n)
+        }
+    }
+}
+
+fn ty_tokens(ty: &Ty, own_abi: &str) -> TokenStream {
+    match ty {
+        Ty::Prim(Prim::PhysAddr) => quote!(::kho::PhysAddr),
+        Ty::Prim(p) => {
+            let id = Ident::new(p.name(), Span::call_site());
+            quote!(#id)
+        }
+        Ty::Char(len) => {
+            let n = len_tokens(len);
+            quote!(::kho::CharArray<#n>)
+        }
+        Ty::Array(elem, len) => {
+            let e = ty_tokens(elem, own_abi);
+            let n = len_tokens(len);
+            quote!([#e; #n])
+        }
+        Ty::Struct { abi, name } => {
+            let t = format_ident!("{}", type_name(name));
+            if abi == own_abi {
+                quote!(#t)
+            } else {
+                let m = format_ident!("{}", module_name(abi));
+                quote!(super::#m::#t)
+            }
+        }
+    }
+}
+
+fn struct_tokens(abi: &Abi, s: &Struct) -> TokenStream {
+    let doc = docs(&s.doc);
+    let name = format_ident!("{}", type_name(&s.name));
+    let c_name = &s.name;
+    let compatible = &abi.compatible;
+    let kho_attr = if s.entry {
+        quote!(#[kho(name = #c_name, compatible = #compatible)])
+    } else {
+        quote!(#[kho(name = #c_name)])
+    };
+    let fields = s.fields.iter().map(|f| {
+        let doc = docs(&f.doc);
+        let id = format_ident!("{}", f.name);
+        let ty = ty_tokens(&f.ty, &abi.name);
+        quote! { #doc pub #id: #ty, }
+    });
+    let size_note = format!(
+        " {} bytes; offsets and sizes are checked at compile time.",
+        s.size
+    );
+    quote! {
+        #doc
+        #[doc = ""]
+        #[doc = #size_note]
+        #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(C, packed)]
+        #kho_attr
+        pub struct #name {
+            #(#fields)*
+        }
+    }
+}
+
+/// The Rust module for `abi`.
+pub fn module(abi: &Abi, _all: &[Abi]) -> String {
+    let module_doc = inner_docs(&abi.doc);
+    let compatible = &abi.compatible;
+    let fingerprint = syn::LitInt::new(&format!("{:#018x}", abi.fingerprint()), Span::call_site());
+    let fp_doc = format!(
+        " Fingerprint of the whole ABI ({:#018x}), as recorded in `schemas/abi.lock`.",
+        abi.fingerprint()
+    );
+    let consts = abi.constants.iter().map(|c| {
+        let doc = docs(&c.doc);
+        let id = format_ident!("{}", c.name);
+        match &c.value {
+            ConstValue::Int(n) => {
+                let n = proc_macro2::Literal::u64_unsuffixed(*n);
+                quote! { #doc pub const #id: u64 = #n; }
+            }
+            ConstValue::Str(s) => quote! { #doc pub const #id: &str = #s; },
+            ConstValue::C(expr) => {
+                let note = format!(
+                    " In C: `#define {} {expr}` (a kernel expression, C only).",
+                    c.name
+                );
+                let id = format_ident!("{}_C", c.name);
+                quote! { #doc #[doc = ""] #[doc = #note] pub const #id: &str = #expr; }
+            }
+        }
+    });
+    let structs = abi.structs.iter().map(|s| struct_tokens(abi, s));
+    let tokens = quote! {
+        #module_doc
+        /// The compatible string: only an exact match is restored.
+        pub const COMPATIBLE: &str = #compatible;
+        #[doc = #fp_doc]
+        pub const FINGERPRINT: u64 = #fingerprint;
+        #(#consts)*
+        #(#structs)*
+    };
+    let file: syn::File = match syn::parse2(tokens) {
+        Ok(f) => f,
+        Err(e) => {
+            return format!(
+                "// {}\ncompile_error!({:?});\n",
+                super::banner(abi),
+                e.to_string()
+            )
+        }
+    };
+    format!(
+        "// {}\n\n{}",
+        super::banner(abi),
+        prettyplease::unparse(&file)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::type_name;
+
+    #[test]
+    fn type_names_mirror_c_names() {
+        assert_eq!(type_name("luo_file_ser"), "LuoFileSer");
+        assert_eq!(type_name("kho_block_header_ser"), "KhoBlockHeaderSer");
+        assert_eq!(type_name("a_1b"), "A1b");
+    }
+}

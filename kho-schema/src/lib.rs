@@ -1,0 +1,85 @@
+//! ABI schemas for KHO: one TOML file per ABI, the single source of truth
+//! from which Rust types, kernel C headers and layout tables are generated,
+//! and against which changes are checked.
+//!
+//! The pipeline has one module per stage: [`parse`] (TOML to a syntax tree
+//! with places), [`validate`] (names and types resolved), [`layout`]
+//! (offsets, sizes, composed compatible strings, fingerprints), then the
+//! emitters and the lock file and diff.
+#![forbid(unsafe_code)]
+
+pub mod diag;
+#[cfg(feature = "emit")]
+pub mod emit;
+pub mod layout;
+pub mod parse;
+pub mod validate;
+
+use std::path::Path;
+
+pub use diag::{Diag, Diags, Source};
+pub use layout::{Abi, Field, Struct};
+pub use parse::{Compose, ConstValue};
+pub use validate::{Len, Prim, Ty};
+
+/// Compiles a set of schemas that may depend on each other. Every error is
+/// reported, each with `file:line:col`.
+pub fn compile(sources: &[Source]) -> Result<Vec<Abi>, Diags> {
+    let mut diags = Diags::default();
+    let mut srcs = Vec::new();
+    let mut asts = Vec::new();
+    for src in sources {
+        if let Some(ast) = parse::parse(src, &mut diags) {
+            srcs.push(src.clone());
+            asts.push(ast);
+        }
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    let checked = validate::check(&srcs, asts, &mut diags);
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    let abis = layout::layout(&srcs, &checked, &mut diags);
+    if diags.is_empty() {
+        Ok(abis)
+    } else {
+        Err(diags)
+    }
+}
+
+/// Reads every `*.toml` file of `dir` (sorted by name) and compiles them.
+pub fn load_dir(dir: &Path) -> Result<Vec<Abi>, Diags> {
+    compile(&read_dir(dir)?)
+}
+
+/// The sources of every `*.toml` file of `dir`, sorted by file name.
+pub fn read_dir(dir: &Path) -> Result<Vec<Source>, Diags> {
+    let mut diags = Diags::default();
+    let shown = dir.display().to_string();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            diags.file(&shown, format!("cannot read the schema directory: {e}"));
+            return Err(diags);
+        }
+    };
+    let mut paths: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    let mut out = Vec::new();
+    for p in paths {
+        match std::fs::read_to_string(&p) {
+            Ok(text) => out.push(Source::new(p.display().to_string(), text)),
+            Err(e) => diags.file(&p.display().to_string(), format!("cannot read: {e}")),
+        }
+    }
+    if diags.is_empty() {
+        Ok(out)
+    } else {
+        Err(diags)
+    }
+}

@@ -1,0 +1,429 @@
+//! Stage 1: TOML text to the schema's syntax tree, every value with its
+//! place in the file. Unknown keys and wrong value types are errors here.
+
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use crate::diag::{Diags, Source};
+
+/// A value and the byte range it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sp<T> {
+    pub value: T,
+    pub span: Range<usize>,
+}
+
+/// How the compatible string composes with the dependencies'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compose {
+    /// `own-kho-block-v1`: each dependency appended with `-`.
+    Append,
+    /// `own;dep-a-v1;dep-b-v2`: own first, then the dependencies sorted,
+    /// joined with `;`, at most 47 bytes (48 with the NUL).
+    Sorted,
+}
+
+#[derive(Debug, Clone)]
+pub enum ConstValue {
+    Int(u64),
+    Str(String),
+    /// A C expression, emitted in the C header only (e.g. `PAGE_SIZE`).
+    C(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ConstAst {
+    pub name: Sp<String>,
+    pub value: ConstValue,
+    pub doc: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct FieldAst {
+    pub name: Sp<String>,
+    pub ty: Sp<String>,
+    pub doc: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct StructAst {
+    pub name: Sp<String>,
+    pub doc: String,
+    pub entry: bool,
+    pub fields: Vec<FieldAst>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CAst {
+    pub header: Option<String>,
+    pub compatible_macro: Option<String>,
+    pub includes: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SchemaAst {
+    pub name: Sp<String>,
+    pub version: Sp<u64>,
+    pub doc: String,
+    pub depends: Vec<Sp<String>>,
+    pub compose: Compose,
+    pub c: CAst,
+    pub constants: Vec<ConstAst>,
+    pub structs: Vec<StructAst>,
+}
+
+/// Parses one schema file. Collects every error it can before giving up.
+pub fn parse(src: &Source, diags: &mut Diags) -> Option<SchemaAst> {
+    let (table, errors) = DeTable::parse_recoverable(&src.text);
+    for e in errors {
+        diags.at(
+            src,
+            e.span().unwrap_or(0..0),
+            e.message().trim().to_string(),
+        );
+    }
+    let root = table.get_ref();
+    let mut p = Parser { src, diags };
+    p.known_keys(root, "the top level", &["abi", "constants", "struct"]);
+    let abi = match p.table(root, "abi", true) {
+        Some(t) => t,
+        None => return None,
+    };
+    p.known_keys(
+        abi.get_ref(),
+        "[abi]",
+        &["name", "version", "doc", "depends", "compose", "c"],
+    );
+    let name = p.string(&abi, "name", true);
+    let version = p.integer(&abi, "version", true);
+    let doc = p
+        .string(&abi, "doc", false)
+        .map(|s| s.value)
+        .unwrap_or_default();
+    let depends = p.string_array(&abi, "depends");
+    let compose = match p.string(&abi, "compose", false) {
+        None => Compose::Append,
+        Some(s) if s.value == "append" => Compose::Append,
+        Some(s) if s.value == "sorted" => Compose::Sorted,
+        Some(s) => {
+            p.err(
+                s.span,
+                format!("compose is \"append\" or \"sorted\", not {:?}", s.value),
+            );
+            Compose::Append
+        }
+    };
+    let mut c = CAst::default();
+    if let Some(ct) = p.table(abi.get_ref(), "c", false) {
+        p.known_keys(
+            ct.get_ref(),
+            "[abi.c]",
+            &["header", "compatible_macro", "includes"],
+        );
+        c.header = p.string(&ct, "header", false).map(|s| s.value);
+        c.compatible_macro = p.string(&ct, "compatible_macro", false).map(|s| s.value);
+        c.includes = p
+            .string_array(&ct, "includes")
+            .into_iter()
+            .map(|s| s.value)
+            .collect();
+    }
+    let constants = p.constants(root);
+    let structs = p.structs(root);
+    Some(SchemaAst {
+        name: name?,
+        version: version?,
+        doc,
+        depends,
+        compose,
+        c,
+        constants,
+        structs,
+    })
+}
+
+struct Parser<'a> {
+    src: &'a Source,
+    diags: &'a mut Diags,
+}
+
+type Table<'i> = Spanned<DeTable<'i>>;
+
+impl Parser<'_> {
+    fn err(&mut self, span: Range<usize>, msg: String) {
+        self.diags.at(self.src, span, msg);
+    }
+
+    fn known_keys(&mut self, t: &DeTable<'_>, what: &str, keys: &[&str]) {
+        for (k, _) in t.iter() {
+            if !keys.contains(&k.get_ref().as_ref()) {
+                let msg = format!(
+                    "unknown key `{}` in {what} (expected one of: {})",
+                    k.get_ref(),
+                    keys.join(", ")
+                );
+                self.err(k.span(), msg);
+            }
+        }
+    }
+
+    fn value<'t, 'i>(
+        &mut self,
+        t: &'t DeTable<'i>,
+        key: &str,
+        required: bool,
+        span: Range<usize>,
+        what: &str,
+    ) -> Option<&'t Spanned<DeValue<'i>>> {
+        let v = t.get(key);
+        if v.is_none() && required {
+            self.err(span, format!("missing `{key}` ({what})"));
+        }
+        v
+    }
+
+    fn table<'t, 'i>(
+        &mut self,
+        t: &'t DeTable<'i>,
+        key: &str,
+        required: bool,
+    ) -> Option<Table<'i>> {
+        let v = self.value(t, key, required, 0..0, "a table")?;
+        match v.get_ref() {
+            DeValue::Table(tab) => Some(Spanned::new(v.span(), tab.clone())),
+            other => {
+                self.err(
+                    v.span(),
+                    format!("`{key}` must be a table, not {}", other.type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, t: &Table<'_>, key: &str, required: bool) -> Option<Sp<String>> {
+        let v = self.value(t.get_ref(), key, required, t.span(), "a string")?;
+        match v.get_ref().as_str() {
+            Some(s) => Some(Sp {
+                value: s.to_string(),
+                span: v.span(),
+            }),
+            None => {
+                self.err(
+                    v.span(),
+                    format!("`{key}` must be a string, not {}", v.get_ref().type_str()),
+                );
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, t: &Table<'_>, key: &str, required: bool) -> Option<Sp<u64>> {
+        let v = self.value(t.get_ref(), key, required, t.span(), "an integer")?;
+        let parsed = v
+            .get_ref()
+            .as_integer()
+            .and_then(|i| u64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).ok());
+        match parsed {
+            Some(n) => Some(Sp {
+                value: n,
+                span: v.span(),
+            }),
+            None => {
+                self.err(v.span(), format!("`{key}` must be a non-negative integer"));
+                None
+            }
+        }
+    }
+
+    fn bool(&mut self, t: &Table<'_>, key: &str) -> bool {
+        match t.get_ref().get(key) {
+            None => false,
+            Some(v) => match v.get_ref().as_bool() {
+                Some(b) => b,
+                None => {
+                    self.err(v.span(), format!("`{key}` must be true or false"));
+                    false
+                }
+            },
+        }
+    }
+
+    fn string_array(&mut self, t: &Table<'_>, key: &str) -> Vec<Sp<String>> {
+        let Some(v) = t.get_ref().get(key) else {
+            return Vec::new();
+        };
+        let Some(arr) = v.get_ref().as_array() else {
+            self.err(v.span(), format!("`{key}` must be an array of strings"));
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in arr.iter() {
+            match item.get_ref().as_str() {
+                Some(s) => out.push(Sp {
+                    value: s.to_string(),
+                    span: item.span(),
+                }),
+                None => self.err(item.span(), format!("`{key}` must hold strings only")),
+            }
+        }
+        out
+    }
+
+    fn constants(&mut self, root: &DeTable<'_>) -> Vec<ConstAst> {
+        let Some(t) = self.table(root, "constants", false) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (k, v) in t.get_ref().iter() {
+            let name = Sp {
+                value: k.get_ref().to_string(),
+                span: k.span(),
+            };
+            let (value, doc) = match v.get_ref() {
+                DeValue::Table(ct) => {
+                    let ct = Spanned::new(v.span(), ct.clone());
+                    self.known_keys(ct.get_ref(), "a constant", &["value", "c", "doc"]);
+                    let doc = self
+                        .string(&ct, "doc", false)
+                        .map(|s| s.value)
+                        .unwrap_or_default();
+                    let value = match (ct.get_ref().get("value"), self.string(&ct, "c", false)) {
+                        (Some(_), Some(c)) => {
+                            self.err(
+                                c.span,
+                                format!("constant {}: give `value` or `c`, not both", name.value),
+                            );
+                            continue;
+                        }
+                        (None, Some(c)) => ConstValue::C(c.value),
+                        (Some(val), None) => match self.const_value(val) {
+                            Some(value) => value,
+                            None => continue,
+                        },
+                        (None, None) => {
+                            self.err(
+                                v.span(),
+                                format!(
+                                    "constant {} needs a `value` (or a `c` expression)",
+                                    name.value
+                                ),
+                            );
+                            continue;
+                        }
+                    };
+                    (value, doc)
+                }
+                _ => match self.const_value(v) {
+                    Some(value) => (value, String::new()),
+                    None => continue,
+                },
+            };
+            out.push(ConstAst { name, value, doc });
+        }
+        // The table's order is not the file's: keep declaration order.
+        out.sort_by_key(|c| c.name.span.start);
+        out
+    }
+
+    fn const_value(&mut self, v: &Spanned<DeValue<'_>>) -> Option<ConstValue> {
+        if let Some(i) = v.get_ref().as_integer() {
+            match u64::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
+                Ok(n) => return Some(ConstValue::Int(n)),
+                Err(_) => {
+                    self.err(
+                        v.span(),
+                        "a constant must be a non-negative integer that fits u64".into(),
+                    );
+                    return None;
+                }
+            }
+        }
+        if let Some(s) = v.get_ref().as_str() {
+            return Some(ConstValue::Str(s.to_string()));
+        }
+        self.err(
+            v.span(),
+            format!(
+                "a constant is an integer or a string, not {}",
+                v.get_ref().type_str()
+            ),
+        );
+        None
+    }
+
+    fn structs(&mut self, root: &DeTable<'_>) -> Vec<StructAst> {
+        let Some(v) = root.get("struct") else {
+            return Vec::new();
+        };
+        let Some(arr) = v.get_ref().as_array() else {
+            self.err(
+                v.span(),
+                "`struct` must be an array of tables: write [[struct]]".into(),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in arr.iter() {
+            let Some(st) = item.get_ref().as_table() else {
+                self.err(item.span(), "each [[struct]] must be a table".into());
+                continue;
+            };
+            let st = Spanned::new(item.span(), st.clone());
+            self.known_keys(
+                st.get_ref(),
+                "[[struct]]",
+                &["name", "doc", "entry", "fields"],
+            );
+            let Some(name) = self.string(&st, "name", true) else {
+                continue;
+            };
+            let doc = self
+                .string(&st, "doc", false)
+                .map(|s| s.value)
+                .unwrap_or_default();
+            let entry = self.bool(&st, "entry");
+            let mut fields = Vec::new();
+            match st.get_ref().get("fields") {
+                None => self.err(
+                    name.span.clone(),
+                    format!("struct {} has no `fields`", name.value),
+                ),
+                Some(fv) => match fv.get_ref().as_array() {
+                    None => self.err(
+                        fv.span(),
+                        "`fields` must be an array of { name, type, doc } tables".into(),
+                    ),
+                    Some(farr) => {
+                        for f in farr.iter() {
+                            let Some(ft) = f.get_ref().as_table() else {
+                                self.err(f.span(), "a field is a table: { name = \"..\", type = \"..\", doc = \"..\" }".into());
+                                continue;
+                            };
+                            let ft = Spanned::new(f.span(), ft.clone());
+                            self.known_keys(ft.get_ref(), "a field", &["name", "type", "doc"]);
+                            let fname = self.string(&ft, "name", true);
+                            let ty = self.string(&ft, "type", true);
+                            let doc = self
+                                .string(&ft, "doc", false)
+                                .map(|s| s.value)
+                                .unwrap_or_default();
+                            if let (Some(name), Some(ty)) = (fname, ty) {
+                                fields.push(FieldAst { name, ty, doc });
+                            }
+                        }
+                    }
+                },
+            }
+            out.push(StructAst {
+                name,
+                doc,
+                entry,
+                fields,
+            });
+        }
+        out
+    }
+}
