@@ -9,11 +9,16 @@
 #![forbid(unsafe_code)]
 
 pub mod diag;
+pub mod diff;
 #[cfg(feature = "emit")]
 pub mod emit;
 pub mod layout;
+pub mod lock;
 pub mod parse;
+#[cfg(feature = "emit")]
+pub mod project;
 pub mod validate;
+pub mod view;
 
 use std::path::Path;
 

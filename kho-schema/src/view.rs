@@ -1,0 +1,201 @@
+//! A flat view of an ABI's contract, for comparing two versions of it: from
+//! a compiled schema (with doc text) or from the lock file's recorded
+//! layout text (without).
+
+use crate::layout::Abi;
+use crate::parse::ConstValue;
+
+/// One ABI as the diff sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbiView {
+    /// ABI name.
+    pub name: String,
+    /// Composed compatible string.
+    pub compatible: String,
+    /// Own version (`None` from a lock file).
+    pub version: Option<u64>,
+    /// The ABIs it builds on.
+    pub depends: Vec<String>,
+    /// The layout fingerprint.
+    pub fingerprint: u64,
+    /// ABI doc text, when known.
+    pub doc: Option<String>,
+    /// Constants in order.
+    pub constants: Vec<ConstView>,
+    /// Structs in order.
+    pub structs: Vec<StructView>,
+}
+
+/// A constant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConstView {
+    /// Name.
+    pub name: String,
+    /// Value as the layout text writes it.
+    pub value: String,
+    /// Doc text, when known.
+    pub doc: Option<String>,
+}
+
+/// A struct.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StructView {
+    /// C name.
+    pub name: String,
+    /// Size.
+    pub size: usize,
+    /// Whether it is a block-set entry.
+    pub entry: bool,
+    /// Doc text, when known.
+    pub doc: Option<String>,
+    /// Fields in order.
+    pub fields: Vec<FieldView>,
+    /// The canonical layout text (nested structs expanded).
+    pub canonical: String,
+}
+
+/// A field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldView {
+    /// Name.
+    pub name: String,
+    /// Type as the canonical text writes it (`u8[48]`, `char[48]`).
+    pub ty: String,
+    /// Offset.
+    pub offset: usize,
+    /// Size.
+    pub size: usize,
+    /// Doc text, when known.
+    pub doc: Option<String>,
+}
+
+/// How a constant's value is written in the layout text.
+pub fn const_text(v: &ConstValue) -> String {
+    match v {
+        ConstValue::Int(n) => n.to_string(),
+        ConstValue::Str(s) => format!("{s:?}"),
+        ConstValue::C(s) => format!("c({s})"),
+    }
+}
+
+impl AbiView {
+    /// The view of a compiled ABI.
+    pub fn of(abi: &Abi) -> Self {
+        AbiView {
+            name: abi.name.clone(),
+            compatible: abi.compatible.clone(),
+            version: Some(abi.version),
+            depends: abi.depends.clone(),
+            fingerprint: abi.fingerprint(),
+            doc: Some(abi.doc.clone()),
+            constants: abi
+                .constants
+                .iter()
+                .map(|c| ConstView {
+                    name: c.name.clone(),
+                    value: const_text(&c.value),
+                    doc: Some(c.doc.clone()),
+                })
+                .collect(),
+            structs: abi
+                .structs
+                .iter()
+                .map(|s| StructView {
+                    name: s.name.clone(),
+                    size: s.size,
+                    entry: s.entry,
+                    doc: Some(s.doc.clone()),
+                    canonical: kho_layout::canonical_text(s.layout),
+                    fields: s
+                        .layout
+                        .fields
+                        .iter()
+                        .zip(&s.fields)
+                        .map(|(l, f)| FieldView {
+                            name: f.name.clone(),
+                            ty: l.ty.to_string(),
+                            offset: f.offset,
+                            size: f.size,
+                            doc: Some(f.doc.clone()),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The view recorded in a lock file: the ABI's layout text (see
+    /// [`Abi::layout_text`]) parsed back. `None` if the text is malformed.
+    pub fn from_layout_text(
+        name: &str,
+        compatible: &str,
+        fingerprint: u64,
+        text: &str,
+    ) -> Option<Self> {
+        let mut v = AbiView {
+            name: name.to_string(),
+            compatible: compatible.to_string(),
+            version: None,
+            depends: Vec::new(),
+            fingerprint,
+            doc: None,
+            constants: Vec::new(),
+            structs: Vec::new(),
+        };
+        let mut entries = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("const ") {
+                let (n, val) = rest.split_once(" = ")?;
+                v.constants.push(ConstView {
+                    name: n.to_string(),
+                    value: val.to_string(),
+                    doc: None,
+                });
+            } else if let Some(rest) = line.strip_prefix("entry ") {
+                entries.push(rest.to_string());
+            } else if let Some(rest) = line.strip_prefix("struct ") {
+                let (n, size) = rest.split_once(" size ")?;
+                v.structs.push(StructView {
+                    name: n.to_string(),
+                    size: size.parse().ok()?,
+                    entry: entries.iter().any(|e| e == n),
+                    doc: None,
+                    fields: Vec::new(),
+                    canonical: String::new(),
+                });
+                v.structs
+                    .last_mut()?
+                    .canonical
+                    .push_str(&format!("{line}\n"));
+            } else if let Some(field) = line.strip_prefix("  ").filter(|l| !l.starts_with(' ')) {
+                let s = v.structs.last_mut()?;
+                s.canonical.push_str(&format!("{line}\n"));
+                // `<name> <type> offset <o> size <s>`
+                let parts: Vec<&str> = field.split(' ').collect();
+                if parts.len() != 6 || parts[2] != "offset" || parts[4] != "size" {
+                    return None;
+                }
+                s.fields.push(FieldView {
+                    name: parts[0].to_string(),
+                    ty: parts[1].to_string(),
+                    offset: parts[3].parse().ok()?,
+                    size: parts[5].parse().ok()?,
+                    doc: None,
+                });
+            } else if line.starts_with("    ") {
+                v.structs
+                    .last_mut()?
+                    .canonical
+                    .push_str(&format!("{line}\n"));
+            } else if !line.is_empty() {
+                return None;
+            }
+        }
+        Some(v)
+    }
+
+    /// The struct named `name`.
+    pub fn find(&self, name: &str) -> Option<&StructView> {
+        self.structs.iter().find(|s| s.name == name)
+    }
+}
