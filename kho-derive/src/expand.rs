@@ -17,8 +17,12 @@ pub fn derive(input: &syn::DeriveInput) -> TokenStream {
         .krate
         .clone()
         .unwrap_or_else(|| syn::parse_quote!(::kho));
+    let schema_checks = crate::schema::cross_check(&mut cx, &entry, &krate);
     match cx.check() {
-        Ok(()) => impls(&entry, &krate),
+        Ok(()) => {
+            let impls = impls(&entry, &krate);
+            quote! { #impls #schema_checks }
+        }
         // One fallback impl beside the errors, so that a mistake in the
         // struct does not also break every use of it (as thiserror does).
         Err(err) => {

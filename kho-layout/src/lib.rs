@@ -205,6 +205,12 @@ const fn feed_struct(mut hash: u64, s: &StructLayout, depth: usize) -> u64 {
     hash
 }
 
+/// [`fingerprint`] of a type as the canonical text writes it (`u64`,
+/// `char[48]`, a struct's name): lets a `const` compare one field's type.
+pub const fn type_fingerprint(ty: &TypeDesc) -> u64 {
+    feed_type(FNV_OFFSET, ty)
+}
+
 /// The fingerprint of `layout`: [`fingerprint`] of its [`canonical_text`],
 /// computed without allocating, so it works in a `const`.
 pub const fn layout_fingerprint(layout: &StructLayout) -> u64 {

@@ -129,7 +129,12 @@ pub fn name_bytes(field: &[u8]) -> &[u8] {
 /// address (0 ends the chain) and the number of entries in use.
 #[derive(KhoEntry, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[repr(C, packed)]
-#[kho(crate = "crate", compatible = "kho-block-v1")]
+#[kho(
+    crate = "crate",
+    compatible = "kho-block-v1",
+    schema = "schemas/kho_block.toml",
+    entry = "kho_block_header_ser"
+)]
 pub struct KhoBlockHeaderSer {
     /// Physical address of the next block, 0 for the last.
     pub next: u64,

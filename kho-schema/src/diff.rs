@@ -226,7 +226,7 @@ pub fn diff_abi(name: &str, old: Option<&AbiView>, new: Option<&AbiView>) -> Abi
             what: "changed".into(),
         });
     }
-    d.changes.sort_by(|a, b| b.kind.cmp(&a.kind));
+    d.changes.sort_by_key(|c| std::cmp::Reverse(c.kind));
     d.verdict = if !layout_changed {
         if d.changes.is_empty() {
             Verdict::Unchanged

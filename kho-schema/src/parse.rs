@@ -87,10 +87,7 @@ pub fn parse(src: &Source, diags: &mut Diags) -> Option<SchemaAst> {
     let root = table.get_ref();
     let mut p = Parser { src, diags };
     p.known_keys(root, "the top level", &["abi", "constants", "struct"]);
-    let abi = match p.table(root, "abi", true) {
-        Some(t) => t,
-        None => return None,
-    };
+    let abi = p.table(root, "abi", true)?;
     p.known_keys(
         abi.get_ref(),
         "[abi]",
@@ -184,9 +181,9 @@ impl Parser<'_> {
         v
     }
 
-    fn table<'t, 'i>(
+    fn table<'i>(
         &mut self,
-        t: &'t DeTable<'i>,
+        t: &DeTable<'i>,
         key: &str,
         required: bool,
     ) -> Option<Table<'i>> {

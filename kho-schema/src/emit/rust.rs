@@ -113,6 +113,8 @@ fn struct_tokens(abi: &Abi, s: &Struct) -> TokenStream {
         " {} bytes; offsets and sizes are checked at compile time.",
         s.size
     );
+    let fp = syn::LitInt::new(&format!("{:#018x}", s.fingerprint), Span::call_site());
+    let fp_msg = format!("the derive and the schema compiler disagree on the layout of {c_name}");
     quote! {
         #doc
         #[doc = ""]
@@ -123,7 +125,29 @@ fn struct_tokens(abi: &Abi, s: &Struct) -> TokenStream {
         pub struct #name {
             #(#fields)*
         }
+        // The derive computes the layout from the Rust types; the schema
+        // compiler computed it from the schema. They must agree.
+        const _: () = ::core::assert!(#name::FINGERPRINT == #fp, #fp_msg);
     }
+}
+
+/// One blank line between top-level items, as rustfmt leaves them
+/// (prettyplease packs them).
+fn space_items(text: &str) -> String {
+    let mut out = String::new();
+    let mut prev = "";
+    for line in text.lines() {
+        let starts_item = !line.starts_with(' ') && !line.starts_with("//!") && !line.is_empty();
+        let prev_ends_item = !prev.starts_with(' ') && (prev.ends_with('}') || prev.ends_with(';'))
+            || prev.starts_with("//!");
+        if starts_item && prev_ends_item {
+            out.push('\n');
+        }
+        out.push_str(line);
+        out.push('\n');
+        prev = line;
+    }
+    out
 }
 
 /// The Rust module for `abi`.
@@ -140,7 +164,11 @@ pub fn module(abi: &Abi, _all: &[Abi]) -> String {
         let id = format_ident!("{}", c.name);
         match &c.value {
             ConstValue::Int(n) => {
-                let n = proc_macro2::Literal::u64_unsuffixed(*n);
+                let n = if *n > 0xffff {
+                    syn::LitInt::new(&format!("{n:#x}"), Span::call_site())
+                } else {
+                    syn::LitInt::new(&n.to_string(), Span::call_site())
+                };
                 quote! { #doc pub const #id: u64 = #n; }
             }
             ConstValue::Str(s) => quote! { #doc pub const #id: &str = #s; },
@@ -177,7 +205,7 @@ pub fn module(abi: &Abi, _all: &[Abi]) -> String {
     format!(
         "// {}\n\n{}",
         super::banner(abi),
-        prettyplease::unparse(&file)
+        space_items(&prettyplease::unparse(&file))
     )
 }
 
