@@ -21,6 +21,11 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+// Generated modules name the crate `::kho`, as a user's crate would.
+extern crate self as kho;
+
+pub mod abi;
+
 pub use kho_runtime::*;
 
 /// Derives a checked KHO entry type from a `#[repr(C, packed)]` struct.

@@ -227,16 +227,17 @@ pub fn diff_abi(name: &str, old: Option<&AbiView>, new: Option<&AbiView>) -> Abi
         });
     }
     d.changes.sort_by_key(|c| std::cmp::Reverse(c.kind));
-    d.verdict = if !layout_changed {
-        if d.changes.is_empty() {
-            Verdict::Unchanged
-        } else {
-            Verdict::DocOnly
-        }
-    } else if o.compatible != n.compatible {
+    // A new compatible string is a new contract even when the layout is
+    // the same (a version bump alone, or a dependency's bump): the next
+    // kernel refuses the old string either way.
+    d.verdict = if o.compatible != n.compatible {
         Verdict::BumpPresent
-    } else {
+    } else if layout_changed {
         Verdict::BumpMissing
+    } else if d.changes.is_empty() {
+        Verdict::Unchanged
+    } else {
+        Verdict::DocOnly
     };
     d
 }
@@ -346,13 +347,6 @@ fn structs(o: &AbiView, n: &AbiView, d: &mut AbiDiff) {
                 what: what.into(),
             });
         }
-        if os.size != ns.size {
-            d.changes.push(Change {
-                kind: Kind::Breaking,
-                place: format!("struct {}", ns.name),
-                what: format!("size changed from {} to {} bytes", os.size, ns.size),
-            });
-        }
         if doc_differs(&os.doc, &ns.doc) {
             d.changes.push(Change {
                 kind: Kind::DocOnly,
@@ -361,6 +355,15 @@ fn structs(o: &AbiView, n: &AbiView, d: &mut AbiDiff) {
             });
         }
         let rows = fields(&ns.name, os, ns, &mut d.changes);
+        // After the fields: a size change is their consequence, and the
+        // first change is the one `explain` names.
+        if os.size != ns.size {
+            d.changes.push(Change {
+                kind: Kind::Breaking,
+                place: format!("struct {}", ns.name),
+                what: format!("size changed from {} to {} bytes", os.size, ns.size),
+            });
+        }
         let field_level = d.changes[before..].iter().any(|c| c.kind > Kind::DocOnly);
         if !os.canonical.is_empty()
             && !ns.canonical.is_empty()
