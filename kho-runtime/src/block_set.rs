@@ -361,6 +361,7 @@ impl RawBlockSet {
     /// Reserves the next slot after the last entry and returns it for
     /// writing. Fails with [`Error::Full`] when every block is full: grow
     /// first, so that the step that can fail comes before the writing.
+    #[inline]
     pub fn reserve<'m, M: PreservedMemory + ?Sized>(
         &mut self,
         mem: &'m mut M,
@@ -555,6 +556,7 @@ pub struct Writer<'a, M: PreservedMemory + ?Sized> {
 
 impl<M: PreservedMemory + ?Sized> Writer<'_, M> {
     /// Reserves the next slot (see [`RawBlockSet::reserve`]).
+    #[inline]
     pub fn reserve(&mut self) -> Result<&mut [u8]> {
         self.set.reserve(self.mem)
     }

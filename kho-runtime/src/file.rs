@@ -561,6 +561,7 @@ impl FileMemory {
         Ok(())
     }
 
+    #[inline]
     fn index(&self, addr: PhysAddr) -> Result<usize> {
         let i =
             page_offset(addr, self.sb.base, self.map.len(), self.sb.page_size)? / self.sb.page_size;
@@ -623,12 +624,14 @@ impl PreservedMemory for FileMemory {
             .is_ok_and(|i| self.state[i] == PageState::Incoming)
     }
 
+    #[inline]
     fn page(&self, addr: PhysAddr) -> Result<&[u8]> {
         let i = self.index(addr)?;
         let ps = self.sb.page_size;
         Ok(&self.map[i * ps..(i + 1) * ps])
     }
 
+    #[inline]
     fn page_mut(&mut self, addr: PhysAddr) -> Result<&mut [u8]> {
         let i = self.index(addr)?;
         let ps = self.sb.page_size;

@@ -50,6 +50,7 @@ pub fn check_page_size(page_size: usize) -> Result<()> {
 /// Returns the byte offset of the page, or the fault that makes `addr`
 /// unusable. `len` need not be a multiple of the page size (a truncated
 /// dump): a page that starts inside but ends outside is `PastEndOfImage`.
+#[inline]
 pub(crate) fn page_offset(
     addr: PhysAddr,
     base: u64,

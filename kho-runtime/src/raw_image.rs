@@ -63,6 +63,7 @@ impl RawImage {
     }
 
     /// The dump's bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         match &self.bytes {
             Bytes::Mapped(m) => m,
@@ -92,6 +93,7 @@ impl PreservedMemory for RawImage {
         true
     }
 
+    #[inline]
     fn page(&self, addr: PhysAddr) -> Result<&[u8]> {
         let bytes = self.as_bytes();
         let at = page_offset(addr, self.base, bytes.len(), self.page_size)?;

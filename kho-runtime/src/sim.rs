@@ -201,11 +201,13 @@ impl PreservedMemory for SimMemory {
             .is_ok_and(|i| self.state[i] == PageState::Incoming)
     }
 
+    #[inline]
     fn page(&self, addr: PhysAddr) -> Result<&[u8]> {
         let at = page_offset(addr, self.base, self.bytes.len(), self.page_size)?;
         Ok(&self.bytes[at..at + self.page_size])
     }
 
+    #[inline]
     fn page_mut(&mut self, addr: PhysAddr) -> Result<&mut [u8]> {
         let at = page_offset(addr, self.base, self.bytes.len(), self.page_size)?;
         Ok(&mut self.bytes[at..at + self.page_size])

@@ -189,9 +189,10 @@ pub struct Writer<'a, T, M: PreservedMemory + ?Sized> {
 
 impl<T: KhoEntry, M: PreservedMemory + ?Sized> Writer<'_, T, M> {
     /// Appends `entry`; fails with `Full` when the grown capacity is used up.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, entry: &T) -> Result<()> {
-        entry.write_to(self.raw.reserve()?);
+        // A slot of known length lets the copy compile to fixed-size moves.
+        entry.write_to(&mut self.raw.reserve()?[..T::SIZE]);
         Ok(())
     }
 
