@@ -14,6 +14,8 @@ use kho_runtime::{
 };
 use serde::{Serialize, Serializer};
 
+use crate::decode::Decoder;
+
 /// Why `inspect` stopped.
 #[derive(Debug)]
 pub enum Failure {
@@ -36,12 +38,16 @@ impl From<kho_runtime::Error> for Failure {
 }
 
 /// How to print the entries of one chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChainFormat {
+#[derive(Clone, Copy, Debug)]
+pub enum ChainFormat<'a> {
     /// One line per entry: its bytes as lowercase hex.
     Hex,
     /// One JSON document with the blocks and the entries.
     Json,
+    /// Each entry decoded field by field, as text.
+    Fields(&'a Decoder),
+    /// Each entry decoded field by field: a JSON array of objects.
+    FieldsJson(&'a Decoder),
 }
 
 /// How to print an image's root table.
@@ -71,7 +77,11 @@ pub struct RawChain {
 }
 
 /// Restores the chain at `req.head` in a raw dump and prints its entries.
-pub fn raw_chain(req: &RawChain, format: ChainFormat, out: &mut impl Write) -> Result<(), Failure> {
+pub fn raw_chain(
+    req: &RawChain,
+    format: ChainFormat<'_>,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
     let mem = RawImage::open(&req.image, req.base, req.page_size)?;
     let pages = mem.as_bytes().len() / req.page_size;
     let limit = walk_limit(req.max_blocks, pages);
@@ -83,8 +93,35 @@ pub fn raw_chain(req: &RawChain, format: ChainFormat, out: &mut impl Write) -> R
             serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::from)?;
             out.write_all(b"\n")?;
         }
+        ChainFormat::Fields(decoder) => {
+            for (index, entry) in set.iter(&mem).enumerate() {
+                decoder.write_text(index, entry, out)?;
+            }
+        }
+        ChainFormat::FieldsJson(decoder) => {
+            let entries = Decoded {
+                set: &set,
+                mem: &mem,
+                decoder,
+            };
+            serde_json::to_writer_pretty(&mut *out, &entries).map_err(io::Error::from)?;
+            out.write_all(b"\n")?;
+        }
     }
     Ok(())
+}
+
+/// The entries decoded as they are streamed from the image.
+struct Decoded<'a, M: PreservedMemory> {
+    set: &'a RawBlockSet,
+    mem: &'a M,
+    decoder: &'a Decoder,
+}
+
+impl<M: PreservedMemory> Serialize for Decoded<'_, M> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.set.iter(self.mem).map(|e| self.decoder.json(e)))
+    }
 }
 
 /// Lists the root table of an image file after restoring every set in it.
