@@ -382,26 +382,27 @@ fn expected_file(session: usize, file: usize) -> kho::Result<LuoFileSer> {
 
 /// What differs between two entries, field by field, for the error message.
 fn describe_file_mismatch(found: &LuoFileSer, expected: &LuoFileSer) -> String {
-    let (f, e) = (*found, *expected);
+    // Fields copied out: formatting takes references, which a packed
+    // struct's fields cannot give.
+    let LuoFileSer { name, data, token } = *found;
+    let LuoFileSer {
+        name: want_name,
+        data: want_data,
+        token: want_token,
+    } = *expected;
     let mut what = Vec::new();
-    if f.name != e.name {
+    if name != want_name {
         what.push(format!(
             "name is {:?}, expected {:?}",
-            String::from_utf8_lossy(name_bytes(&f.name)),
-            String::from_utf8_lossy(name_bytes(&e.name))
+            String::from_utf8_lossy(name_bytes(&name)),
+            String::from_utf8_lossy(name_bytes(&want_name))
         ));
     }
-    if { f.data } != { e.data } {
-        what.push(format!(
-            "data is {:#018x}, expected {:#018x}",
-            { f.data },
-            { e.data }
-        ));
+    if data != want_data {
+        what.push(format!("data is {data:#018x}, expected {want_data:#018x}"));
     }
-    if { f.token } != { e.token } {
-        what.push(format!("token is {:#x}, expected {:#x}", { f.token }, {
-            e.token
-        }));
+    if token != want_token {
+        what.push(format!("token is {token:#x}, expected {want_token:#x}"));
     }
     what.join("; ")
 }

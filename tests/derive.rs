@@ -128,7 +128,10 @@ fn shipped_abis_are_usable_from_the_facade() {
     assert_eq!(kho_block::COMPATIBLE, "kho-block-v1");
     assert_eq!(luo::COMPATIBLE, "luo-v4-kho-block-v1");
     // The runtime's own header and the schema's are one layout.
-    assert_eq!(kho_block::KhoBlockHeaderSer::FINGERPRINT, kho::BlockHeaderSer::FINGERPRINT);
+    assert_eq!(
+        kho_block::KhoBlockHeaderSer::FINGERPRINT,
+        kho::BlockHeaderSer::FINGERPRINT
+    );
     assert_eq!(luo::LuoFileSer::SIZE, 64);
     assert_eq!(luo::LuoSessionSer::SIZE, 80);
     assert_eq!(luo::LuoSer::SIZE, 152);

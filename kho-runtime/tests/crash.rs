@@ -49,7 +49,13 @@ fn save(mem: &mut FileMemory, g: u64) -> Vec<BlockSet<Stamp, FileMemory>> {
         set.grow(mem, n as usize).expect("grow");
         let mut w = set.writer(mem);
         for i in 0..n {
-            w.push(&Stamp { generation: g, set: s, index: i, check: check(g, s, i) }).expect("push");
+            w.push(&Stamp {
+                generation: g,
+                set: s,
+                index: i,
+                check: check(g, s, i),
+            })
+            .expect("push");
         }
         w.finish().expect("finish");
         records.push(RootRecord::for_set(&format!("stamps-{s}"), &set).expect("record"));
@@ -61,23 +67,40 @@ fn save(mem: &mut FileMemory, g: u64) -> Vec<BlockSet<Stamp, FileMemory>> {
 
 /// Verifies the image holds one whole generation and returns it.
 fn verify(path: &Path) -> Result<u64, String> {
-    let mem = FileMemory::open_read_only(&path.to_string_lossy()).map_err(|e| format!("open: {e}"))?;
+    let mem =
+        FileMemory::open_read_only(&path.to_string_lossy()).map_err(|e| format!("open: {e}"))?;
     if mem.root().len() != SETS as usize {
-        return Err(format!("root table has {} sets, not {SETS}", mem.root().len()));
+        return Err(format!(
+            "root table has {} sets, not {SETS}",
+            mem.root().len()
+        ));
     }
     let mut generation = None;
     for s in 0..SETS {
-        let set = mem.restore_set::<Stamp>(&format!("stamps-{s}")).map_err(|e| format!("set {s}: {e}"))?;
+        let set = mem
+            .restore_set::<Stamp>(&format!("stamps-{s}"))
+            .map_err(|e| format!("set {s}: {e}"))?;
         for (i, e) in set.iter(&mem).enumerate() {
             let g = *generation.get_or_insert(e.generation);
-            let want = Stamp { generation: g, set: s, index: i as u64, check: check(g, s, i as u64) };
+            let want = Stamp {
+                generation: g,
+                set: s,
+                index: i as u64,
+                check: check(g, s, i as u64),
+            };
             if e != want {
-                return Err(format!("set {s} entry {i}: {e:?}, expected {want:?} (a mix of generations)"));
+                return Err(format!(
+                    "set {s} entry {i}: {e:?}, expected {want:?} (a mix of generations)"
+                ));
             }
         }
         let g = generation.ok_or("empty set")?;
         if set.len() as u64 != entries(g, s) {
-            return Err(format!("set {s} of generation {g} has {} entries, not {}", set.len(), entries(g, s)));
+            return Err(format!(
+                "set {s} of generation {g} has {} entries, not {}",
+                set.len(),
+                entries(g, s)
+            ));
         }
     }
     generation.ok_or_else(|| "no entries".to_string())
@@ -89,7 +112,9 @@ fn child(path: &str) -> ! {
     let mut g = verify(Path::new(path)).expect("child sees a whole generation");
     // Claim the previous generation's pages so the image does not fill up.
     for s in 0..SETS {
-        let mut set = mem.restore_set::<Stamp>(&format!("stamps-{s}")).expect("restore");
+        let mut set = mem
+            .restore_set::<Stamp>(&format!("stamps-{s}"))
+            .expect("restore");
         set.destroy(&mut mem).expect("release");
     }
     loop {
@@ -117,7 +142,11 @@ fn main() {
         child(&path);
     }
     let path: PathBuf = std::env::temp_dir().join(format!("kho-crash-{}.img", std::process::id()));
-    let config = FileMemoryConfig { base: 0x1_0000_0000, page_size: 4096, pages: 4096 };
+    let config = FileMemoryConfig {
+        base: 0x1_0000_0000,
+        page_size: 4096,
+        pages: 4096,
+    };
     let mut mem = FileMemory::create(&path.to_string_lossy(), config).expect("create");
     let t = Instant::now();
     drop(save(&mut mem, 1));
@@ -126,9 +155,15 @@ fn main() {
     drop(mem);
     assert_eq!(verify(&path), Ok(1));
 
-    let seed = std::env::var("KHO_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
-    });
+    let seed = std::env::var("KHO_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+                | 1
+        });
     println!("crash safety: seed {seed} (KHO_CRASH_SEED to replay), one save takes {one_save:?}");
     let mut rng = Rng(seed);
     let exe = std::env::current_exe().expect("current exe");
@@ -151,7 +186,9 @@ fn main() {
             if let Some(mut e) = c.stderr.take() {
                 let _ = std::io::Read::read_to_string(&mut e, &mut err);
             }
-            failures.push(format!("kill {kill}: child exited by itself ({st}) before the kill: {err}"));
+            failures.push(format!(
+                "kill {kill}: child exited by itself ({st}) before the kill: {err}"
+            ));
             break;
         }
         match verify(&path) {
@@ -159,14 +196,18 @@ fn main() {
                 advanced += usize::from(g > last);
                 last = g;
             }
-            Ok(g) => failures.push(format!("kill {kill}: generation went back from {last} to {g}")),
+            Ok(g) => failures.push(format!(
+                "kill {kill}: generation went back from {last} to {g}"
+            )),
             Err(e) => failures.push(format!("kill {kill} ({status}): {e}")),
         }
     }
     let _ = std::fs::remove_file(&path);
     println!("crash safety: {KILLS} kills, final generation {last}, {advanced} kills found a newer generation");
     if advanced == 0 {
-        failures.push("no kill ever found a newer generation: the child never published in time".into());
+        failures.push(
+            "no kill ever found a newer generation: the child never published in time".into(),
+        );
     }
     if failures.is_empty() {
         println!("crash_safety: 1 passed, 0 failed");

@@ -181,12 +181,7 @@ impl Parser<'_> {
         v
     }
 
-    fn table<'i>(
-        &mut self,
-        t: &DeTable<'i>,
-        key: &str,
-        required: bool,
-    ) -> Option<Table<'i>> {
+    fn table<'i>(&mut self, t: &DeTable<'i>, key: &str, required: bool) -> Option<Table<'i>> {
         let v = self.value(t, key, required, 0..0, "a table")?;
         match v.get_ref() {
             DeValue::Table(tab) => Some(Spanned::new(v.span(), tab.clone())),

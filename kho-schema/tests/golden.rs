@@ -11,7 +11,12 @@ fn generated_files_match_the_emitters() {
     let abis = kho_schema::load_dir(&root.join("schemas")).unwrap_or_else(|d| panic!("{d}"));
     let files = kho_schema::emit::all(&abis);
     // Three emitters, two schemas.
-    assert_eq!(files.len(), 6, "{:?}", files.iter().map(|f| &f.path).collect::<Vec<_>>());
+    assert_eq!(
+        files.len(),
+        6,
+        "{:?}",
+        files.iter().map(|f| &f.path).collect::<Vec<_>>()
+    );
     let bless = std::env::var_os("KHO_BLESS").is_some();
     let mut stale = Vec::new();
     for f in &files {
@@ -23,7 +28,10 @@ fn generated_files_match_the_emitters() {
             stale.push(f.path.clone());
         }
     }
-    assert!(stale.is_empty(), "out of date (re-bless with KHO_BLESS=1): {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "out of date (re-bless with KHO_BLESS=1): {stale:?}"
+    );
 }
 
 #[test]
@@ -45,5 +53,8 @@ fn lock_matches_the_schemas() {
     // The layout text round-trips into a view with every struct and field.
     let view = parsed["luo"].view("luo").unwrap();
     assert_eq!(view.structs.len(), 9);
-    assert_eq!(view.find("luo_file_ser").map(|s| s.fields[1].offset), Some(48));
+    assert_eq!(
+        view.find("luo_file_ser").map(|s| s.fields[1].offset),
+        Some(48)
+    );
 }
