@@ -26,18 +26,17 @@
 //! the new one. Exit codes: 0 success, 1 a failed save, restore or check
 //! (the message names the session and file), 2 bad arguments.
 //!
-//! The entry types are written by hand with [`kho::AbiField`] and
-//! [`kho::KhoEntry`], as `#[derive(KhoEntry)]` would generate them: their
-//! fingerprints hash the canonical layout text of [`kho::layout`], so a
-//! derived struct with the same fields gives the same fingerprint.
+//! The entry types are LUO's own, generated from `schemas/luo.toml`
+//! (`kho::abi::luo`): the same bytes as the kernel's `luo_file_ser` and
+//! `luo_session_ser`, and the same compatible string, checked on restore.
 
 use std::fmt;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use kho::{
-    count_per_block, fingerprint, name_bytes, set_name, AbiField, BlockSet, FileMemory,
-    FileMemoryConfig, KhoEntry, PhysAddr, RootRecord, DEFAULT_MAX_BLOCKS,
+    count_per_block, BlockSet, CharArray, FileMemory, FileMemoryConfig, RootRecord,
+    DEFAULT_MAX_BLOCKS,
 };
 
 /// The root-table name the session chain is published under.
@@ -52,94 +51,11 @@ const OLD_MAX_SESSIONS: usize = 819;
 const OLD_MAX_FILES_PER_SESSION: usize = 128;
 
 // ---------------------------------------------------------------------------
-// The ABI: LUO's two block entries.
+// The ABI: LUO's entries, generated from schemas/luo.toml into kho::abi::luo.
+// `luo_session_ser` nests the head and count of its file chain in a
+// `luo_file_set_ser`, as the kernel does.
 
-/// One preserved file of a session (`struct luo_file_ser`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(C, packed)]
-struct LuoFileSer {
-    /// The file handler's name, NUL padded.
-    name: [u8; 48],
-    /// Handler-private data, typically the address of its own state.
-    data: u64,
-    /// The token user space retrieves the file by.
-    token: u64,
-}
-
-impl AbiField for LuoFileSer {
-    const SIZE: usize = 64;
-    fn write_to(&self, out: &mut [u8]) {
-        // Copy out of the packed struct first: references to its fields
-        // could be unaligned.
-        let (name, data, token) = (self.name, self.data, self.token);
-        name.write_to(&mut out[0..]);
-        data.write_to(&mut out[48..]);
-        token.write_to(&mut out[56..]);
-    }
-    fn read_from(bytes: &[u8]) -> Self {
-        LuoFileSer {
-            name: AbiField::read_from(&bytes[0..]),
-            data: u64::read_from(&bytes[48..]),
-            token: u64::read_from(&bytes[56..]),
-        }
-    }
-}
-
-impl KhoEntry for LuoFileSer {
-    const COMPATIBLE: &'static str = "luo-file-v1";
-    const FINGERPRINT: u64 = fingerprint(
-        "struct luo_file_ser size 64\n  name u8[48] offset 0 size 48\n  \
-         data u64 offset 48 size 8\n  token u64 offset 56 size 8\n",
-    );
-}
-
-// The layout is proven by the compiler, not by the offsets written above.
-const _: () = assert!(core::mem::size_of::<LuoFileSer>() == LuoFileSer::SIZE);
-const _: () = assert!(core::mem::offset_of!(LuoFileSer, data) == 48);
-const _: () = assert!(core::mem::offset_of!(LuoFileSer, token) == 56);
-
-/// One session (`struct luo_session_ser`). The kernel nests `files` and
-/// `count` in a `struct luo_file_set_ser`; the bytes are the same.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(C, packed)]
-struct LuoSessionSer {
-    /// The session's name, NUL padded.
-    name: [u8; 64],
-    /// Physical address of the head of the session's `LuoFileSer` chain
-    /// (0 when it has no file).
-    files: u64,
-    /// Files in that chain.
-    count: u64,
-}
-
-impl AbiField for LuoSessionSer {
-    const SIZE: usize = 80;
-    fn write_to(&self, out: &mut [u8]) {
-        let (name, files, count) = (self.name, self.files, self.count);
-        name.write_to(&mut out[0..]);
-        files.write_to(&mut out[64..]);
-        count.write_to(&mut out[72..]);
-    }
-    fn read_from(bytes: &[u8]) -> Self {
-        LuoSessionSer {
-            name: AbiField::read_from(&bytes[0..]),
-            files: u64::read_from(&bytes[64..]),
-            count: u64::read_from(&bytes[72..]),
-        }
-    }
-}
-
-impl KhoEntry for LuoSessionSer {
-    const COMPATIBLE: &'static str = "luo-session-v1";
-    const FINGERPRINT: u64 = fingerprint(
-        "struct luo_session_ser size 80\n  name u8[64] offset 0 size 64\n  \
-         files u64 offset 64 size 8\n  count u64 offset 72 size 8\n",
-    );
-}
-
-const _: () = assert!(core::mem::size_of::<LuoSessionSer>() == LuoSessionSer::SIZE);
-const _: () = assert!(core::mem::offset_of!(LuoSessionSer, files) == 64);
-const _: () = assert!(core::mem::offset_of!(LuoSessionSer, count) == 72);
+use kho::abi::luo::{LuoFileSer, LuoFileSetSer, LuoSessionSer};
 
 // ---------------------------------------------------------------------------
 // The workload. Everything both kernels need to agree on is a pure function
@@ -368,16 +284,11 @@ fn session_name(session: usize) -> String {
 /// The file entry the old kernel writes as file `file` of session `session`.
 fn expected_file(session: usize, file: usize) -> kho::Result<LuoFileSer> {
     let token = (session as u64) << 32 | file as u64;
-    let mut entry = LuoFileSer {
-        name: [0; 48],
+    Ok(LuoFileSer {
+        name: CharArray::new(&format!("memfd:session{session}/file{file}"))?,
         data: mix(token),
         token,
-    };
-    set_name(
-        &mut entry.name,
-        &format!("memfd:session{session}/file{file}"),
-    )?;
-    Ok(entry)
+    })
 }
 
 /// What differs between two entries, field by field, for the error message.
@@ -394,8 +305,8 @@ fn describe_file_mismatch(found: &LuoFileSer, expected: &LuoFileSer) -> String {
     if name != want_name {
         what.push(format!(
             "name is {:?}, expected {:?}",
-            String::from_utf8_lossy(name_bytes(&name)),
-            String::from_utf8_lossy(name_bytes(&want_name))
+            String::from_utf8_lossy(name.as_bytes()),
+            String::from_utf8_lossy(want_name.as_bytes())
         ));
     }
     if data != want_data {
@@ -517,13 +428,13 @@ fn old_kernel(cfg: &Config) -> Result<(), Failure> {
     }
     let mut writer = session_set.writer(&mut mem);
     for (s, (&head, &n)) in heads.iter().zip(&counts).enumerate() {
-        let mut entry = LuoSessionSer {
-            name: [0; 64],
-            files: head.get(),
-            count: n as u64,
+        let entry = LuoSessionSer {
+            name: CharArray::new(&session_name(s)).map_err(run_err(format_args!("session {s}")))?,
+            file_set_ser: LuoFileSetSer {
+                files: head,
+                count: n as u64,
+            },
         };
-        set_name(&mut entry.name, &session_name(s))
-            .map_err(run_err(format_args!("session {s}")))?;
         writer
             .push(&entry)
             .map_err(run_err(format_args!("session {s}: write")))?;
@@ -614,12 +525,16 @@ fn new_kernel(cfg: &Config) -> Result<(), Failure> {
     let mut file_sets = Vec::with_capacity(cfg.sessions);
     let mut files = 0usize;
     for (s, (session, &count)) in sessions.iter().zip(&counts).enumerate() {
-        let (name, head, n) = (session.name, session.files, session.count);
+        let LuoFileSetSer {
+            files: head,
+            count: n,
+        } = session.file_set_ser;
+        let name = session.name;
         let expected_name = session_name(s);
-        if name_bytes(&name) != expected_name.as_bytes() {
+        if name.as_bytes() != expected_name.as_bytes() {
             return Err(Failure::Run(format!(
                 "session {s}: name is {:?}, expected {expected_name:?}",
-                String::from_utf8_lossy(name_bytes(&name))
+                String::from_utf8_lossy(name.as_bytes())
             )));
         }
         if n != count as u64 {
@@ -627,10 +542,9 @@ fn new_kernel(cfg: &Config) -> Result<(), Failure> {
                 "session {s} ({expected_name}): count is {n}, expected {count}"
             )));
         }
-        let set =
-            BlockSet::<LuoFileSer, FileMemory>::restore(&mem, PhysAddr(head)).map_err(run_err(
-                format_args!("session {s} ({expected_name}): file chain at {:#x}", head),
-            ))?;
+        let set = BlockSet::<LuoFileSer, FileMemory>::restore(&mem, head).map_err(run_err(
+            format_args!("session {s} ({expected_name}): file chain at {:#x}", head),
+        ))?;
         if set.len() != count {
             return Err(Failure::Run(format!(
                 "session {s} ({expected_name}): the file chain holds {} entries, the session \
