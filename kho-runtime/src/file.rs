@@ -515,36 +515,55 @@ impl FileMemory {
                 what: "opened read-only: publishing needs FileMemory::open".to_string(),
             });
         }
-        if let Some(mut old) = self.root_set.take() {
-            old.destroy(self)?;
-        }
+        // The new root table first, so that a failure leaves this process's
+        // state (and the previous root table) as it was.
         let mut table = RawBlockSet::new(self, RootRecord::SIZE)?;
-        table.grow(self, records.len())?;
-        for r in records {
-            r.write_to(table.reserve(self)?);
-        }
-        let root = table.publish(self)?;
+        let built = table.grow(self, records.len()).and_then(|()| {
+            for r in records {
+                r.write_to(table.reserve(self)?);
+            }
+            table.publish(self)
+        });
+        let root = match built {
+            Ok(root) => root,
+            Err(e) => {
+                let _ = table.destroy(self);
+                return Err(e);
+            }
+        };
+        // The previous root table is not part of the new generation.
+        let old_table: Vec<usize> = self
+            .root_set
+            .as_ref()
+            .map(|t| t.blocks().iter().filter_map(|&b| self.index(b).ok()).collect())
+            .unwrap_or_default();
         let slot = 1 - self.slot;
         let bitmap_at = self.bitmap_offset(slot);
         let bitmap_len = bitmap_pages(self.sb.pages, self.sb.page_size) * self.sb.page_size;
         // As in KHO, only what this kernel preserved goes on: incoming pages
         // nobody claimed are not handed to the next kernel (they stay
         // unallocatable here until restored and freed).
-        let keep: Vec<bool> = self
+        let mut keep: Vec<bool> = self
             .state
             .iter()
             .map(|s| matches!(s, PageState::Outgoing))
             .collect();
+        for &i in &old_table {
+            keep[i] = false;
+        }
         let bitmap = &mut self.map[bitmap_at..bitmap_at + bitmap_len];
         bitmap.fill(0);
         for (i, _) in keep.iter().enumerate().filter(|(_, &k)| k) {
             bitmap[i / 8] |= 1 << (i % 8);
         }
+        if let Err(source) = self.map.flush() {
+            let _ = table.destroy(self);
+            return Err(Error::Io { path: self.path.clone(), source });
+        }
         let io = |source| Error::Io {
             path: self.path.clone(),
             source,
         };
-        self.map.flush().map_err(io)?;
         let sb = Superblock {
             generation: self.sb.generation + 1,
             root: root.get(),
@@ -556,7 +575,10 @@ impl FileMemory {
         self.sb = sb;
         self.slot = slot;
         self.published = keep;
-        self.root_set = Some(table);
+        if let Some(mut old) = self.root_set.replace(table) {
+            // Not published any more, so these pages are free at once.
+            old.destroy(self)?;
+        }
         self.rebuild_free_list();
         Ok(())
     }
