@@ -16,10 +16,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use kho::{
-    fingerprint, AbiField, BlockSet, KhoEntry, PhysAddr, PreservedMemory, SimMemory,
-    DEFAULT_MAX_BLOCKS,
-};
+use kho::{AbiField, BlockSet, KhoEntry, PhysAddr, PreservedMemory, SimMemory, DEFAULT_MAX_BLOCKS};
 
 const PAGE_SIZE: usize = 4096;
 const PER_BLOCK: usize = (PAGE_SIZE - 16) / Entry32::SIZE;
@@ -31,35 +28,15 @@ const PAGES: usize = 10_100;
 
 const _: () = assert!(PER_BLOCK == 127 && ENTRIES == 1_270_000 && PAYLOAD == 40_640_000);
 
-/// A 32-byte entry of four `u64`s, written by hand as the derive would.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A 32-byte entry of four `u64`s: the patch's sizing example.
+#[derive(KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C, packed)]
+#[kho(compatible = "bench-entry32-v1")]
 struct Entry32 {
     a: u64,
     b: u64,
     c: u64,
     d: u64,
-}
-
-impl AbiField for Entry32 {
-    const SIZE: usize = 32;
-    #[inline]
-    fn write_to(&self, out: &mut [u8]) {
-        [self.a, self.b, self.c, self.d].write_to(out);
-    }
-    #[inline]
-    fn read_from(bytes: &[u8]) -> Self {
-        let [a, b, c, d] = <[u64; 4]>::read_from(bytes);
-        Entry32 { a, b, c, d }
-    }
-}
-
-impl KhoEntry for Entry32 {
-    const COMPATIBLE: &'static str = "bench-entry32-v1";
-    const FINGERPRINT: u64 = fingerprint(
-        "struct entry32 size 32\n  a u64 offset 0 size 8\n  b u64 offset 8 size 8\n  \
-         c u64 offset 16 size 8\n  d u64 offset 24 size 8\n",
-    );
 }
 
 const _: () = assert!(core::mem::size_of::<Entry32>() == Entry32::SIZE);

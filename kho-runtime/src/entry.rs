@@ -19,8 +19,8 @@ use crate::{Error, PhysAddr, Result};
 pub trait AbiField: Copy {
     /// Size in bytes, with no padding.
     const SIZE: usize;
-    /// The type in the layout model (TRANSITION: default until every impl is derived).
-    const TYPE: TypeDesc = TypeDesc::Prim("opaque");
+    /// The type in the layout model.
+    const TYPE: TypeDesc;
     /// Writes the value into `out[..SIZE]`.
     fn write_to(&self, out: &mut [u8]);
     /// Reads a value from `bytes[..SIZE]`.
@@ -94,8 +94,8 @@ pub trait KhoEntry: AbiField {
         size: 0,
         fields: &[],
     };
-    /// A stable 64-bit hash of the layout.
-    const FINGERPRINT: u64;
+    /// A stable 64-bit hash of the layout (of its canonical text).
+    const FINGERPRINT: u64 = crate::layout::layout_fingerprint(Self::LAYOUT);
 
     /// The entry as a new byte array of exactly `SIZE` bytes.
     fn to_bytes(&self) -> alloc::vec::Vec<u8> {
