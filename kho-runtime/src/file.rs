@@ -535,7 +535,12 @@ impl FileMemory {
         let old_table: Vec<usize> = self
             .root_set
             .as_ref()
-            .map(|t| t.blocks().iter().filter_map(|&b| self.index(b).ok()).collect())
+            .map(|t| {
+                t.blocks()
+                    .iter()
+                    .filter_map(|&b| self.index(b).ok())
+                    .collect()
+            })
             .unwrap_or_default();
         let slot = 1 - self.slot;
         let bitmap_at = self.bitmap_offset(slot);
@@ -558,7 +563,10 @@ impl FileMemory {
         }
         if let Err(source) = self.map.flush() {
             let _ = table.destroy(self);
-            return Err(Error::Io { path: self.path.clone(), source });
+            return Err(Error::Io {
+                path: self.path.clone(),
+                source,
+            });
         }
         let io = |source| Error::Io {
             path: self.path.clone(),
