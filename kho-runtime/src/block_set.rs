@@ -594,3 +594,64 @@ impl<M: PreservedMemory + ?Sized> Drop for Writer<'_, M> {
         let _ = self.set.trim(self.mem);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The chain operations end to end on simulated memory: small enough to
+    //! run under Miri, which checks the whole safe-code path for UB.
+    use super::*;
+    use crate::SimMemory;
+
+    fn filled(mem: &mut SimMemory, entry_size: usize, n: usize) -> RawBlockSet {
+        let mut set = RawBlockSet::new(mem, entry_size).unwrap();
+        set.grow(mem, n).unwrap();
+        let mut w = set.writer(mem);
+        for i in 0..n {
+            w.push(&alloc::vec![i as u8; entry_size]).unwrap();
+        }
+        w.finish().unwrap();
+        set
+    }
+
+    #[test]
+    fn write_kexec_restore_read() {
+        let mut mem = SimMemory::new(0x1000, 4096, 8).unwrap();
+        let set = filled(&mut mem, 1000, 10); // 4 per block: 3 blocks
+        assert_eq!((set.len(), set.block_count(), set.capacity()), (10, 3, 12));
+        let head = set.head();
+        let mem = mem.kexec();
+        let back = RawBlockSet::restore(&mem, head, 1000).unwrap();
+        assert_eq!(back.len(), 10);
+        for (i, e) in back.iter(&mem).enumerate() {
+            assert!(e.iter().all(|&b| b == i as u8));
+        }
+        assert_eq!(back.get(&mem, 9).map(|e| e[0]), Some(9));
+        assert_eq!(back.get(&mem, 10), None);
+    }
+
+    #[test]
+    fn shrink_prev_clear_and_destroy() {
+        let mut mem = SimMemory::new(0x1000, 4096, 8).unwrap();
+        let mut set = filled(&mut mem, 1000, 10);
+        assert_eq!(set.prev(&mut mem).unwrap().map(|e| e[0]), Some(9));
+        set.shrink(&mut mem, 4).unwrap();
+        assert_eq!((set.len(), set.block_count()), (4, 1));
+        assert_eq!(mem.stats().preserved, 1);
+        set.clear(&mut mem).unwrap();
+        assert!(set.is_empty());
+        assert_eq!(set.publish(&mut mem).unwrap(), PhysAddr::NULL);
+        set.destroy(&mut mem).unwrap();
+        assert_eq!(mem.stats().preserved, 0);
+    }
+
+    #[test]
+    fn restore_rejects_a_loop() {
+        let mut mem = SimMemory::new(0x1000, 4096, 8).unwrap();
+        let set = filled(&mut mem, 2000, 6); // 2 per block: 3 blocks
+        let (first, last) = (set.blocks()[0], set.blocks()[2]);
+        first.write_to(&mut mem.page_mut(last).unwrap()[0..]);
+        let mem = mem.kexec();
+        let err = RawBlockSet::restore(&mem, first, 2000).unwrap_err();
+        assert!(matches!(err, Error::Chain { index: 2, fault: ChainFault::Cycle { to_index: 0 }, .. }), "{err}");
+    }
+}
