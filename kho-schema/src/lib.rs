@@ -8,6 +8,8 @@
 //! emitters and the lock file and diff.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "emit")]
+pub mod build;
 pub mod diag;
 pub mod diff;
 #[cfg(feature = "emit")]
@@ -22,6 +24,8 @@ pub mod view;
 
 use std::path::Path;
 
+#[cfg(feature = "emit")]
+pub use build::{BuildError, Config};
 pub use diag::{Diag, Diags, Source};
 pub use layout::{Abi, Field, Struct};
 pub use parse::{Compose, ConstValue};
