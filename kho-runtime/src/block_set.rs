@@ -652,6 +652,16 @@ mod tests {
         first.write_to(&mut mem.page_mut(last).unwrap()[0..]);
         let mem = mem.kexec();
         let err = RawBlockSet::restore(&mem, first, 2000).unwrap_err();
-        assert!(matches!(err, Error::Chain { index: 2, fault: ChainFault::Cycle { to_index: 0 }, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::Chain {
+                    index: 2,
+                    fault: ChainFault::Cycle { to_index: 0 },
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }

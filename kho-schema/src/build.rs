@@ -6,7 +6,7 @@
 //! kho_schema::Config::new().schema_dir("schemas").generate().unwrap();
 //! ```
 //!
-//! ```ignore
+//! ```text
 //! // src/lib.rs: one `pub mod` per ABI, using `::kho` for the derive.
 //! include!(concat!(env!("OUT_DIR"), "/kho_abi.rs"));
 //! ```
