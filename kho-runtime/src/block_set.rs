@@ -1,6 +1,5 @@
 //! The linked-block chain: a set of same-sized entries in page-sized blocks.
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use crate::entry::{AbiField, BlockHeaderSer, HEADER_SIZE};
@@ -478,15 +477,35 @@ impl RawBlockSet {
 /// limit: the first repeated address if there is one, else a chain that is
 /// simply too long.
 fn cycle_or_too_long(blocks: &[PhysAddr], next: PhysAddr, limit: usize) -> Error {
-    let mut seen = BTreeMap::new();
-    for (i, &addr) in blocks.iter().chain(core::iter::once(&next)).enumerate() {
-        if let Some(&first) = seen.get(&addr) {
-            let from = i - 1;
-            return Error::chain(from, blocks[from], ChainFault::Cycle { to_index: first });
-        }
-        seen.insert(addr, i);
+    // (address, position) pairs sorted by address, in memory reserved
+    // without aborting: a failed allocation here is an error, not a crash.
+    let mut seen: Vec<(PhysAddr, usize)> = Vec::new();
+    if seen.try_reserve_exact(blocks.len() + 1).is_err() {
+        return Error::OutOfMemory;
     }
-    Error::chain(blocks.len(), next, ChainFault::TooManyBlocks { limit })
+    seen.extend(
+        blocks
+            .iter()
+            .copied()
+            .chain(core::iter::once(next))
+            .enumerate()
+            .map(|(i, a)| (a, i)),
+    );
+    seen.sort_unstable();
+    // The first repeat in chain order: the smallest second position of
+    // any address, and where that address first stood.
+    let repeat = seen
+        .windows(2)
+        .filter(|w| w[0].0 == w[1].0)
+        .map(|w| (w[1].1, w[0].1))
+        .min();
+    match repeat {
+        Some((again, first)) => {
+            let from = again - 1;
+            Error::chain(from, blocks[from], ChainFault::Cycle { to_index: first })
+        }
+        None => Error::chain(blocks.len(), next, ChainFault::TooManyBlocks { limit }),
+    }
 }
 
 fn write_header_next<M: PreservedMemory + ?Sized>(
