@@ -1,6 +1,13 @@
 //! Restore a block set from arbitrary image bytes and an arbitrary head:
-//! any page size, any entry size. It must return Ok or an error, and an
-//! accepted chain must read back exactly what its blocks say they hold.
+//! any page size, any entry size, any block limit. It must return Ok or an
+//! error, and an accepted chain must read back exactly what its blocks say
+//! they hold, in no more blocks than the limit.
+//!
+//! Input: byte 0 selects the page size (% 3), bytes 1-2 (LE) the entry size
+//! (1 + n % (page - 16)), bytes 3-6 (LE) a head offset, byte 7 the head mode
+//! (low 3 bits) and the block limit (1 + the high 5 bits: 1..=32, so that
+//! "too many blocks" is reachable in an image of a few pages); the rest is
+//! the image, based at 0x1000_0000.
 #![no_main]
 
 use kho_runtime::{PhysAddr, PreservedMemory, RawBlockSet, RawImage, PAGE_SIZES};
@@ -21,8 +28,14 @@ fuzz_target!(|data: &[u8]| {
         1 => BASE + head_off,
         _ => BASE + (head_off % 16) * page_size as u64,
     };
+    let max_blocks = 1 + (data[7] >> 3) as usize;
     let img = RawImage::from_vec(data[8..].to_vec(), BASE, page_size).expect("aligned base");
-    let Ok(set) = RawBlockSet::restore_with_limit(&img, PhysAddr(head), entry_size, 64) else { return };
+    let Ok(set) = RawBlockSet::restore_with_limit(&img, PhysAddr(head), entry_size, max_blocks)
+    else {
+        return;
+    };
+    assert!(set.block_count() <= max_blocks);
+    assert_eq!(set.head(), PhysAddr(if set.block_count() == 0 { 0 } else { head }));
     // Walk the chain independently and compare.
     let mut expect = Vec::new();
     for &b in set.blocks() {
