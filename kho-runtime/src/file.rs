@@ -15,6 +15,11 @@
 //! writes the other superblock slot. Pages of the published generation are
 //! never handed out again until a newer generation is published, so a save
 //! that dies at any point leaves the previous handover intact.
+//!
+//! What this does not cover: changing a set in place after publishing it
+//! (push, prev, clear, shrink on the same outgoing set) writes into pages
+//! the published generation uses. Build the next generation in new sets,
+//! as a kernel serializes afresh for each handover, and publish that.
 
 use alloc::format;
 use alloc::string::{String, ToString};
