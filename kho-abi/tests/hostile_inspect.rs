@@ -10,10 +10,11 @@
 //! xorshift seed (`KHO_HOSTILE_SEED` picks another).
 
 use std::fs::File;
-use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::TempFile;
 
 use kho_runtime::{
     FileMemory, FileMemoryConfig, PhysAddr, RawBlockSet, RawImage, RootRecord, DEFAULT_MAX_BLOCKS,
@@ -60,34 +61,6 @@ impl Rng {
 
     fn chance(&mut self, percent: usize) -> bool {
         self.below(100) < percent
-    }
-}
-
-/// A file under the temp dir, removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(tag: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("kho-abi-hostile-{}-{tag}-{n}", std::process::id());
-        TempFile(std::env::temp_dir().join(name))
-    }
-
-    fn with(tag: &str, bytes: &[u8]) -> Self {
-        let f = Self::new(tag);
-        std::fs::write(&f.0, bytes).unwrap();
-        f
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 

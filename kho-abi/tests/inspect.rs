@@ -1,9 +1,10 @@
 //! `kho-abi inspect` as a user runs it: the real binary on images laid out
 //! byte by byte as the kernel lays them out.
 
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+mod common;
+use common::TempFile;
 
 use kho_runtime::{FileMemory, FileMemoryConfig, PhysAddr, RawBlockSet, RootRecord};
 
@@ -11,34 +12,6 @@ const HEADER: usize = 16;
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/// A file under the temp dir, removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(tag: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("kho-abi-test-{}-{tag}-{n}.img", std::process::id());
-        TempFile(std::env::temp_dir().join(name))
-    }
-
-    fn with(tag: &str, bytes: &[u8]) -> Self {
-        let f = Self::new(tag);
-        std::fs::write(&f.0, bytes).unwrap();
-        f
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 fn kho_abi(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kho-abi"))
