@@ -117,9 +117,23 @@ fn c_ident_ok(s: &str) -> bool {
         && !RESERVED.contains(&s)
 }
 
+/// Struct names: lowercase words joined by single `_`, starting with a
+/// letter, so that the Rust name (`luo_file_ser` -> `LuoFileSer`) is an
+/// identifier too.
+fn struct_ident_ok(s: &str) -> bool {
+    c_ident_ok(s)
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.split('_').all(|w| !w.is_empty())
+}
+
+/// Field names: C identifiers that are Rust field names too (not `_`).
+fn field_ident_ok(s: &str) -> bool {
+    c_ident_ok(s) && s != "_"
+}
+
 fn const_ident_ok(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some('A'..='Z' | '_'))
+    matches!(chars.next(), Some('A'..='Z'))
         && chars.all(|c| matches!(c, 'A'..='Z' | '0'..='9' | '_'))
 }
 
@@ -211,12 +225,13 @@ pub fn check(srcs: &[Source], asts: Vec<SchemaAst>, diags: &mut Diags) -> Vec<Ch
                     format!("duplicate struct `{}`", s.name.value),
                 );
             }
-            if !c_ident_ok(&s.name.value) {
+            if !struct_ident_ok(&s.name.value) {
                 diags.at(
                     src,
                     s.name.span.clone(),
                     format!(
-                        "malformed struct name {:?}: a lowercase C identifier, not a keyword",
+                        "malformed struct name {:?}: lowercase words joined by single `_`, \
+                         starting with a letter, not a keyword",
                         s.name.value
                     ),
                 );
@@ -239,7 +254,7 @@ pub fn check(srcs: &[Source], asts: Vec<SchemaAst>, diags: &mut Diags) -> Vec<Ch
                 if !names.insert(&f.name.value) {
                     diags.at(src, f.name.span.clone(), format!("{at}: duplicate field"));
                 }
-                if !c_ident_ok(&f.name.value) {
+                if !field_ident_ok(&f.name.value) {
                     diags.at(
                         src,
                         f.name.span.clone(),
@@ -317,7 +332,18 @@ fn constants(src: &Source, a: &SchemaAst, diags: &mut Diags) -> BTreeMap<String,
                 src,
                 c.name.span.clone(),
                 format!(
-                    "malformed constant name {:?}: UPPER_CASE letters, digits and _",
+                    "malformed constant name {:?}: UPPER_CASE letters, digits and _, \
+                     starting with a letter",
+                    c.name.value
+                ),
+            );
+        }
+        if matches!(c.name.value.as_str(), "COMPATIBLE" | "FINGERPRINT") {
+            diags.at(
+                src,
+                c.name.span.clone(),
+                format!(
+                    "constant name {} is taken: every generated module defines it",
                     c.name.value
                 ),
             );

@@ -214,3 +214,17 @@ fn same_canonical_text_as_the_derive() {
     let text = kho_layout::canonical_text(block.find("kho_block_header_ser").unwrap().layout);
     assert_eq!(text, "struct kho_block_header_ser size 16\n  next u64 offset 0 size 8\n  count u64 offset 8 size 8\n");
 }
+
+#[test]
+fn names_that_cannot_be_generated_are_schema_errors() {
+    let e = errors(&[("n.toml", "[abi]\nname = \"n\"\nversion = 1\n[constants]\nCOMPATIBLE = 1\n_X = 2\n[[struct]]\nname = \"s\"\nfields = [{ name = \"_\", type = \"u8\" }]\n")]);
+    assert!(
+        e.contains("n.toml:5:1: constant name COMPATIBLE is taken"),
+        "{e}"
+    );
+    assert!(
+        e.contains("n.toml:6:1: malformed constant name \"_X\""),
+        "{e}"
+    );
+    assert!(e.contains("n.toml:9:20: s._: malformed field name"), "{e}");
+}
