@@ -13,7 +13,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(mem) = FileMemory::open_read_only(&path.to_string_lossy()) {
         for r in mem.root() {
             let (head, size) = (r.head, r.entry_size);
-            if let Ok(set) = RawBlockSet::restore_with_limit(&mem, PhysAddr(head), size as usize, 64) {
+            if let Ok(set) =
+                RawBlockSet::restore_with_limit(&mem, PhysAddr(head), size as usize, 64)
+            {
                 assert_eq!(set.iter(&mem).count(), set.len());
             }
         }

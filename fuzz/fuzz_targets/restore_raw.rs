@@ -35,7 +35,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert!(set.block_count() <= max_blocks);
-    assert_eq!(set.head(), PhysAddr(if set.block_count() == 0 { 0 } else { head }));
+    assert_eq!(
+        set.head(),
+        PhysAddr(if set.block_count() == 0 { 0 } else { head })
+    );
     // Walk the chain independently and compare.
     let mut expect = Vec::new();
     for &b in set.blocks() {

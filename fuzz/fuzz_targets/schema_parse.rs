@@ -1,5 +1,6 @@
-//! Compile arbitrary text as a schema, and emit what compiles: errors with
-//! a place, or files, never a panic.
+//! Compile arbitrary text as a schema, and emit what compiles (every file
+//! of `emit::all`, and the build script's one-file Rust bundle): errors
+//! with a place, or files, never a panic.
 //!
 //! NUL bytes split the input into up to 8 schema files (`s0.toml`, ...),
 //! compiled together, so that `depends`, composed compatible strings and
@@ -26,6 +27,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(abis.len(), sources.len());
             let files = emit::all(&abis);
             assert_eq!(files.len(), 3 * abis.len());
+            let _ = emit::rust::bundle(&abis);
         }
         Err(diags) => assert!(!diags.list.is_empty()),
     }
