@@ -25,6 +25,40 @@ pub enum Ty {
     },
 }
 
+/// What a type is made of, under its array dimensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Elem<'a> {
+    /// An integer or `phys_addr`.
+    Prim(Prim),
+    /// The `char` of a `char[N]`.
+    Char,
+    /// A struct, by name.
+    Struct(&'a str),
+}
+
+impl Ty {
+    /// The element type and the dimensions, outermost first, as C and the
+    /// schema write them: `char[4][16]` is `(Char, [4, 16])`.
+    pub fn split(&self) -> (Elem<'_>, Vec<&Len>) {
+        let mut dims = Vec::new();
+        let mut t = self;
+        loop {
+            match t {
+                Ty::Array(elem, len) => {
+                    dims.push(len);
+                    t = elem;
+                }
+                Ty::Char(len) => {
+                    dims.push(len);
+                    return (Elem::Char, dims);
+                }
+                Ty::Prim(p) => return (Elem::Prim(*p), dims),
+                Ty::Struct { name, .. } => return (Elem::Struct(name), dims),
+            }
+        }
+    }
+}
+
 /// An array length and the constant it was written with, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Len {

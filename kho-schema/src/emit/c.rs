@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use crate::layout::{Abi, Struct};
 use crate::parse::ConstValue;
-use crate::validate::{Len, Prim, Ty};
+use crate::validate::{Elem, Len, Prim, Ty};
 
 /// Where the kernel declares `static_assert`; every header needs it.
 const BUILD_BUG_H: &str = "linux/build_bug.h";
@@ -237,23 +237,13 @@ fn struct_text(s: &Struct) -> String {
 /// A member declaration: `u64 reserved[13]`, `char name[LEN]`,
 /// `struct luo_file_set_ser file_set_ser`, `u8 x[2][3]`.
 pub fn declaration(ty: &Ty, name: &str) -> String {
-    let mut dims = String::new();
-    let mut t = ty;
-    // `Array` wraps the outermost dimension first, the order C writes them.
-    let base = loop {
-        match t {
-            Ty::Array(elem, len) => {
-                dims.push_str(&format!("[{}]", len_text(len)));
-                t = elem;
-            }
-            Ty::Char(len) => {
-                dims.push_str(&format!("[{}]", len_text(len)));
-                break "char".to_string();
-            }
-            Ty::Prim(p) => break prim(*p).to_string(),
-            Ty::Struct { name, .. } => break format!("struct {name}"),
-        }
+    let (elem, dims) = ty.split();
+    let base = match elem {
+        Elem::Prim(p) => prim(p).to_string(),
+        Elem::Char => "char".to_string(),
+        Elem::Struct(s) => format!("struct {s}"),
     };
+    let dims: String = dims.iter().map(|l| format!("[{}]", len_text(l))).collect();
     format!("{base} {name}{dims}")
 }
 

@@ -3,7 +3,7 @@
 
 use crate::layout::{Abi, Struct};
 use crate::parse::ConstValue;
-use crate::validate::{Len, Ty};
+use crate::validate::{Elem, Ty};
 
 /// Size of `struct kho_block_header_ser`, which starts every block.
 const BLOCK_HEADER_SIZE: usize = 16;
@@ -118,26 +118,19 @@ fn type_cell(ty: &Ty, own_abi: &str) -> String {
 }
 
 fn type_text(ty: &Ty, named: bool) -> String {
-    let len = |l: &Len| match (&l.constant, named) {
-        (Some(c), true) => c.clone(),
-        _ => l.value.to_string(),
+    let (elem, dims) = ty.split();
+    let base = match elem {
+        Elem::Prim(p) => p.name(),
+        Elem::Char => "char",
+        Elem::Struct(s) => s,
     };
-    let mut dims = String::new();
-    let mut t = ty;
-    let base = loop {
-        match t {
-            Ty::Array(elem, l) => {
-                dims.push_str(&format!("[{}]", len(l)));
-                t = elem;
-            }
-            Ty::Char(l) => {
-                dims.push_str(&format!("[{}]", len(l)));
-                break "char".to_string();
-            }
-            Ty::Prim(p) => break p.name().to_string(),
-            Ty::Struct { name, .. } => break name.clone(),
-        }
-    };
+    let dims: String = dims
+        .iter()
+        .map(|l| match (&l.constant, named) {
+            (Some(c), true) => format!("[{c}]"),
+            _ => format!("[{}]", l.value),
+        })
+        .collect();
     format!("{base}{dims}")
 }
 

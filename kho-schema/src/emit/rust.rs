@@ -28,28 +28,25 @@ pub fn type_name(c_name: &str) -> String {
         .collect()
 }
 
-fn docs(text: &str) -> TokenStream {
-    let lines = text.trim().lines().map(|l| {
-        let l = if l.trim().is_empty() {
+/// Doc text as `#[doc]` lines, each with rustdoc's leading space.
+fn doc_lines(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.trim().lines().map(|l| {
+        if l.trim().is_empty() {
             String::new()
         } else {
             format!(" {}", l.trim_end())
-        };
-        quote!(#[doc = #l])
-    });
-    quote!(#(#lines)*)
+        }
+    })
+}
+
+fn docs(text: &str) -> TokenStream {
+    let lines = doc_lines(text);
+    quote!(#(#[doc = #lines])*)
 }
 
 fn inner_docs(text: &str) -> TokenStream {
-    let lines = text.trim().lines().map(|l| {
-        let l = if l.trim().is_empty() {
-            String::new()
-        } else {
-            format!(" {}", l.trim_end())
-        };
-        quote!(#![doc = #l])
-    });
-    quote!(#(#lines)*)
+    let lines = doc_lines(text);
+    quote!(#(#![doc = #lines])*)
 }
 
 fn len_tokens(len: &Len) -> TokenStream {
