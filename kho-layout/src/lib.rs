@@ -136,7 +136,12 @@ const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 /// 64-bit FNV-1a of `text`.
 pub const fn fingerprint(text: &str) -> u64 {
-    feed(FNV_OFFSET, text.as_bytes())
+    fnv1a(text.as_bytes())
+}
+
+/// 64-bit FNV-1a of `bytes` (the hash behind [`fingerprint`]).
+pub const fn fnv1a(bytes: &[u8]) -> u64 {
+    feed(FNV_OFFSET, bytes)
 }
 
 const fn feed(mut hash: u64, bytes: &[u8]) -> u64 {

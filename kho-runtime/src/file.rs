@@ -162,7 +162,7 @@ impl Superblock {
         FORMAT_VERSION.write_to(&mut b[8..]);
         (self.page_size as u32).write_to(&mut b[12..]);
         [self.base, self.pages as u64, self.generation, self.root].write_to(&mut b[16..]);
-        fingerprint_bytes(&b[..56]).write_to(&mut b[56..]);
+        kho_layout::fnv1a(&b[..56]).write_to(&mut b[56..]);
         b
     }
 
@@ -172,7 +172,7 @@ impl Superblock {
         if b.len() < SUPERBLOCK_SIZE || b[0..8] != MAGIC {
             return Err("no superblock magic".into());
         }
-        if u64::read_from(&b[56..]) != fingerprint_bytes(&b[..56]) {
+        if u64::read_from(&b[56..]) != kho_layout::fnv1a(&b[..56]) {
             return Err("superblock checksum mismatch".into());
         }
         let version = u32::read_from(&b[8..]);
@@ -208,13 +208,6 @@ impl Superblock {
             root,
         })
     }
-}
-
-fn fingerprint_bytes(b: &[u8]) -> u64 {
-    // FNV-1a over bytes; `fingerprint` takes text, so go through the same loop.
-    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| {
-        (h ^ x as u64).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 fn bitmap_pages(pages: usize, page_size: usize) -> usize {
