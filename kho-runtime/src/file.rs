@@ -26,6 +26,7 @@ use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
 
 use kho_derive::KhoEntry;
 use memmap2::MmapMut;
@@ -232,7 +233,7 @@ pub struct FileStats {
 /// Preserved memory in a memory-mapped image file (see the module notes for
 /// the layout and the crash-safety rule).
 pub struct FileMemory {
-    path: String,
+    path: PathBuf,
     map: MmapMut,
     sb: Superblock,
     meta: usize,
@@ -269,7 +270,8 @@ impl core::fmt::Debug for FileMemory {
 impl FileMemory {
     /// Creates (or truncates) the image at `path` and publishes an empty
     /// handover, so the file is a valid image from the start.
-    pub fn create(path: &str, config: FileMemoryConfig) -> Result<Self> {
+    pub fn create(path: impl AsRef<Path>, config: FileMemoryConfig) -> Result<Self> {
+        let path = path.as_ref();
         let FileMemoryConfig {
             base,
             page_size,
@@ -277,7 +279,7 @@ impl FileMemory {
         } = config;
         check_page_size(page_size)?;
         let bad = |what: String| Error::Image {
-            path: path.to_string(),
+            path: path.display().to_string(),
             what,
         };
         let len = pages
@@ -296,7 +298,7 @@ impl FileMemory {
             )));
         }
         let io = |source| Error::Io {
-            path: path.to_string(),
+            path: path.display().to_string(),
             source,
         };
         let file = OpenOptions::new()
@@ -326,20 +328,21 @@ impl FileMemory {
 
     /// Opens an image to take over its handover: published pages become
     /// incoming, the root table is read (and its pages released).
-    pub fn open(path: &str) -> Result<Self> {
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         Self::open_mode(path, true)
     }
 
     /// Opens an image for inspection: the same checks as [`open`](Self::open),
     /// but the file is mapped privately and never written. Sets can still be
     /// built in the private copy; [`publish`](Self::publish) is refused.
-    pub fn open_read_only(path: &str) -> Result<Self> {
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
         Self::open_mode(path, false)
     }
 
-    fn open_mode(path: &str, writable: bool) -> Result<Self> {
+    fn open_mode(path: impl AsRef<Path>, writable: bool) -> Result<Self> {
+        let path = path.as_ref();
         let io = |source| Error::Io {
-            path: path.to_string(),
+            path: path.display().to_string(),
             source,
         };
         let file = OpenOptions::new()
@@ -349,7 +352,7 @@ impl FileMemory {
             .map_err(io)?;
         let len = file.metadata().map_err(io)?.len() as usize;
         let bad = |what: String| Error::Image {
-            path: path.to_string(),
+            path: path.display().to_string(),
             what,
         };
         if len < SLOT_OFFSETS[1] + SUPERBLOCK_SIZE {
@@ -399,9 +402,9 @@ impl FileMemory {
         Ok(mem)
     }
 
-    fn with_map(path: &str, map: MmapMut, sb: Superblock, slot: usize) -> Self {
+    fn with_map(path: &Path, map: MmapMut, sb: Superblock, slot: usize) -> Self {
         FileMemory {
-            path: path.to_string(),
+            path: path.to_path_buf(),
             map,
             meta: meta_pages(sb.pages, sb.page_size),
             slot,
@@ -432,7 +435,7 @@ impl FileMemory {
     }
 
     /// The image file's path.
-    pub fn path(&self) -> &str {
+    pub fn path(&self) -> &Path {
         &self.path
     }
 
@@ -509,7 +512,7 @@ impl FileMemory {
     pub fn publish(&mut self, records: &[RootRecord]) -> Result<()> {
         if !self.writable {
             return Err(Error::Image {
-                path: self.path.clone(),
+                path: self.path.display().to_string(),
                 what: "opened read-only: publishing needs FileMemory::open".to_string(),
             });
         }
@@ -562,12 +565,12 @@ impl FileMemory {
         if let Err(source) = self.map.flush() {
             let _ = table.destroy(self);
             return Err(Error::Io {
-                path: self.path.clone(),
+                path: self.path.display().to_string(),
                 source,
             });
         }
         let io = |source| Error::Io {
-            path: self.path.clone(),
+            path: self.path.display().to_string(),
             source,
         };
         let sb = Superblock {

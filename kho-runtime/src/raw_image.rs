@@ -3,6 +3,7 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use std::fs::File;
+use std::path::Path;
 
 use memmap2::Mmap;
 
@@ -27,9 +28,11 @@ pub struct RawImage {
 
 impl RawImage {
     /// Maps the dump at `path`.
-    pub fn open(path: &str, base: u64, page_size: usize) -> Result<Self> {
+    pub fn open(path: impl AsRef<Path>, base: u64, page_size: usize) -> Result<Self> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
         let io = |source| Error::Io {
-            path: path.to_string(),
+            path: shown.clone(),
             source,
         };
         let file = File::open(path).map_err(io)?;
@@ -39,7 +42,7 @@ impl RawImage {
         } else {
             Bytes::Mapped(crate::mmap::map_read(&file).map_err(io)?)
         };
-        Self::with(bytes, base, page_size, path)
+        Self::with(bytes, base, page_size, &shown)
     }
 
     /// A dump held in memory (for tests and fuzzing).

@@ -67,8 +67,7 @@ fn save(mem: &mut FileMemory, g: u64) -> Vec<BlockSet<Stamp, FileMemory>> {
 
 /// Verifies the image holds one whole generation and returns it.
 fn verify(path: &Path) -> Result<u64, String> {
-    let mem =
-        FileMemory::open_read_only(&path.to_string_lossy()).map_err(|e| format!("open: {e}"))?;
+    let mem = FileMemory::open_read_only(&path).map_err(|e| format!("open: {e}"))?;
     if mem.root().len() != SETS as usize {
         return Err(format!(
             "root table has {} sets, not {SETS}",
@@ -147,7 +146,7 @@ fn main() {
         page_size: 4096,
         pages: 4096,
     };
-    let mut mem = FileMemory::create(&path.to_string_lossy(), config).expect("create");
+    let mut mem = FileMemory::create(&path, config).expect("create");
     let t = Instant::now();
     drop(save(&mut mem, 1));
     let one_save = t.elapsed();
