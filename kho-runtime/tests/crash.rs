@@ -67,7 +67,7 @@ fn save(mem: &mut FileMemory, g: u64) -> Vec<BlockSet<Stamp, FileMemory>> {
 
 /// Verifies the image holds one whole generation and returns it.
 fn verify(path: &Path) -> Result<u64, String> {
-    let mem = FileMemory::open_read_only(&path).map_err(|e| format!("open: {e}"))?;
+    let mem = FileMemory::open_read_only(path).map_err(|e| format!("open: {e}"))?;
     if mem.root().len() != SETS as usize {
         return Err(format!(
             "root table has {} sets, not {SETS}",
