@@ -14,6 +14,7 @@ pub mod diag;
 pub mod diff;
 #[cfg(feature = "emit")]
 pub mod emit;
+pub mod fs;
 pub mod layout;
 pub mod lock;
 pub mod parse;
@@ -22,7 +23,7 @@ pub mod project;
 pub mod validate;
 pub mod view;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[cfg(feature = "emit")]
 pub use build::{BuildError, Config};
@@ -64,26 +65,27 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Abi>, Diags> {
 }
 
 /// The sources of every `*.toml` file of `dir`, sorted by file name.
+///
+/// Each is read with [`fs::read_text`]: only regular files (a symlink is
+/// followed, a FIFO or device is refused at once), at most
+/// [`fs::MAX_INPUT`] bytes, UTF-8.
 pub fn read_dir(dir: &Path) -> Result<Vec<Source>, Diags> {
     let mut diags = Diags::default();
-    let shown = dir.display().to_string();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
+    let paths = match schema_paths(dir) {
+        Ok(p) => p,
         Err(e) => {
-            diags.file(&shown, format!("cannot read the schema directory: {e}"));
+            diags.file(
+                &dir.display().to_string(),
+                format!("cannot read the schema directory: {e}"),
+            );
             return Err(diags);
         }
     };
-    let mut paths: Vec<_> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    paths.sort();
     let mut out = Vec::new();
     for p in paths {
-        match std::fs::read_to_string(&p) {
-            Ok(text) => out.push(Source::new(p.display().to_string(), text)),
-            Err(e) => diags.file(&p.display().to_string(), format!("cannot read: {e}")),
+        match read_schema(&p) {
+            Ok(src) => out.push(src),
+            Err(e) => diags.file(&p.display().to_string(), e),
         }
     }
     if diags.is_empty() {
@@ -91,4 +93,27 @@ pub fn read_dir(dir: &Path) -> Result<Vec<Source>, Diags> {
     } else {
         Err(diags)
     }
+}
+
+/// The paths of the `*.toml` entries of `dir`, sorted by file name. Nothing
+/// is opened: what each is gets checked when it is read.
+pub fn schema_paths(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            paths.push(p);
+        }
+    }
+    paths.sort();
+    Ok(paths)
+}
+
+/// One schema file as a [`Source`] named by its path, read as
+/// [`read_dir`] reads each; the error is one line without the path (the
+/// caller places it), saying the limit when the file is too large.
+pub fn read_schema(path: &Path) -> Result<Source, String> {
+    fs::read_text(path, fs::MAX_INPUT)
+        .map(|text| Source::new(path.display().to_string(), text))
+        .map_err(|e| format!("cannot read: {}", e.reason()))
 }

@@ -1,10 +1,19 @@
 //! A repository's ABIs on disk: `schemas/*.toml`, `schemas/abi.lock` and
 //! `schemas/generated/`. `generate` writes them; `check` proves they agree.
+//!
+//! Everything written stays inside `schemas/` and goes through
+//! [`OutDir`](crate::fs::OutDir): no `..`, no symlink followed, each file
+//! replaced atomically. `generate` removes only regular files under
+//! `generated/` that carry the generated-file banner; anything else there
+//! (a file someone wrote, a FIFO, a symlink, a link loop) is reported as a
+//! [`Problem::Disk`] by both `generate` and `check` and left alone.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::diff::{diff_abi, Verdict};
 use crate::emit::{self, Generated};
+use crate::fs::{self, Found, FsError, OutDir};
 use crate::layout::Abi;
 use crate::lock::{self, Lock, Locked};
 use crate::view::AbiView;
@@ -29,6 +38,11 @@ pub enum Problem {
     /// A generated file differs from what generate would write, is
     /// missing, or should not be there.
     StaleFile(String),
+    /// Something on disk that kho will not touch or could not write: a
+    /// symlink under `generated/` or as `abi.lock`, a file there without
+    /// the generated-file banner, a FIFO or device, an output path that
+    /// leaves its directory, a failed write. Each names the path.
+    Disk(String),
 }
 
 impl std::fmt::Display for Problem {
@@ -38,6 +52,7 @@ impl std::fmt::Display for Problem {
             Problem::MissingBump(s) => f.write_str(s),
             Problem::StaleLock(s) => write!(f, "{s}: run `kho-abi generate`"),
             Problem::StaleFile(s) => write!(f, "{s}: run `kho-abi generate`"),
+            Problem::Disk(s) => f.write_str(s),
         }
     }
 }
@@ -68,15 +83,29 @@ impl Project {
         crate::load_dir(&self.schema_dir()).map_err(|d| Problem::Schema(d.to_string()))
     }
 
+    /// The lock, or an empty one if there is none. A symlinked or special
+    /// `abi.lock` is refused: generate would have to write through it.
     fn read_lock(&self) -> Result<Lock, Problem> {
-        match std::fs::read_to_string(self.lock_path()) {
-            Ok(text) => lock::parse(&text).map_err(Problem::Schema),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Lock::new()),
-            Err(e) => Err(Problem::Schema(format!(
-                "{}: {e}",
-                self.lock_path().display()
-            ))),
+        let path = self.lock_path();
+        let disk = |e: FsError| Problem::Disk(format!("{}: {}", self.shown(&e.path), e.reason()));
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Lock::new()),
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(Problem::Disk(format!(
+                    "{}: is a symlink; kho does not write through links: \
+                     replace it with a regular file",
+                    self.shown(&path)
+                )))
+            }
+            _ => {}
         }
+        let text = fs::read_text(&path, fs::MAX_INPUT).map_err(disk)?;
+        lock::parse(&text).map_err(Problem::Schema)
+    }
+
+    /// `p` as the user sees it: relative to the root.
+    fn shown(&self, p: &Path) -> String {
+        rel(&self.root, p)
     }
 
     /// Layout changes recorded in the lock that come without a bump.
@@ -106,8 +135,20 @@ impl Project {
         out
     }
 
-    /// Writes the generated files and the lock. Refuses (writing nothing)
-    /// when a layout changed under an unchanged compatible string.
+    /// Writes the generated files and the lock, and removes the files a
+    /// previous run generated that no schema generates any more.
+    ///
+    /// Refuses, writing nothing, when a layout changed under an unchanged
+    /// compatible string, or when something under `generated/` (or
+    /// `abi.lock`) is not kho's to replace or remove: a symlink, a file
+    /// without the generated-file banner, a special file, an output path
+    /// that leaves the directory.
+    ///
+    /// Every file is first written beside its target and synced; only when
+    /// all are written are they renamed into place, so a full disk or a
+    /// failed write leaves every old file as it was. Each rename is atomic:
+    /// a file holds its old text or its new one. Nothing is written through
+    /// a symlink, nothing outside `schemas/`.
     pub fn generate(&self) -> Result<Vec<Generated>, Vec<Problem>> {
         let abis = self.load().map_err(|p| vec![p])?;
         let lock = self.read_lock().map_err(|p| vec![p])?;
@@ -116,30 +157,54 @@ impl Project {
             return Err(refused);
         }
         let files = emit::all(&abis);
-        let io =
-            |p: &Path, e: std::io::Error| vec![Problem::StaleFile(format!("{}: {e}", p.display()))];
-        let gen = self.generated_dir();
-        // Remove what a previous run wrote and this one does not.
-        for stale in self.extra_files(&files) {
-            let p = gen.join(&stale);
-            std::fs::remove_file(&p).map_err(|e| io(&p, e))?;
+        let survey = self.survey(&files);
+        if !survey.refused.is_empty() {
+            return Err(survey.refused);
         }
+        let out = OutDir::new(self.schema_dir());
+        let disk = |e: FsError| {
+            vec![Problem::Disk(format!(
+                "{}: {}",
+                self.shown(&e.path),
+                e.reason()
+            ))]
+        };
+        let mut staged = Vec::new();
         for f in &files {
-            let p = gen.join(&f.path);
-            if let Some(dir) = p.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+            let rel = format!("{GENERATED}/{}", f.path);
+            if survey.present.contains(Path::new(&f.path)) && self.same(&out, &rel, &f.text) {
+                continue;
             }
-            if std::fs::read_to_string(&p).ok().as_deref() != Some(f.text.as_str()) {
-                std::fs::write(&p, &f.text).map_err(|e| io(&p, e))?;
-            }
+            staged.push(out.stage(&rel, f.text.as_bytes()).map_err(disk)?);
         }
         let lock_text = lock::render(&abis);
-        std::fs::write(self.lock_path(), lock_text).map_err(|e| io(&self.lock_path(), e))?;
+        if !self.same(&out, LOCK, &lock_text) {
+            staged.push(out.stage(LOCK, lock_text.as_bytes()).map_err(disk)?);
+        }
+        // The lock last: a run cut short leaves a lock that does not match
+        // the files, which check reports, rather than the reverse.
+        for s in staged {
+            s.commit().map_err(disk)?;
+        }
+        for stale in &survey.stale {
+            let rel = format!("{GENERATED}/{}", slash(stale));
+            out.remove_file(&rel).map_err(disk)?;
+        }
         Ok(files)
     }
 
+    /// Whether `rel` under `out` is a regular file holding exactly `text`.
+    fn same(&self, out: &OutDir, rel: &str, text: &str) -> bool {
+        let Ok(p) = out.path(rel) else {
+            return false;
+        };
+        fs::read_bytes(&p, text.len() as u64).is_ok_and(|b| b == text.as_bytes())
+    }
+
     /// Every problem that makes the repository's ABIs disagree with their
-    /// schemas; empty when `generate` would change nothing.
+    /// schemas; empty when `generate` would change nothing. Changes
+    /// nothing, follows no symlink under `generated/` (each is one
+    /// [`Problem::Disk`]).
     pub fn check(&self) -> Vec<Problem> {
         let abis = match self.load() {
             Ok(a) => a,
@@ -176,57 +241,185 @@ impl Project {
             )));
         }
         let files = emit::all(&abis);
+        let survey = self.survey(&files);
         let gen = self.generated_dir();
+        let dir = OutDir::new(self.schema_dir());
         for f in &files {
-            let p = gen.join(&f.path);
-            match std::fs::read_to_string(&p) {
-                Ok(text) if text == f.text => {}
-                Ok(_) => out.push(Problem::StaleFile(format!(
-                    "{} is out of date",
-                    rel(&self.root, &p)
-                ))),
-                Err(_) => out.push(Problem::StaleFile(format!(
-                    "{} is missing",
-                    rel(&self.root, &p)
-                ))),
+            let rel = Path::new(&f.path);
+            // Said once, for the link or special file on the way.
+            if survey.reported.iter().any(|r| rel.starts_with(r)) {
+                continue;
+            }
+            let shown = self.shown(&gen.join(rel));
+            if !survey.present.contains(rel) {
+                out.push(Problem::StaleFile(format!("{shown} is missing")));
+            } else if !self.same(&dir, &format!("{GENERATED}/{}", f.path), &f.text) {
+                out.push(Problem::StaleFile(format!("{shown} is out of date")));
             }
         }
-        for extra in self.extra_files(&files) {
+        for extra in &survey.stale {
             out.push(Problem::StaleFile(format!(
                 "{} is not generated from any schema",
-                rel(&self.root, &gen.join(extra))
+                self.shown(&gen.join(extra))
             )));
         }
+        out.extend(survey.refused);
         out
     }
 
-    /// Files under generated/ that `files` does not include.
-    fn extra_files(&self, files: &[Generated]) -> Vec<String> {
-        let mut found = Vec::new();
-        walk(&self.generated_dir(), "", &mut found);
-        found.retain(|p| !files.iter().any(|f| &f.path == p));
-        found.sort();
-        found
+    /// What is under `generated/` (and at `abi.lock`) compared with
+    /// `files`, without following any link.
+    fn survey(&self, files: &[Generated]) -> Survey {
+        let gen = self.generated_dir();
+        let mut survey = Survey::default();
+        let mut wanted = BTreeSet::new();
+        for f in files {
+            let shown = self.shown(&gen.join(&f.path));
+            if let Err(why) = fs::output_components(&f.path) {
+                survey.refuse(
+                    &f.path,
+                    format!(
+                        "{shown}: not a path inside {}: {why} (a schema's `header` must be a \
+                         relative path without `..`)",
+                        self.shown(&gen)
+                    ),
+                );
+            } else if !wanted.insert(PathBuf::from(&f.path)) {
+                survey.refuse(
+                    &f.path,
+                    format!("{shown}: two ABIs generate this file (the same `header`?)"),
+                );
+            }
+        }
+        match std::fs::symlink_metadata(&gen) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return survey,
+            Err(e) => {
+                survey.refuse("", format!("{}: {e}", self.shown(&gen)));
+                return survey;
+            }
+            Ok(m) if m.file_type().is_symlink() => {
+                survey.refuse("", format!("{}: {LINK_HERE}", self.shown(&gen)));
+                return survey;
+            }
+            Ok(m) if !m.is_dir() => {
+                survey.refuse(
+                    "",
+                    format!(
+                        "{}: not a directory ({})",
+                        self.shown(&gen),
+                        fs::type_name(m.file_type())
+                    ),
+                );
+                return survey;
+            }
+            Ok(_) => {}
+        }
+        let found = match fs::walk(&gen) {
+            Ok(f) => f,
+            Err(e) => {
+                survey.refuse("", format!("{}: {}", self.shown(&e.path), e.reason()));
+                return survey;
+            }
+        };
+        for (rel, what) in found {
+            let shown = self.shown(&gen.join(&rel));
+            match what {
+                Found::Symlink => survey.refuse(&rel, format!("{shown}: {LINK_HERE}")),
+                Found::Special(kind) => survey.refuse(
+                    &rel,
+                    format!(
+                        "{shown}: not a regular file ({kind}); kho removes only files it \
+                         generated: remove it"
+                    ),
+                ),
+                Found::TooDeep => survey.refuse(
+                    &rel,
+                    format!(
+                        "{shown}: more than {} directories deep; kho does not walk it: remove it",
+                        fs::MAX_WALK_DEPTH
+                    ),
+                ),
+                Found::File if wanted.contains(&rel) => {
+                    survey.present.insert(rel);
+                }
+                // Every name generate writes is UTF-8, and removing goes by
+                // name: such a file is not one of kho's.
+                Found::File if rel.to_str().is_none() => survey.refuse(
+                    &rel,
+                    format!(
+                        "{shown}: the name is not UTF-8, so kho did not generate it: remove it"
+                    ),
+                ),
+                Found::File if has_banner(&gen.join(&rel)) => survey.stale.push(rel),
+                Found::File => survey.refuse(
+                    &rel,
+                    format!(
+                        "{shown}: not generated by kho-abi (no generated-file banner); kho \
+                         removes only files it generated: move it out of {}",
+                        self.shown(&gen)
+                    ),
+                ),
+            }
+        }
+        survey
     }
 }
 
-fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+/// `schemas/generated`, relative to `schemas/`.
+const GENERATED: &str = "generated";
+/// `schemas/abi.lock`, relative to `schemas/`.
+const LOCK: &str = "abi.lock";
+const LINK_HERE: &str =
+    "is a symlink; kho does not follow, write through or remove links under schemas/: remove it";
+
+/// The marker every generated file carries near its top, in the banner the
+/// emitters write ([`emit::banner`]): the first line of Rust and Markdown
+/// files, the third of a C header (after the SPDX line and `/*`).
+pub const BANNER_MARKER: &str = "Generated by `kho-abi generate` from ";
+
+/// How many lines from the top the banner may be.
+const BANNER_LINES: usize = 4;
+
+/// Whether the regular file `p` carries the generated-file banner in its
+/// first lines. Anything unreadable does not.
+fn has_banner(p: &Path) -> bool {
+    let Ok(head) = fs::read_head(p, 1024) else {
+        return false;
     };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let rel = if prefix.is_empty() {
-            name.clone()
-        } else {
-            format!("{prefix}/{name}")
-        };
-        if e.path().is_dir() {
-            walk(&e.path(), &rel, out);
-        } else {
-            out.push(rel);
-        }
+    String::from_utf8_lossy(&head)
+        .lines()
+        .take(BANNER_LINES)
+        .any(|l| l.contains(BANNER_MARKER))
+}
+
+/// What is on disk under `generated/`.
+#[derive(Default)]
+struct Survey {
+    /// Regular files at the paths generate writes.
+    present: BTreeSet<PathBuf>,
+    /// Regular files with the banner that no schema generates any more:
+    /// generate removes them.
+    stale: Vec<PathBuf>,
+    /// What kho will not touch, one problem each.
+    refused: Vec<Problem>,
+    /// The paths (relative to `generated/`) of those problems.
+    reported: BTreeSet<PathBuf>,
+}
+
+impl Survey {
+    fn refuse(&mut self, rel: impl AsRef<Path>, msg: String) {
+        self.reported.insert(rel.as_ref().to_path_buf());
+        self.refused.push(Problem::Disk(msg));
     }
+}
+
+/// A relative path with `/` separators (its name is UTF-8: see `survey`).
+fn slash(p: &Path) -> String {
+    let parts: Vec<String> = p
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.join("/")
 }
 
 fn rel(root: &Path, p: &Path) -> String {

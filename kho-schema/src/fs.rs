@@ -1,0 +1,509 @@
+//! The filesystem seam: how schemas, `abi.lock` and generated files are read
+//! and written. The filesystem is untrusted input like any other: a schema
+//! may be a FIFO or `/dev/zero`, a generated file may be a symlink to
+//! somewhere else, an output directory may hold a link back to itself.
+//!
+//! - Reading ([`read_text`], [`read_bytes`]) opens only regular files. The
+//!   open never blocks (it uses `O_NONBLOCK`, which a regular file ignores and
+//!   which keeps a FIFO from waiting for a writer); the file's type is then
+//!   checked on the open descriptor, and at most `limit + 1` bytes are ever
+//!   read, so a device or a file that grows cannot grow memory. Reading
+//!   follows a symlink: what it points to is checked like any other input,
+//!   and reading it changes nothing.
+//! - Writing ([`OutDir`]) never follows a symlink. Every path is relative to
+//!   the output directory, without `.`, `..` or empty components; every
+//!   directory on the way is checked with `symlink_metadata` and created one
+//!   level at a time; a file is replaced atomically (a new temporary file in
+//!   the same directory, written, synced, then renamed over the target).
+//! - Walking ([`walk`]) never follows a symlink either: a link is reported as
+//!   a link, not entered.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::fs::{File, FileType, Metadata, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The most bytes read from one schema file or `abi.lock`: 16 MiB, far more
+/// than any real schema, small enough that a hostile file cannot exhaust
+/// memory.
+pub const MAX_INPUT: u64 = 16 << 20;
+
+/// The deepest directory [`walk`] descends into below its start. Generated
+/// files sit at most a few levels down; a deeper tree is reported rather
+/// than walked (a walk must end, whatever is on disk).
+pub const MAX_WALK_DEPTH: usize = 32;
+
+/// `O_NONBLOCK` for `open(2)`, so that opening a FIFO returns at once
+/// instead of waiting for a writer. std has no constant for it and this
+/// crate takes no libc dependency for one number; the values are those of
+/// the kernel's and the BSDs' headers.
+#[cfg(all(
+    target_os = "linux",
+    any(
+        target_arch = "mips",
+        target_arch = "mips64",
+        target_arch = "mips32r6",
+        target_arch = "mips64r6"
+    )
+))]
+const O_NONBLOCK: i32 = 0o200;
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "sparc", target_arch = "sparc64")
+))]
+const O_NONBLOCK: i32 = 0o40000;
+#[cfg(all(
+    any(target_os = "linux", target_os = "android"),
+    not(any(
+        target_arch = "mips",
+        target_arch = "mips64",
+        target_arch = "mips32r6",
+        target_arch = "mips64r6",
+        target_arch = "sparc",
+        target_arch = "sparc64"
+    ))
+))]
+const O_NONBLOCK: i32 = 0o4000;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const O_NONBLOCK: i32 = 0x4;
+
+/// An operation on `path` that failed, and why.
+#[derive(Debug)]
+pub struct FsError {
+    /// The file or directory concerned.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub kind: FsErrorKind,
+}
+
+/// Why a filesystem operation was refused or failed.
+#[derive(Debug)]
+pub enum FsErrorKind {
+    /// The operating system said no.
+    Io(io::Error),
+    /// Not a regular file (or, on the way to an output, not a directory):
+    /// what it is instead ("a FIFO", "a directory", ...).
+    NotRegular(&'static str),
+    /// Larger than the limit, in bytes.
+    TooLarge(u64),
+    /// The text is not UTF-8.
+    NotUtf8,
+    /// A symlink where kho writes, removes or walks.
+    Symlink,
+    /// An output path that is not a plain relative path inside its
+    /// directory: why.
+    Escapes(&'static str),
+}
+
+impl FsError {
+    fn new(path: impl Into<PathBuf>, kind: FsErrorKind) -> Self {
+        FsError {
+            path: path.into(),
+            kind,
+        }
+    }
+
+    fn io(path: impl Into<PathBuf>, e: io::Error) -> Self {
+        FsError::new(path, FsErrorKind::Io(e))
+    }
+
+    /// What is wrong, without the path: `not a regular file (a FIFO)`,
+    /// `larger than the 16 MiB limit`, the OS error.
+    pub fn reason(&self) -> String {
+        match &self.kind {
+            FsErrorKind::Io(e) => e.to_string(),
+            FsErrorKind::NotRegular(what) => format!("not a regular file ({what})"),
+            FsErrorKind::TooLarge(limit) => format!("larger than the {} limit", size_text(*limit)),
+            FsErrorKind::NotUtf8 => "not UTF-8 text".into(),
+            FsErrorKind::Symlink => "is a symlink; kho does not write through links".into(),
+            FsErrorKind::Escapes(why) => format!("not a path inside the output directory: {why}"),
+        }
+    }
+
+    /// Whether the file does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(&self.kind, FsErrorKind::Io(e) if e.kind() == io::ErrorKind::NotFound)
+    }
+}
+
+impl fmt::Display for FsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.reason())
+    }
+}
+
+impl std::error::Error for FsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            FsErrorKind::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// `16 MiB`, `4 KiB` or `100 bytes`.
+fn size_text(n: u64) -> String {
+    match n {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n}-byte"),
+    }
+}
+
+/// What a file type is, in words, for "not a regular file (...)".
+pub fn type_name(t: FileType) -> &'static str {
+    if t.is_symlink() {
+        "a symlink"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_file() {
+        "a regular file"
+    } else {
+        "an unknown kind of file"
+    }
+}
+
+/// Opens `path` for reading if it is a regular file (after following
+/// links), without ever blocking in the open.
+fn open_regular(path: &Path) -> Result<(File, Metadata), FsError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NONBLOCK)
+        .open(path)
+        .map_err(|e| FsError::io(path, e))?;
+    let meta = file.metadata().map_err(|e| FsError::io(path, e))?;
+    if !meta.file_type().is_file() {
+        return Err(FsError::new(
+            path,
+            FsErrorKind::NotRegular(type_name(meta.file_type())),
+        ));
+    }
+    Ok((file, meta))
+}
+
+/// The bytes of the regular file `path`, refused if it has more than
+/// `limit` bytes (checked before reading, and again while reading, in case
+/// the file grows). FIFOs, devices, directories and sockets are refused at
+/// once with [`FsErrorKind::NotRegular`]. A symlink is followed.
+pub fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, FsError> {
+    let (file, meta) = open_regular(path)?;
+    if meta.len() > limit {
+        return Err(FsError::new(path, FsErrorKind::TooLarge(limit)));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| FsError::io(path, e))?;
+    if bytes.len() as u64 > limit {
+        return Err(FsError::new(path, FsErrorKind::TooLarge(limit)));
+    }
+    Ok(bytes)
+}
+
+/// [`read_bytes`], as UTF-8 text.
+pub fn read_text(path: &Path, limit: u64) -> Result<String, FsError> {
+    String::from_utf8(read_bytes(path, limit)?)
+        .map_err(|_| FsError::new(path, FsErrorKind::NotUtf8))
+}
+
+/// Up to the first `n` bytes of the regular file `path` (fewer if it is
+/// shorter); refuses what [`read_bytes`] refuses, but not a long file.
+pub fn read_head(path: &Path, n: u64) -> Result<Vec<u8>, FsError> {
+    let (file, _) = open_regular(path)?;
+    let mut bytes = Vec::new();
+    file.take(n)
+        .read_to_end(&mut bytes)
+        .map_err(|e| FsError::io(path, e))?;
+    Ok(bytes)
+}
+
+/// The components of an output path `rel` (`/`-separated, relative to the
+/// output directory), or why it is not one: absolute, empty, or with a
+/// `.`, `..` or empty component.
+pub fn output_components(rel: &str) -> Result<Vec<&str>, &'static str> {
+    if rel.is_empty() {
+        return Err("the path is empty");
+    }
+    if rel.starts_with('/') {
+        return Err("the path is absolute");
+    }
+    let parts: Vec<&str> = rel.split('/').collect();
+    for p in &parts {
+        match *p {
+            "" => return Err("the path has an empty component"),
+            "." => return Err("the path has a `.` component"),
+            ".." => return Err("the path goes up with `..`"),
+            p if p.contains('\0') => return Err("the path has a NUL byte"),
+            _ => {}
+        }
+    }
+    Ok(parts)
+}
+
+/// An output directory. Everything written or removed through it stays
+/// inside it: paths are relative with no `..`, and no symlink is followed on
+/// the way or at the end.
+///
+/// The directory itself is taken as given (the caller chose it, and it may
+/// be a link the user made on purpose); everything below it is checked.
+#[derive(Debug, Clone)]
+pub struct OutDir {
+    root: PathBuf,
+}
+
+impl OutDir {
+    /// The output directory `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        OutDir { root: root.into() }
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `rel` under the directory, after checking it is a plain relative
+    /// path (see [`output_components`]).
+    pub fn path(&self, rel: &str) -> Result<PathBuf, FsError> {
+        let parts = output_components(rel)
+            .map_err(|why| FsError::new(self.root.join(rel), FsErrorKind::Escapes(why)))?;
+        Ok(parts.iter().fold(self.root.clone(), |p, c| p.join(c)))
+    }
+
+    /// Makes sure every directory on the way to `rel` (not `rel` itself) is
+    /// a real directory, creating missing ones one level at a time; a
+    /// symlink on the way is an error, never followed. Returns the path.
+    fn prepare(&self, rel: &str) -> Result<PathBuf, FsError> {
+        let parts = output_components(rel)
+            .map_err(|why| FsError::new(self.root.join(rel), FsErrorKind::Escapes(why)))?;
+        let mut dir = self.root.clone();
+        let Some((last, on_the_way)) = parts.split_last() else {
+            return Err(FsError::new(
+                self.root.clone(),
+                FsErrorKind::Escapes("the path is empty"),
+            ));
+        };
+        for part in on_the_way {
+            dir.push(part);
+            real_dir(&dir, true)?;
+        }
+        Ok(dir.join(last))
+    }
+
+    /// Writes `bytes` to a new temporary file beside `rel`, synced to disk,
+    /// ready to [`Staged::commit`] over it. Refuses a target that exists and
+    /// is not a regular file: a symlink is not followed and not replaced
+    /// (the link is the user's and would silently stop meaning what they
+    /// meant; the error says so instead), a directory or device is not
+    /// replaced either.
+    ///
+    /// Dropping the result without committing removes the temporary file.
+    pub fn stage(&self, rel: &str, bytes: &[u8]) -> Result<Staged, FsError> {
+        let target = self.prepare(rel)?;
+        check_replaceable(&target)?;
+        let (tmp, mut file) = temp_beside(&target)?;
+        // From here on the temporary file is removed on every error.
+        let staged = Staged {
+            tmp,
+            target,
+            done: false,
+        };
+        file.write_all(bytes)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| FsError::io(staged.tmp.clone(), e))?;
+        Ok(staged)
+    }
+
+    /// [`stage`](Self::stage) and [`Staged::commit`] in one step: `rel`
+    /// afterwards holds either its old contents or `bytes`, never a mix.
+    pub fn write(&self, rel: &str, bytes: &[u8]) -> Result<(), FsError> {
+        self.stage(rel, bytes)?.commit()
+    }
+
+    /// Removes the regular file `rel`. Refuses a symlink (at the end or on
+    /// the way) and anything that is not a regular file.
+    pub fn remove_file(&self, rel: &str) -> Result<(), FsError> {
+        let parts = output_components(rel)
+            .map_err(|why| FsError::new(self.root.join(rel), FsErrorKind::Escapes(why)))?;
+        let mut p = self.root.clone();
+        for (i, part) in parts.iter().enumerate() {
+            p.push(part);
+            if i + 1 < parts.len() {
+                real_dir(&p, false)?;
+            }
+        }
+        let meta = std::fs::symlink_metadata(&p).map_err(|e| FsError::io(&p, e))?;
+        match meta.file_type() {
+            t if t.is_symlink() => Err(FsError::new(p, FsErrorKind::Symlink)),
+            t if !t.is_file() => Err(FsError::new(p, FsErrorKind::NotRegular(type_name(t)))),
+            // unlink(2) removes the name it is given: even if the file was
+            // swapped for a link since, only the link goes.
+            _ => std::fs::remove_file(&p).map_err(|e| FsError::io(p, e)),
+        }
+    }
+}
+
+/// Checks that `dir` is a directory and not a symlink; with `create`, makes
+/// it (one level, never through a link) if it is missing.
+fn real_dir(dir: &Path, create: bool) -> Result<(), FsError> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => Err(FsError::new(dir, FsErrorKind::Symlink)),
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(m) => Err(FsError::new(
+            dir,
+            FsErrorKind::NotRegular(type_name(m.file_type())),
+        )),
+        Err(e) if create && e.kind() == io::ErrorKind::NotFound => {
+            match std::fs::create_dir(dir) {
+                Ok(()) => Ok(()),
+                // Someone made it meanwhile: check what they made.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => real_dir(dir, false),
+                Err(e) => Err(FsError::io(dir, e)),
+            }
+        }
+        Err(e) => Err(FsError::io(dir, e)),
+    }
+}
+
+/// A target may be replaced if it is missing or a regular file.
+fn check_replaceable(target: &Path) -> Result<(), FsError> {
+    match std::fs::symlink_metadata(target) {
+        Ok(m) if m.file_type().is_symlink() => Err(FsError::new(target, FsErrorKind::Symlink)),
+        Ok(m) if !m.is_file() => Err(FsError::new(
+            target,
+            FsErrorKind::NotRegular(type_name(m.file_type())),
+        )),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(FsError::io(target, e)),
+    }
+}
+
+/// Creates a new, uniquely named file in `target`'s directory
+/// (`O_CREAT | O_EXCL`: never an existing file, never through a link).
+fn temp_beside(target: &Path) -> Result<(PathBuf, File), FsError> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let name = target.file_name().unwrap_or_default();
+    let mut last = None;
+    for _ in 0..16 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let mut tmp_name = OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".{}.{n}.kho-tmp", std::process::id()));
+        let tmp = dir.join(tmp_name);
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(FsError::io(tmp, e)),
+        }
+    }
+    let e = last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists));
+    Err(FsError::io(dir, e))
+}
+
+/// A file written beside its target, not yet in place.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: PathBuf,
+    target: PathBuf,
+    done: bool,
+}
+
+impl Staged {
+    /// The file it will replace.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Renames the temporary file over the target. On failure the target is
+    /// as it was and the temporary file is removed. The directory is synced
+    /// afterwards where the filesystem allows it, so the rename survives a
+    /// power loss.
+    pub fn commit(mut self) -> Result<(), FsError> {
+        // The target may have become a link since it was staged: refuse
+        // that rather than replace the link.
+        check_replaceable(&self.target)?;
+        std::fs::rename(&self.tmp, &self.target).map_err(|e| FsError::io(&self.target, e))?;
+        self.done = true;
+        if let Some(dir) = self.target.parent() {
+            // Some filesystems cannot sync a directory; the rename itself
+            // is done, so that is not worth failing for.
+            let _ = File::open(dir).and_then(|d| d.sync_all());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// What [`walk`] found at a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// A regular file.
+    File,
+    /// A symbolic link (not followed).
+    Symlink,
+    /// Something else: a FIFO, a device, a socket.
+    Special(&'static str),
+    /// A directory more than [`MAX_WALK_DEPTH`] levels down (not entered).
+    TooDeep,
+}
+
+/// Everything below `dir` that is not a directory, as paths relative to
+/// `dir` with what each is, sorted. Directories are entered, symlinks
+/// never (a link to a directory is a [`Found::Symlink`], so a link loop
+/// ends the walk at once). A directory that cannot be read is an error.
+pub fn walk(dir: &Path) -> Result<Vec<(PathBuf, Found)>, FsError> {
+    let mut out = Vec::new();
+    walk_into(dir, Path::new(""), 0, &mut out)?;
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+fn walk_into(
+    dir: &Path,
+    rel: &Path,
+    depth: usize,
+    out: &mut Vec<(PathBuf, Found)>,
+) -> Result<(), FsError> {
+    let here = dir.join(rel);
+    let entries = std::fs::read_dir(&here).map_err(|e| FsError::io(&here, e))?;
+    for e in entries {
+        let e = e.map_err(|e| FsError::io(&here, e))?;
+        let rel = rel.join(e.file_name());
+        // file_type() does not follow links.
+        let t = e.file_type().map_err(|err| FsError::io(e.path(), err))?;
+        if t.is_symlink() {
+            out.push((rel, Found::Symlink));
+        } else if t.is_dir() {
+            if depth >= MAX_WALK_DEPTH {
+                out.push((rel, Found::TooDeep));
+            } else {
+                walk_into(dir, &rel, depth + 1, out)?;
+            }
+        } else if t.is_file() {
+            out.push((rel, Found::File));
+        } else {
+            out.push((rel, Found::Special(type_name(t))));
+        }
+    }
+    Ok(())
+}
