@@ -425,3 +425,32 @@ fn slash(p: &Path) -> String {
 fn rel(root: &Path, p: &Path) -> String {
     p.strip_prefix(root).unwrap_or(p).display().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `has_banner` recognises what the emitters write: if an emitter's
+    /// banner moves or changes, generate would stop removing its stale
+    /// files, and this fails first.
+    #[test]
+    fn every_emitted_file_carries_the_banner_marker() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+        let abis = crate::load_dir(&dir).unwrap_or_else(|d| panic!("{d}"));
+        let files = emit::all(&abis);
+        assert!(files.len() >= 3);
+        for f in &files {
+            assert!(
+                f.text
+                    .lines()
+                    .take(BANNER_LINES)
+                    .any(|l| l.contains(BANNER_MARKER)),
+                "{} has no banner in its first {BANNER_LINES} lines",
+                f.path
+            );
+        }
+        for abi in &abis {
+            assert!(emit::banner(abi).starts_with(BANNER_MARKER));
+        }
+    }
+}
