@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use kho_runtime::{
     AbiField, BlockHeaderSer, FileMemory, PhysAddr, PreservedMemory, RawBlockSet, RawImage,
@@ -63,7 +64,7 @@ pub enum TableFormat {
 #[derive(Clone, Debug)]
 pub struct RawChain {
     /// The dump: byte `k` is physical address `base + k`.
-    pub image: String,
+    pub image: PathBuf,
     /// Physical address of the dump's first byte (page aligned).
     pub base: u64,
     /// Physical address of the first block (0: an empty set).
@@ -126,7 +127,7 @@ impl<M: PreservedMemory> Serialize for Decoded<'_, M> {
 
 /// Lists the root table of an image file after restoring every set in it.
 pub fn image_table(
-    path: &str,
+    path: &Path,
     max_blocks: usize,
     format: TableFormat,
     out: &mut impl Write,

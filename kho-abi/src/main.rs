@@ -18,6 +18,7 @@ mod parse;
 mod review;
 mod schemas;
 
+use std::ffi::OsString;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -129,11 +130,11 @@ impl RootArgs {
 struct DiffArgs {
     /// The old side: git:REV, a directory, or a schema file.
     #[arg(value_name = "OLD")]
-    old: String,
+    old: OsString,
 
     /// The new side: git:REV, a directory, or a schema file.
     #[arg(value_name = "NEW")]
-    new: String,
+    new: OsString,
 
     /// Output format.
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "markdown")]
@@ -206,7 +207,7 @@ struct InspectArgs {
     /// The memory image: a raw dump (with --base, --head, --entry-size) or a
     /// kho FileMemory image (alone).
     #[arg(long, value_name = "FILE")]
-    image: String,
+    image: PathBuf,
 
     /// Physical address of the raw dump's first byte (page aligned).
     #[arg(long, value_name = "ADDR", value_parser = parse::addr,
@@ -236,7 +237,7 @@ struct InspectArgs {
 
     /// A schema file: decode a raw dump's entries field by field.
     #[arg(long, value_name = "FILE", requires_all = ["struct_name", "base"])]
-    schema: Option<String>,
+    schema: Option<PathBuf>,
 
     /// The struct of --schema that each entry is.
     #[arg(long = "struct", value_name = "NAME", requires = "schema")]
@@ -409,12 +410,13 @@ fn main() -> ExitCode {
 fn inspect(args: &InspectArgs) -> ExitCode {
     let decoder = match (&args.schema, &args.struct_name) {
         (Some(file), Some(name)) => {
-            let abis = match schemas::load_file(std::path::Path::new(file)) {
+            let abis = match schemas::load_file(file) {
                 Ok(abis) => abis,
                 Err(LoadError::Unreadable(reason)) => return fail(&reason),
                 Err(LoadError::Schema(diags)) => return fail_lines(&diags.to_string()),
             };
-            match Decoder::new(&abis, file, name) {
+            // The name load_file gave the schema's source.
+            match Decoder::new(&abis, &file.display().to_string(), name) {
                 Ok(d) => Some(d),
                 Err(msg) => usage_error("inspect", msg).exit(),
             }

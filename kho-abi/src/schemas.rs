@@ -2,7 +2,9 @@
 //! `schemas/` directory at a revision of the repository around the current
 //! directory). Each is read into [`Source`]s and compiled together.
 
-use std::path::Path;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kho_schema::{Abi, Diags, Source};
@@ -18,27 +20,33 @@ pub enum LoadError {
 }
 
 /// Loads one side of a diff: `git:REV`, a directory of schemas, or a schema
-/// file (see [`load_file`]).
-pub fn load_side(spec: &str) -> Result<Vec<Abi>, LoadError> {
-    if let Some(rev) = spec.strip_prefix("git:") {
-        return compile(&git_sources(rev)?);
+/// file (see [`load_file`]). Any bytes make a path; `git:` is recognised on
+/// the bytes, so a side need not be UTF-8.
+pub fn load_side(spec: &OsStr) -> Result<Vec<Abi>, LoadError> {
+    if let Some(rev) = spec.as_bytes().strip_prefix(b"git:") {
+        return compile(&git_sources(OsStr::from_bytes(rev))?);
     }
     let path = Path::new(spec);
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => compile(&read_dir(path)?),
         Ok(_) => load_file(path),
-        Err(e) => Err(LoadError::Unreadable(format!("cannot read {spec}: {e}"))),
+        Err(e) => Err(LoadError::Unreadable(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
     }
 }
 
 /// Compiles a schema file with the schemas of its directory it depends on,
 /// directly or not. Other files there are not read as schemas, so a file
 /// may sit in any directory (say, an old copy in /tmp).
+///
+/// Every file is read as [`kho_schema::read_dir`] reads it: a regular file
+/// (a symlink is followed; a FIFO or device is refused at once) of at most
+/// [`kho_schema::fs::MAX_INPUT`] bytes.
 pub fn load_file(path: &Path) -> Result<Vec<Abi>, LoadError> {
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| LoadError::Unreadable(format!("cannot read {shown}: {e}")))?;
-    let main = Source::new(shown, text);
+    let main = kho_schema::read_schema(path)
+        .map_err(|e| LoadError::Unreadable(format!("{}: {e}", path.display())))?;
     let mut sources = vec![main.clone()];
     let mut scratch = Diags::default();
     let Some(ast) = kho_schema::parse::parse(&main, &mut scratch) else {
@@ -50,10 +58,11 @@ pub fn load_file(path: &Path) -> Result<Vec<Abi>, LoadError> {
         _ => Path::new("."),
     };
     // Siblings that do not read or parse are simply not dependencies.
-    let siblings: Vec<(Source, String, Vec<String>)> = kho_schema::read_dir(dir)
+    let siblings: Vec<(Source, String, Vec<String>)> = kho_schema::schema_paths(dir)
         .unwrap_or_default()
         .into_iter()
-        .filter(|s| Path::new(&s.path).file_name() != path.file_name())
+        .filter(|p: &PathBuf| p.file_name() != path.file_name())
+        .filter_map(|p| kho_schema::read_schema(&p).ok())
         .filter_map(|s| {
             let a = kho_schema::parse::parse(&s, &mut Diags::default())?;
             let deps = a.depends.into_iter().map(|d| d.value).collect();
@@ -98,28 +107,35 @@ fn compile(sources: &[Source]) -> Result<Vec<Abi>, LoadError> {
 /// The `schemas/*.toml` files at revision `rev`, named `REV:schemas/x.toml`.
 /// A revision without a `schemas/` directory has no schemas (every ABI of
 /// the other side is then new).
-fn git_sources(rev: &str) -> Result<Vec<Source>, LoadError> {
+fn git_sources(rev: &OsStr) -> Result<Vec<Source>, LoadError> {
     let unreadable = LoadError::Unreadable;
-    let top = git(&["rev-parse", "--show-toplevel"], None).map_err(|e| {
+    let shown_rev = rev.to_string_lossy();
+    let top = git(&["rev-parse".as_ref(), "--show-toplevel".as_ref()], None).map_err(|e| {
         unreadable(match e {
             Git::NotRun(e) => e.to_string(),
             // The same for both sides: said once.
             Git::Failed(e) => format!("git sides need a git repository: {e}"),
         })
     })?;
-    let top = String::from_utf8(top)
-        .map_err(|_| unreadable("git: the repository's path is not UTF-8".into()))?;
-    let top = Path::new(top.trim_end_matches(['\n', '\r']));
+    // The repository's path is bytes, like any path.
+    let mut top = top;
+    while top.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
+        top.pop();
+    }
+    let top = PathBuf::from(OsString::from_vec(top));
+    let top = top.as_path();
     // A leading '-' would be read as an option.
-    let commit = if rev.is_empty() || rev.starts_with('-') {
+    let commit = if rev.is_empty() || rev.as_bytes().starts_with(b"-") {
         None
     } else {
+        let mut spec = rev.to_os_string();
+        spec.push("^{commit}");
         git(
             &[
-                "rev-parse",
-                "--verify",
-                "--quiet",
-                &format!("{rev}^{{commit}}"),
+                "rev-parse".as_ref(),
+                "--verify".as_ref(),
+                "--quiet".as_ref(),
+                &spec,
             ],
             Some(top),
         )
@@ -128,9 +144,23 @@ fn git_sources(rev: &str) -> Result<Vec<Source>, LoadError> {
     let commit = commit
         .and_then(|c| String::from_utf8(c).ok())
         .map(|c| c.trim().to_string())
-        .ok_or_else(|| unreadable(format!("git:{rev}: unknown revision {rev:?}")))?;
-    let listing = git(&["ls-tree", "-z", &commit, "--", "schemas/"], Some(top))
-        .map_err(|e| unreadable(format!("git:{rev}: cannot list schemas/: {e}")))?;
+        .ok_or_else(|| {
+            unreadable(format!(
+                "git:{shown_rev}: unknown revision {:?}",
+                shown_rev.as_ref()
+            ))
+        })?;
+    let listing = git(
+        &[
+            "ls-tree".as_ref(),
+            "-z".as_ref(),
+            commit.as_ref(),
+            "--".as_ref(),
+            "schemas/".as_ref(),
+        ],
+        Some(top),
+    )
+    .map_err(|e| unreadable(format!("git:{shown_rev}: cannot list schemas/: {e}")))?;
     let mut out = Vec::new();
     for item in listing.split(|&b| b == 0).filter(|i| !i.is_empty()) {
         // `<mode> <type> <object>\t<path>`
@@ -144,9 +174,12 @@ fn git_sources(rev: &str) -> Result<Vec<Source>, LoadError> {
         let (Some(object), true, true) = (object, file, path.ends_with(".toml")) else {
             continue;
         };
-        let shown = format!("{rev}:{path}");
-        let bytes = git(&["cat-file", "blob", object], Some(top))
-            .map_err(|e| unreadable(format!("cannot read {shown}: {e}")))?;
+        let shown = format!("{shown_rev}:{path}");
+        let bytes = git(
+            &["cat-file".as_ref(), "blob".as_ref(), object.as_ref()],
+            Some(top),
+        )
+        .map_err(|e| unreadable(format!("cannot read {shown}: {e}")))?;
         let text = String::from_utf8(bytes)
             .map_err(|_| unreadable(format!("cannot read {shown}: not UTF-8")))?;
         out.push(Source::new(shown, text));
@@ -172,7 +205,7 @@ impl std::fmt::Display for Git {
 }
 
 /// Runs git and returns its stdout.
-fn git(args: &[&str], dir: Option<&Path>) -> Result<Vec<u8>, Git> {
+fn git(args: &[&OsStr], dir: Option<&Path>) -> Result<Vec<u8>, Git> {
     let mut cmd = Command::new("git");
     cmd.args(args);
     if let Some(dir) = dir {
@@ -189,7 +222,7 @@ fn git(args: &[&str], dir: Option<&Path>) -> Result<Vec<u8>, Git> {
     Err(Git::Failed(if line.is_empty() {
         format!(
             "git {} failed ({})",
-            args.first().unwrap_or(&""),
+            args.first().map_or("".into(), |a| a.to_string_lossy()),
             out.status
         )
     } else {
