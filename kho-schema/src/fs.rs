@@ -321,7 +321,7 @@ impl OutDir {
         };
         file.write_all(bytes)
             .and_then(|()| file.sync_data())
-            .map_err(|e| FsError::io(staged.tmp.clone(), e))?;
+            .map_err(|e| FsError::io(staged.target.clone(), e))?;
         Ok(staged)
     }
 
@@ -406,11 +406,13 @@ fn temp_beside(target: &Path) -> Result<(PathBuf, File), FsError> {
         match OpenOptions::new().write(true).create_new(true).open(&tmp) {
             Ok(f) => return Ok((tmp, f)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
-            Err(e) => return Err(FsError::io(tmp, e)),
+            // Named by the target: the temporary name means nothing to
+            // the user.
+            Err(e) => return Err(FsError::io(target, e)),
         }
     }
     let e = last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists));
-    Err(FsError::io(dir, e))
+    Err(FsError::io(target, e))
 }
 
 /// A file written beside its target, not yet in place.

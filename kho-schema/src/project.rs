@@ -361,6 +361,26 @@ impl Project {
                 ),
             }
         }
+        // A path generate writes that holds a directory (or is below a
+        // file): generate would fail half-way; say so now.
+        for rel in &wanted {
+            if survey.present.contains(rel) || survey.reported.iter().any(|r| rel.starts_with(r)) {
+                continue;
+            }
+            let p = gen.join(rel);
+            match std::fs::symlink_metadata(&p) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => survey.refuse(rel, format!("{}: {e}", self.shown(&p))),
+                Ok(m) => survey.refuse(
+                    rel,
+                    format!(
+                        "{}: not a regular file ({}); kho replaces only regular files: remove it",
+                        self.shown(&p),
+                        fs::type_name(m.file_type())
+                    ),
+                ),
+            }
+        }
         survey
     }
 }
