@@ -371,6 +371,15 @@ impl Project {
             match std::fs::symlink_metadata(&p) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => survey.refuse(rel, format!("{}: {e}", self.shown(&p))),
+                // Only a link on the way (made since the walk) leads to a
+                // file the walk did not see.
+                Ok(m) if m.is_file() => survey.refuse(
+                    rel,
+                    format!(
+                        "{}: reached through a symlink; kho does not write through links",
+                        self.shown(&p)
+                    ),
+                ),
                 Ok(m) => survey.refuse(
                     rel,
                     format!(
