@@ -65,14 +65,30 @@ layout in schemas/abi.lock.
 It refuses, writing nothing, when abi.lock shows that a layout changed while
 its compatible string stayed the same: bump the ABI's version first.
 
+Everything it writes stays inside schemas/: no path with '..', no symlink
+followed, on the way or at the end. Each file is written to a temporary file
+beside it, synced, and renamed over the old one once every file is written:
+a failed write (a full disk) leaves every old file as it was, and a file
+always holds its old text or its new one. It removes only regular files
+that carry the generated-file banner. A symlink under schemas/generated/ (or
+as abi.lock), a file there without the banner, a FIFO or device, or a schema
+`header` that leaves the directory is reported, one line each, and it then
+writes and removes nothing.
+
+Schema files and abi.lock must be regular files (a symlink to one is read) of
+at most 16 MiB.
+
 Exit status: 0 when everything is written; 1 when the schemas do not compile
 (every error, as file:line:col: message) or generate refuses (one line per
-ABI); 2 for bad arguments.";
+ABI or path); 2 for bad arguments.";
 
 const CHECK_HELP: &str = "\
 Fails when a layout changed while its compatible string stayed the same, when
 abi.lock does not record what generate would write, or when a generated file
-is missing, out of date, or generated from no schema. Changes nothing.
+is missing, out of date, or generated from no schema, and reports what
+generate would refuse to touch (a symlink, a file without the generated-file
+banner, a FIFO under schemas/generated/). Changes nothing and follows no
+symlink there.
 
 Exit status: 0, printing 'ok: N ABIs, M generated files up to date'; 1 with
 every problem on stderr, one a line (schema errors as file:line:col: message);
@@ -235,7 +251,8 @@ struct InspectArgs {
           default_value_t = DEFAULT_MAX_BLOCKS)]
     max_blocks: usize,
 
-    /// A schema file: decode a raw dump's entries field by field.
+    /// A schema file (a regular file of at most 16 MiB): decode a raw dump's
+    /// entries field by field.
     #[arg(long, value_name = "FILE", requires_all = ["struct_name", "base"])]
     schema: Option<PathBuf>,
 
