@@ -181,8 +181,8 @@ impl Project {
         if !self.same(&out, LOCK, &lock_text) {
             staged.push(out.stage(LOCK, lock_text.as_bytes()).map_err(disk)?);
         }
-        // The lock last: a run cut short leaves a lock that does not match
-        // the files, which check reports, rather than the reverse.
+        // The lock is renamed last, so that once it records the new
+        // layouts every generated file already matches them.
         for s in staged {
             s.commit().map_err(disk)?;
         }
