@@ -57,9 +57,9 @@ pub struct StructAst {
 
 #[derive(Debug, Clone, Default)]
 pub struct CAst {
-    pub header: Option<String>,
-    pub compatible_macro: Option<String>,
-    pub includes: Vec<String>,
+    pub header: Option<Sp<String>>,
+    pub compatible_macro: Option<Sp<String>>,
+    pub includes: Vec<Sp<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -119,13 +119,9 @@ pub fn parse(src: &Source, diags: &mut Diags) -> Option<SchemaAst> {
             "[abi.c]",
             &["header", "compatible_macro", "includes"],
         );
-        c.header = p.string(&ct, "header", false).map(|s| s.value);
-        c.compatible_macro = p.string(&ct, "compatible_macro", false).map(|s| s.value);
-        c.includes = p
-            .string_array(&ct, "includes")
-            .into_iter()
-            .map(|s| s.value)
-            .collect();
+        c.header = p.string(&ct, "header", false);
+        c.compatible_macro = p.string(&ct, "compatible_macro", false);
+        c.includes = p.string_array(&ct, "includes");
     }
     let constants = p.constants(root);
     let structs = p.structs(root);
