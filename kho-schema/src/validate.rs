@@ -493,8 +493,9 @@ pub fn check(srcs: &[Source], asts: Vec<SchemaAst>, diags: &mut Diags) -> Vec<Ch
                         Some(many) => {
                             let names: Vec<String> =
                                 many.iter().map(|d| format!("`{}`", asts[*d].name.value)).collect();
+                            let all = if many.len() == 2 { "both" } else { "all" };
                             Err(format!(
-                                "ambiguous type `{base}`: dependencies {} all define a struct of that name",
+                                "ambiguous type `{base}`: dependencies {} {all} define a struct of that name",
                                 names.join(" and ")
                             ))
                         }
