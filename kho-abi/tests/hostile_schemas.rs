@@ -13,10 +13,8 @@ impl TempDir {
     fn new(tag: &str) -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!(
-            "kho-abi-hostile-{}-{tag}-{n}",
-            std::process::id()
-        ));
+        let p =
+            std::env::temp_dir().join(format!("kho-abi-hostile-{}-{tag}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(p.join("schemas")).unwrap();
         TempDir(p)
@@ -50,7 +48,13 @@ fn stderr(o: &Output) -> String {
 
 /// Exited with `code` (so not by a signal), saying why on stderr.
 fn exits(o: &Output, code: i32) {
-    assert_eq!(o.status.code(), Some(code), "status {:?}: {}", o.status, stderr(o));
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "status {:?}: {}",
+        o.status,
+        stderr(o)
+    );
 }
 
 /// `n` structs, each holding the one before.
@@ -95,7 +99,9 @@ fn a_thousand_nested_structs_generate_a_small_lock() {
     let schema = root.schemas().join("chain.toml");
     std::fs::write(&schema, chain(1000, "u64")).unwrap();
     exits(&on(&root, "generate"), 0);
-    let lock = std::fs::metadata(root.schemas().join("abi.lock")).unwrap().len();
+    let lock = std::fs::metadata(root.schemas().join("abi.lock"))
+        .unwrap()
+        .len();
     assert!(lock < 1 << 20, "abi.lock is {lock} bytes");
     exits(&on(&root, "check"), 0);
     // A change at the bottom without a bump: refused, naming the field.
@@ -146,7 +152,9 @@ fn two_abis_with_one_header_exit_1_naming_both() {
         let out = on(&root, cmd);
         exits(&out, 1);
         assert!(
-            stderr(&out).contains("b.toml:5:10: header \"linux/same.h\" of ABI `b` is also the header of ABI `a`"),
+            stderr(&out).contains(
+                "b.toml:5:10: header \"linux/same.h\" of ABI `b` is also the header of ABI `a`"
+            ),
             "{cmd}: {}",
             stderr(&out)
         );
@@ -172,7 +180,10 @@ fn a_long_composition_is_a_quick_error() {
     let out = on(&root, "generate");
     exits(&out, 1);
     let err = stderr(&out);
-    assert!(err.contains("compatible string of ABI `a29` would be"), "{err}");
+    assert!(
+        err.contains("compatible string of ABI `a29` would be"),
+        "{err}"
+    );
     assert!(err.len() < 20_000, "{} bytes of errors", err.len());
     assert!(!Path::new(&root.schemas().join("abi.lock")).exists());
 }

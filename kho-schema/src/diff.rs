@@ -365,7 +365,8 @@ fn structs(o: &AbiView, n: &AbiView, d: &mut AbiDiff) {
             });
         }
         let field_level = d.changes[before..].iter().any(|c| c.kind > Kind::DocOnly);
-        let nested_changed = matches!((os.fingerprint, ns.fingerprint), (Some(a), Some(b)) if a != b);
+        let nested_changed =
+            matches!((os.fingerprint, ns.fingerprint), (Some(a), Some(b)) if a != b);
         if nested_changed && !field_level {
             // The fields read the same, so a struct they hold changed: name
             // the first field whose struct has a new fingerprint (its own

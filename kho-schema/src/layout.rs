@@ -172,7 +172,10 @@ pub fn layout(srcs: &[Source], checked: &[Checked], diags: &mut Diags) -> Vec<Ab
     for (ci, c) in checked.iter().enumerate() {
         let a = &c.ast;
         let src = &srcs[c.index];
-        let structs: Vec<Struct> = std::mem::take(&mut laid[ci]).into_iter().flatten().collect();
+        let structs: Vec<Struct> = std::mem::take(&mut laid[ci])
+            .into_iter()
+            .flatten()
+            .collect();
         for s in &structs {
             if s.entry && s.size > MAX_ENTRY_SIZE {
                 let span = a
@@ -193,7 +196,11 @@ pub fn layout(srcs: &[Source], checked: &[Checked], diags: &mut Diags) -> Vec<Ab
         let compatible = match &composed[ci] {
             Composed::Fits { string, .. } => string.clone(),
             over => {
-                diags.at(src, a.name.span.clone(), over_message(over, checked, &a.name.value));
+                diags.at(
+                    src,
+                    a.name.span.clone(),
+                    over_message(over, checked, &a.name.value),
+                );
                 String::new()
             }
         };
@@ -234,7 +241,9 @@ fn over_message(over: &Composed, checked: &[Checked], name: &str) -> String {
     match over {
         Composed::Fits { .. } => String::new(),
         Composed::Over {
-            string: Some(s), len, ..
+            string: Some(s),
+            len,
+            ..
         } => format!("compatible string {s:?} of ABI `{name}` is {len} bytes: {LIMIT}"),
         Composed::Over {
             len, exact, via, ..
@@ -392,12 +401,19 @@ fn struct_of(ty: &Ty) -> Option<(&str, &str)> {
 /// error (reported once, where it starts). Structs are visited in an order
 /// where what a struct holds comes first, found without recursion, so no
 /// nesting can overflow the stack.
-fn lay_out_structs(srcs: &[Source], checked: &[Checked], diags: &mut Diags) -> Vec<Vec<Option<Struct>>> {
+fn lay_out_structs(
+    srcs: &[Source],
+    checked: &[Checked],
+    diags: &mut Diags,
+) -> Vec<Vec<Option<Struct>>> {
     let mut nodes: Vec<(usize, usize)> = Vec::new();
     let mut index: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for (ci, c) in checked.iter().enumerate() {
         for (si, s) in c.ast.structs.iter().enumerate() {
-            index.insert((c.ast.name.value.as_str(), s.name.value.as_str()), nodes.len());
+            index.insert(
+                (c.ast.name.value.as_str(), s.name.value.as_str()),
+                nodes.len(),
+            );
             nodes.push((ci, si));
         }
     }
@@ -537,8 +553,10 @@ fn lay_out_structs(srcs: &[Source], checked: &[Checked], diags: &mut Diags) -> V
             None => failed[v] = true,
         }
     }
-    let mut out: Vec<Vec<Option<Struct>>> =
-        checked.iter().map(|c| vec![None; c.ast.structs.len()]).collect();
+    let mut out: Vec<Vec<Option<Struct>>> = checked
+        .iter()
+        .map(|c| vec![None; c.ast.structs.len()])
+        .collect();
     for (v, s) in done.into_iter().enumerate() {
         let (ci, si) = nodes[v];
         out[ci][si] = s;
@@ -621,7 +639,8 @@ fn lay_out_one(
         });
         offset = usize::try_from(end).ok()?;
     }
-    text = text.saturating_add("struct ".len() + s.name.value.len() + " size ".len() + digits(offset) + 1);
+    text = text
+        .saturating_add("struct ".len() + s.name.value.len() + " size ".len() + digits(offset) + 1);
     let layout: &'static StructLayout = Box::leak(Box::new(StructLayout {
         name: leak(&s.name.value),
         size: offset,
@@ -648,11 +667,13 @@ fn type_desc(
             let (e, size) = type_desc(elem, done, index)?;
             (
                 leak_ty(TypeDesc::Array(e, *value)),
-                size.checked_mul(*value as u128).unwrap_or(u128::MAX),
+                size.saturating_mul(*value as u128),
             )
         }
         Ty::Struct { abi, name } => {
-            let s = done.get(*index.get(&(abi.as_str(), name.as_str()))?)?.as_ref()?;
+            let s = done
+                .get(*index.get(&(abi.as_str(), name.as_str()))?)?
+                .as_ref()?;
             (leak_ty(TypeDesc::Struct(s.layout)), s.size as u128)
         }
     })
@@ -709,7 +730,11 @@ impl Fingerprinter {
             };
             for l in 0..64 {
                 let low = u64::from(p.low[l]);
-                let d: u64 = if low & 0x20 == 0 { 0x20 } else { 0x20u64.wrapping_neg() };
+                let d: u64 = if low & 0x20 == 0 {
+                    0x20
+                } else {
+                    0x20u64.wrapping_neg()
+                };
                 next.add[l] = p.add[l].wrapping_add(d).wrapping_mul(FNV_PRIME);
                 next.low[l] = (((low ^ 0x20).wrapping_mul(FNV_PRIME)) & 63) as u8;
             }
@@ -824,8 +849,14 @@ mod tests {
 
     fn checked(files: &[(String, String)]) -> Vec<Checked> {
         let mut diags = Diags::default();
-        let srcs: Vec<Source> = files.iter().map(|(p, t)| Source::new(p.clone(), t.clone())).collect();
-        let asts: Vec<_> = srcs.iter().filter_map(|s| parse::parse(s, &mut diags)).collect();
+        let srcs: Vec<Source> = files
+            .iter()
+            .map(|(p, t)| Source::new(p.clone(), t.clone()))
+            .collect();
+        let asts: Vec<_> = srcs
+            .iter()
+            .filter_map(|s| parse::parse(s, &mut diags))
+            .collect();
         let c = validate::check(&srcs, asts, &mut diags);
         assert!(diags.is_empty(), "{diags}");
         c
@@ -835,9 +866,16 @@ mod tests {
     fn chain(n: usize, root_version: u64) -> Vec<(String, String)> {
         (0..n)
             .map(|i| {
-                let deps = if i == 0 { String::new() } else { format!("depends = [\"a{}\"]\n", i - 1) };
+                let deps = if i == 0 {
+                    String::new()
+                } else {
+                    format!("depends = [\"a{}\"]\n", i - 1)
+                };
                 let v = if i == 0 { root_version } else { 1 };
-                (format!("a{i}.toml"), format!("[abi]\nname = \"a{i}\"\nversion = {v}\n{deps}"))
+                (
+                    format!("a{i}.toml"),
+                    format!("[abi]\nname = \"a{i}\"\nversion = {v}\n{deps}"),
+                )
             })
             .collect()
     }
@@ -871,12 +909,17 @@ mod tests {
                     1 => "depends = [\"a0\"]\n".to_string(),
                     _ => format!("depends = [\"a{}\", \"a{}\"]\n", i - 1, i - 2),
                 };
-                (format!("a{i}.toml"), format!("[abi]\nname = \"a{i}\"\nversion = 1\n{deps}"))
+                (
+                    format!("a{i}.toml"),
+                    format!("[abi]\nname = \"a{i}\"\nversion = 1\n{deps}"),
+                )
             })
             .collect();
         let c = compose_all(&checked(&files), MAX_COMPATIBLE);
         match &c[29] {
-            Composed::Over { len, exact, string, .. } => {
+            Composed::Over {
+                len, exact, string, ..
+            } => {
                 assert!(*exact && string.is_none());
                 assert!(*len > 1_000_000, "{len}");
             }
@@ -899,8 +942,18 @@ mod tests {
         }
         let more = crate::compile(&[Source::new("t.toml", text)]).unwrap_or_else(|d| panic!("{d}"));
         for s in abis.iter().chain(&more).flat_map(|a| &a.structs) {
-            assert_eq!(fp.layout(s.layout), kho_layout::layout_fingerprint(s.layout), "{}", s.name);
-            assert_eq!(s.fingerprint, fingerprint(&kho_layout::canonical_text(s.layout)), "{}", s.name);
+            assert_eq!(
+                fp.layout(s.layout),
+                kho_layout::layout_fingerprint(s.layout),
+                "{}",
+                s.name
+            );
+            assert_eq!(
+                s.fingerprint,
+                fingerprint(&kho_layout::canonical_text(s.layout)),
+                "{}",
+                s.name
+            );
         }
     }
 }

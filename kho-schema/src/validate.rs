@@ -137,11 +137,52 @@ pub struct Checked {
 /// Keywords of C (C89 to C23) and of GNU C: an error as any name the
 /// header declares.
 const C_KEYWORDS: &[&str] = &[
-    "alignas", "alignof", "asm", "auto", "bool", "break", "case", "char", "const", "constexpr",
-    "continue", "default", "do", "double", "else", "enum", "extern", "false", "float", "for",
-    "goto", "if", "inline", "int", "long", "nullptr", "register", "restrict", "return", "short",
-    "signed", "sizeof", "static", "static_assert", "struct", "switch", "thread_local", "true",
-    "typedef", "typeof", "typeof_unqual", "union", "unsigned", "void", "volatile", "while",
+    "alignas",
+    "alignof",
+    "asm",
+    "auto",
+    "bool",
+    "break",
+    "case",
+    "char",
+    "const",
+    "constexpr",
+    "continue",
+    "default",
+    "do",
+    "double",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "float",
+    "for",
+    "goto",
+    "if",
+    "inline",
+    "int",
+    "long",
+    "nullptr",
+    "register",
+    "restrict",
+    "return",
+    "short",
+    "signed",
+    "sizeof",
+    "static",
+    "static_assert",
+    "struct",
+    "switch",
+    "thread_local",
+    "true",
+    "typedef",
+    "typeof",
+    "typeof_unqual",
+    "union",
+    "unsigned",
+    "void",
+    "volatile",
+    "while",
 ];
 
 /// Keywords of Rust, strict and reserved, of every edition (2015 to 2024).
@@ -160,22 +201,90 @@ const RUST_NOT_RAW: &[&str] = &["self", "Self", "super", "crate"];
 /// and variants (a struct of that name would shadow them in the generated
 /// module), and the types the derive refuses by name.
 const RUST_TAKEN_TYPES: &[&str] = &[
-    "Self", "Option", "Some", "None", "Result", "Ok", "Err", "String", "ToString", "Vec", "Box",
-    "Rc", "Arc", "PhantomData", "Copy", "Clone", "Send", "Sync", "Sized", "Unpin", "Drop", "Fn",
-    "FnMut", "FnOnce", "AsRef", "AsMut", "Into", "From", "TryFrom", "TryInto", "Iterator",
-    "IntoIterator", "DoubleEndedIterator", "ExactSizeIterator", "Extend", "FromIterator",
-    "Default", "Eq", "PartialEq", "Ord", "PartialOrd", "ToOwned", "Debug",
+    "Self",
+    "Option",
+    "Some",
+    "None",
+    "Result",
+    "Ok",
+    "Err",
+    "String",
+    "ToString",
+    "Vec",
+    "Box",
+    "Rc",
+    "Arc",
+    "PhantomData",
+    "Copy",
+    "Clone",
+    "Send",
+    "Sync",
+    "Sized",
+    "Unpin",
+    "Drop",
+    "Fn",
+    "FnMut",
+    "FnOnce",
+    "AsRef",
+    "AsMut",
+    "Into",
+    "From",
+    "TryFrom",
+    "TryInto",
+    "Iterator",
+    "IntoIterator",
+    "DoubleEndedIterator",
+    "ExactSizeIterator",
+    "Extend",
+    "FromIterator",
+    "Default",
+    "Eq",
+    "PartialEq",
+    "Ord",
+    "PartialOrd",
+    "ToOwned",
+    "Debug",
 ];
 
 /// Kernel macros the generated header relies on, or that every kernel
 /// file has: a constant of that name would redefine it.
 pub const KERNEL_MACROS: &[&str] = &[
-    "PAGE_SIZE", "PAGE_SHIFT", "PAGE_MASK", "NULL", "BITS_PER_LONG", "BITS_PER_LONG_LONG",
-    "BITS_PER_BYTE", "BUILD_BUG", "BUILD_BUG_ON", "BUILD_BUG_ON_MSG", "BUILD_BUG_ON_ZERO",
-    "BUILD_BUG_ON_INVALID", "BUILD_BUG_ON_NOT_POWER_OF_2", "U8_MAX", "U16_MAX", "U32_MAX",
-    "U64_MAX", "S8_MAX", "S8_MIN", "S16_MAX", "S16_MIN", "S32_MAX", "S32_MIN", "S64_MAX",
-    "S64_MIN", "SIZE_MAX", "PHYS_ADDR_MAX", "INT_MAX", "INT_MIN", "UINT_MAX", "LONG_MAX",
-    "LONG_MIN", "ULONG_MAX", "LLONG_MAX", "LLONG_MIN", "ULLONG_MAX",
+    "PAGE_SIZE",
+    "PAGE_SHIFT",
+    "PAGE_MASK",
+    "NULL",
+    "BITS_PER_LONG",
+    "BITS_PER_LONG_LONG",
+    "BITS_PER_BYTE",
+    "BUILD_BUG",
+    "BUILD_BUG_ON",
+    "BUILD_BUG_ON_MSG",
+    "BUILD_BUG_ON_ZERO",
+    "BUILD_BUG_ON_INVALID",
+    "BUILD_BUG_ON_NOT_POWER_OF_2",
+    "U8_MAX",
+    "U16_MAX",
+    "U32_MAX",
+    "U64_MAX",
+    "S8_MAX",
+    "S8_MIN",
+    "S16_MAX",
+    "S16_MIN",
+    "S32_MAX",
+    "S32_MIN",
+    "S64_MAX",
+    "S64_MIN",
+    "SIZE_MAX",
+    "PHYS_ADDR_MAX",
+    "INT_MAX",
+    "INT_MIN",
+    "UINT_MAX",
+    "LONG_MAX",
+    "LONG_MIN",
+    "ULONG_MAX",
+    "LLONG_MAX",
+    "LLONG_MIN",
+    "ULLONG_MAX",
 ];
 
 /// Most array dimensions one field may have (`u8[2][3]` has two).
@@ -188,7 +297,9 @@ pub const MAX_DEPENDENCY_DEPTH: usize = 64;
 fn c_reserved(s: &str) -> Option<&'static str> {
     if C_KEYWORDS.contains(&s) {
         Some("a C keyword")
-    } else if s.starts_with("__") || (s.starts_with('_') && s[1..].starts_with(|c: char| c.is_ascii_uppercase())) {
+    } else if s.starts_with("__")
+        || (s.starts_with('_') && s[1..].starts_with(|c: char| c.is_ascii_uppercase()))
+    {
         Some("reserved in C (names starting with `__`, or `_` and a capital letter, belong to the compiler)")
     } else {
         None
@@ -234,7 +345,10 @@ pub fn header_of(a: &SchemaAst) -> String {
 pub fn compatible_macro_of(a: &SchemaAst) -> String {
     match &a.c.compatible_macro {
         Some(m) => m.value.clone(),
-        None => format!("{}_ABI_COMPATIBLE", a.name.value.replace('-', "_").to_uppercase()),
+        None => format!(
+            "{}_ABI_COMPATIBLE",
+            a.name.value.replace('-', "_").to_uppercase()
+        ),
     }
 }
 
@@ -259,9 +373,7 @@ pub fn header_path_problem(path: &str) -> Option<String> {
         match comp {
             "" => return Some("has an empty component".into()),
             "." | ".." => return Some(format!("has a `{comp}` component")),
-            c if c.starts_with('.') => {
-                return Some(format!("has a hidden component `{c}`"))
-            }
+            c if c.starts_with('.') => return Some(format!("has a hidden component `{c}`")),
             _ => {}
         }
     }
@@ -368,7 +480,12 @@ pub fn check(srcs: &[Source], asts: Vec<SchemaAst>, diags: &mut Diags) -> Vec<Ch
         .collect();
     let struct_names: Vec<BTreeMap<&str, &Sp<String>>> = asts
         .iter()
-        .map(|a| a.structs.iter().map(|s| (s.name.value.as_str(), &s.name)).collect())
+        .map(|a| {
+            a.structs
+                .iter()
+                .map(|s| (s.name.value.as_str(), &s.name))
+                .collect()
+        })
         .collect();
 
     let mut out = Vec::new();
@@ -391,7 +508,11 @@ pub fn check(srcs: &[Source], asts: Vec<SchemaAst>, diags: &mut Diags) -> Vec<Ch
         for st in &a.structs {
             let name = &st.name.value;
             if !seen.insert(name) {
-                diags.at(src, st.name.span.clone(), format!("duplicate struct `{name}`"));
+                diags.at(
+                    src,
+                    st.name.span.clone(),
+                    format!("duplicate struct `{name}`"),
+                );
                 continue;
             }
             if !struct_ident_ok(name) {
@@ -406,7 +527,11 @@ pub fn check(srcs: &[Source], asts: Vec<SchemaAst>, diags: &mut Diags) -> Vec<Ch
                 continue;
             }
             if let Some(why) = c_reserved(name) {
-                diags.at(src, st.name.span.clone(), format!("struct name {name:?} is {why}"));
+                diags.at(
+                    src,
+                    st.name.span.clone(),
+                    format!("struct name {name:?} is {why}"),
+                );
             }
             let rust = crate::layout::rust_type_name(name);
             if RUST_TAKEN_TYPES.contains(&rust.as_str()) {
@@ -491,8 +616,10 @@ pub fn check(srcs: &[Source], asts: Vec<SchemaAst>, diags: &mut Diags) -> Vec<Ch
                         None | Some([]) => Ok(None),
                         Some([d]) => Ok(Some(asts[*d].name.value.clone())),
                         Some(many) => {
-                            let names: Vec<String> =
-                                many.iter().map(|d| format!("`{}`", asts[*d].name.value)).collect();
+                            let names: Vec<String> = many
+                                .iter()
+                                .map(|d| format!("`{}`", asts[*d].name.value))
+                                .collect();
                             let all = if many.len() == 2 { "both" } else { "all" };
                             Err(format!(
                                 "ambiguous type `{base}`: dependencies {} {all} define a struct of that name",
@@ -670,8 +797,7 @@ fn check_constant_collisions(
             continue;
         }
         if let Some(stem) = name.strip_suffix("_C") {
-            if a
-                .constants
+            if a.constants
                 .iter()
                 .any(|o| o.name.value == stem && matches!(o.value, ConstValue::C(_)))
             {
@@ -687,7 +813,10 @@ fn check_constant_collisions(
             let dep = &asts[d];
             let clash = if compatible_macro_of(dep) == *name {
                 Some("compatible-string macro")
-            } else if dep_constants.get(d).is_some_and(|c| c.contains(name.as_str())) {
+            } else if dep_constants
+                .get(d)
+                .is_some_and(|c| c.contains(name.as_str()))
+            {
                 Some("constant")
             } else {
                 None
@@ -864,7 +993,11 @@ fn constants(src: &Source, a: &SchemaAst, diags: &mut Diags) -> BTreeMap<String,
             );
         }
         if let ConstValue::C(expr) = &c.value {
-            if expr.trim().is_empty() || expr.chars().any(char::is_control) || expr.contains("/*") || expr.contains("*/") {
+            if expr.trim().is_empty()
+                || expr.chars().any(char::is_control)
+                || expr.contains("/*")
+                || expr.contains("*/")
+            {
                 diags.at(
                     src,
                     c.name.span.clone(),

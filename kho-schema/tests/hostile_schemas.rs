@@ -81,7 +81,11 @@ fn a_thousand_nested_structs_compile_to_a_small_lock() {
         let lock_text = lock::render(&abis);
         (abis, files, lock_text)
     });
-    assert!(lock_text.len() < 1 << 20, "lock is {} bytes", lock_text.len());
+    assert!(
+        lock_text.len() < 1 << 20,
+        "lock is {} bytes",
+        lock_text.len()
+    );
     assert_eq!(files.len(), 3);
     let top = abis[0].find("s999").unwrap();
     assert_eq!(top.size, 8 * 1000);
@@ -112,9 +116,8 @@ fn a_change_deep_down_changes_every_fingerprint_above_and_is_named() {
     let places: Vec<&str> = d[0].changes.iter().map(|c| c.place.as_str()).collect();
     assert!(places.contains(&"s0.a"), "{places:?}");
     assert!(
-        d[0].changes
-            .iter()
-            .any(|c| c.place == "struct s1" && c.what == "the layout of struct s0, which field inner holds, changed"),
+        d[0].changes.iter().any(|c| c.place == "struct s1"
+            && c.what == "the layout of struct s0, which field inner holds, changed"),
         "{:?}",
         &d[0].changes[..3]
     );
@@ -142,7 +145,13 @@ fn deep_toml_nesting_is_a_parse_error() {
 
 #[test]
 fn too_many_array_dimensions() {
-    let e = errors(&[("d.toml", &one_struct(&format!("{{ name = \"x\", type = \"u8{}\" }}", "[1]".repeat(9))))]);
+    let e = errors(&[(
+        "d.toml",
+        &one_struct(&format!(
+            "{{ name = \"x\", type = \"u8{}\" }}",
+            "[1]".repeat(9)
+        )),
+    )]);
     assert!(e.contains("d.toml:6:32: s.x: type `u8[1][1][1][1][1][1][1][1][1]` has more than 8 array dimensions"), "{e}");
 }
 
@@ -237,15 +246,29 @@ fn a_bump_propagates_at_any_depth() {
     // 40 deep (names a0..a39).
     let deep: Vec<String> = (0..40)
         .map(|i| {
-            let deps = if i == 0 { String::new() } else { format!("depends = [\"a{}\"]\n", i - 1) };
+            let deps = if i == 0 {
+                String::new()
+            } else {
+                format!("depends = [\"a{}\"]\n", i - 1)
+            };
             format!("[abi]\nname = \"a{i}\"\nversion = 1\n{deps}")
         })
         .collect();
     let names: Vec<String> = (0..40).map(|i| format!("a{i}.toml")).collect();
-    let files: Vec<(&str, &str)> = names.iter().zip(&deep).map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let files: Vec<(&str, &str)> = names
+        .iter()
+        .zip(&deep)
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
     let e = errors(&files);
-    assert!(e.contains("a39.toml:2:8: compatible string of ABI `a39` would be"), "{e}");
-    assert!(e.contains("a33.toml:2:8: compatible string of ABI `a33` would be"), "{e}");
+    assert!(
+        e.contains("a39.toml:2:8: compatible string of ABI `a39` would be"),
+        "{e}"
+    );
+    assert!(
+        e.contains("a33.toml:2:8: compatible string of ABI `a33` would be"),
+        "{e}"
+    );
     // The deepest chain that fits: 9 ABIs of 4 bytes and 8 dashes, 44 bytes.
     let n = 9;
     let names: Vec<String> = (0..n).map(|i| format!("{i}.toml")).collect();
@@ -253,7 +276,11 @@ fn a_bump_propagates_at_any_depth() {
     let mut after = before.clone();
     after[0] = abi(0, 2);
     let compile_all = |texts: &[String]| {
-        let files: Vec<(&str, &str)> = names.iter().zip(texts).map(|(n, t)| (n.as_str(), t.as_str())).collect();
+        let files: Vec<(&str, &str)> = names
+            .iter()
+            .zip(texts)
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
         ok(&files).iter().map(AbiView::of).collect::<Vec<_>>()
     };
     let (old, new) = (compile_all(&before), compile_all(&after));
@@ -268,7 +295,10 @@ fn a_bump_propagates_at_any_depth() {
 
 #[test]
 fn sizes_are_checked_and_bounded() {
-    let e = errors(&[("o.toml", &one_struct("{ name = \"x\", type = \"u64[2305843009213693952]\" }"))]);
+    let e = errors(&[(
+        "o.toml",
+        &one_struct("{ name = \"x\", type = \"u64[2305843009213693952]\" }"),
+    )]);
     assert!(
         e.contains("o.toml:6:32: s.x: type `u64[2305843009213693952]` is 18446744073709551616 bytes: a struct is at most 1073741824 bytes (1 GiB)"),
         "{e}"
@@ -281,7 +311,10 @@ fn sizes_are_checked_and_bounded() {
         "{e}"
     );
     // 1 GiB exactly is allowed.
-    let abis = ok(&[("o.toml", &one_struct("{ name = \"a\", type = \"u8[1073741824]\" }"))]);
+    let abis = ok(&[(
+        "o.toml",
+        &one_struct("{ name = \"a\", type = \"u8[1073741824]\" }"),
+    )]);
     assert_eq!(abis[0].structs[0].size, 1 << 30);
 }
 
@@ -305,7 +338,10 @@ fn header_paths_stay_in_the_tree() {
         let e = errors(&[("h.toml", &text)]);
         assert!(e.contains("h.toml:5:10: header "), "{header}: {e}");
         assert!(e.contains(why), "{header}: {e}");
-        assert!(e.contains("it must be a relative path under the output directory"), "{e}");
+        assert!(
+            e.contains("it must be a relative path under the output directory"),
+            "{e}"
+        );
     }
 }
 
@@ -317,16 +353,29 @@ fn two_abis_with_one_header_is_an_error_naming_both() {
     assert!(e.contains("b.toml:5:10: header \"x/y.h\" of ABI `b` is also the header of ABI `a` (a.toml): each ABI needs its own"), "{e}");
     // Against a default path, and without regard to case.
     let c = "[abi]\nname = \"c\"\nversion = 1\n[abi.c]\nheader = \"linux/kho/abi/A.h\"\n";
-    let e = errors(&[("a.toml", "[abi]\nname = \"a\"\nversion = 1\n"), ("c.toml", c)]);
-    assert!(e.contains("header \"linux/kho/abi/A.h\" of ABI `c` is also the header of ABI `a` (a.toml)"), "{e}");
+    let e = errors(&[
+        ("a.toml", "[abi]\nname = \"a\"\nversion = 1\n"),
+        ("c.toml", c),
+    ]);
+    assert!(
+        e.contains(
+            "header \"linux/kho/abi/A.h\" of ABI `c` is also the header of ABI `a` (a.toml)"
+        ),
+        "{e}"
+    );
     // Different paths, one include guard: the second header would be empty.
     let d = "[abi]\nname = \"d\"\nversion = 1\n[abi.c]\nheader = \"x_y.h\"\n";
     let e = errors(&[("a.toml", a), ("d.toml", d)]);
     assert!(e.contains("d.toml:5:10: header \"x_y.h\" of ABI `d` has the include guard _X_Y_H of ABI `a`'s header \"x/y.h\" (a.toml)"), "{e}");
     // One compatible macro for two ABIs.
-    let m = |n: &str| format!("[abi]\nname = \"{n}\"\nversion = 1\n[abi.c]\ncompatible_macro = \"SAME\"\n");
+    let m = |n: &str| {
+        format!("[abi]\nname = \"{n}\"\nversion = 1\n[abi.c]\ncompatible_macro = \"SAME\"\n")
+    };
     let e = errors(&[("a.toml", &m("a")), ("b.toml", &m("b"))]);
-    assert!(e.contains("b.toml:5:20: compatible_macro SAME of ABI `b` is also ABI `a`'s (a.toml)"), "{e}");
+    assert!(
+        e.contains("b.toml:5:20: compatible_macro SAME of ABI `b` is also ABI `a`'s (a.toml)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -334,7 +383,10 @@ fn includes_and_macros_must_read_the_same_in_c() {
     let text = format!("{HEAD}[abi.c]\nincludes = [\"linux/types.h>\\n#include <evil.h\"]\ncompatible_macro = \"PAGE_SIZE\"\n");
     let e = errors(&[("i.toml", &text)]);
     assert!(e.contains("i.toml:5:13: include \"linux/types.h>\\n#include <evil.h\" cannot be written as #include <...>"), "{e}");
-    assert!(e.contains("i.toml:6:20: compatible_macro PAGE_SIZE is a kernel macro"), "{e}");
+    assert!(
+        e.contains("i.toml:6:20: compatible_macro PAGE_SIZE is a kernel macro"),
+        "{e}"
+    );
     let text = format!("{HEAD}[constants]\nX = {{ c = \"1\\n#define Y 2\" }}\n");
     let e = errors(&[("i.toml", &text)]);
     assert!(e.contains("i.toml:5:1: constant X: the C expression \"1\\n#define Y 2\" must be one line without comments"), "{e}");
@@ -366,42 +418,91 @@ fn c_keywords_and_reserved_identifiers_are_errors() {
         ("__packed", "is reserved in C"),
         ("__x", "is reserved in C"),
     ] {
-        let e = errors(&[("k.toml", &one_struct(&format!("{{ name = \"{name}\", type = \"u8\" }}")))]);
-        assert!(e.contains(&format!("k.toml:6:20: s.{name}: field name {name:?} {why}")), "{e}");
+        let e = errors(&[(
+            "k.toml",
+            &one_struct(&format!("{{ name = \"{name}\", type = \"u8\" }}")),
+        )]);
+        assert!(
+            e.contains(&format!("k.toml:6:20: s.{name}: field name {name:?} {why}")),
+            "{e}"
+        );
     }
-    let text = format!("{HEAD}[[struct]]\nname = \"asm\"\nfields = [{{ name = \"x\", type = \"u8\" }}]\n");
+    let text =
+        format!("{HEAD}[[struct]]\nname = \"asm\"\nfields = [{{ name = \"x\", type = \"u8\" }}]\n");
     let e = errors(&[("k.toml", &text)]);
-    assert!(e.contains("k.toml:5:8: struct name \"asm\" is a C keyword"), "{e}");
+    assert!(
+        e.contains("k.toml:5:8: struct name \"asm\" is a C keyword"),
+        "{e}"
+    );
 }
 
 #[test]
 fn rust_names_are_escaped_or_refused() {
     for name in ["self", "super", "crate"] {
-        let e = errors(&[("r.toml", &one_struct(&format!("{{ name = \"{name}\", type = \"u8\" }}")))]);
+        let e = errors(&[(
+            "r.toml",
+            &one_struct(&format!("{{ name = \"{name}\", type = \"u8\" }}")),
+        )]);
         assert!(e.contains(&format!("r.toml:6:20: s.{name}: field name {name:?} is a Rust keyword that cannot be a raw identifier (r#{name})")), "{e}");
     }
-    for (name, rust) in [("option", "Option"), ("self", "Self"), ("string", "String"), ("phantom_data", "PhantomData")] {
-        let text = format!("{HEAD}[[struct]]\nname = \"{name}\"\nfields = [{{ name = \"x\", type = \"u8\" }}]\n");
+    for (name, rust) in [
+        ("option", "Option"),
+        ("self", "Self"),
+        ("string", "String"),
+        ("phantom_data", "PhantomData"),
+    ] {
+        let text = format!(
+            "{HEAD}[[struct]]\nname = \"{name}\"\nfields = [{{ name = \"x\", type = \"u8\" }}]\n"
+        );
         let e = errors(&[("r.toml", &text)]);
         assert!(e.contains(&format!("r.toml:5:8: struct name {name:?} becomes the Rust type `{rust}`, a name the generated Rust needs")), "{e}");
     }
     // Two C names, one Rust name.
     let text = format!("{HEAD}[[struct]]\nname = \"a1b\"\nfields = [{{ name = \"x\", type = \"u8\" }}]\n[[struct]]\nname = \"a_1b\"\nfields = [{{ name = \"x\", type = \"u8\" }}]\n");
     let e = errors(&[("r.toml", &text)]);
-    assert!(e.contains("r.toml:8:8: struct name \"a_1b\" becomes the Rust type `A1b`, as struct \"a1b\" does"), "{e}");
+    assert!(
+        e.contains(
+            "r.toml:8:8: struct name \"a_1b\" becomes the Rust type `A1b`, as struct \"a1b\" does"
+        ),
+        "{e}"
+    );
     // An ABI's module.
     let e = errors(&[("r.toml", "[abi]\nname = \"type\"\nversion = 1\n")]);
-    assert!(e.contains("r.toml:2:8: ABI name \"type\" is a Rust keyword: it cannot name the generated module"), "{e}");
+    assert!(
+        e.contains(
+            "r.toml:2:8: ABI name \"type\" is a Rust keyword: it cannot name the generated module"
+        ),
+        "{e}"
+    );
 }
 
 #[test]
 fn constants_must_not_redefine_macros() {
     let e = errors(&[("c.toml", &format!("{HEAD}[constants]\nPAGE_SIZE = 4096\n"))]);
-    assert!(e.contains("c.toml:5:1: constant name PAGE_SIZE is a kernel macro the generated header relies on"), "{e}");
-    let e = errors(&[("c.toml", &format!("{HEAD}[constants]\nT_ABI_COMPATIBLE = 1\n"))]);
-    assert!(e.contains("c.toml:5:1: constant name T_ABI_COMPATIBLE is this ABI's compatible-string macro"), "{e}");
-    let e = errors(&[("c.toml", &format!("{HEAD}[constants]\nX = {{ c = \"PAGE_SIZE\" }}\nX_C = 1\n"))]);
-    assert!(e.contains("c.toml:6:1: constant name X_C is the Rust name of the C expression X"), "{e}");
+    assert!(
+        e.contains(
+            "c.toml:5:1: constant name PAGE_SIZE is a kernel macro the generated header relies on"
+        ),
+        "{e}"
+    );
+    let e = errors(&[(
+        "c.toml",
+        &format!("{HEAD}[constants]\nT_ABI_COMPATIBLE = 1\n"),
+    )]);
+    assert!(
+        e.contains(
+            "c.toml:5:1: constant name T_ABI_COMPATIBLE is this ABI's compatible-string macro"
+        ),
+        "{e}"
+    );
+    let e = errors(&[(
+        "c.toml",
+        &format!("{HEAD}[constants]\nX = {{ c = \"PAGE_SIZE\" }}\nX_C = 1\n"),
+    )]);
+    assert!(
+        e.contains("c.toml:6:1: constant name X_C is the Rust name of the C expression X"),
+        "{e}"
+    );
     let dep = "[abi]\nname = \"d\"\nversion = 1\n[constants]\nLEN = 4\n";
     let top = "[abi]\nname = \"t\"\nversion = 1\ndepends = [\"d\"]\n[constants]\nLEN = 8\nD_ABI_COMPATIBLE = 2\n";
     let e = errors(&[("d.toml", dep), ("t.toml", top)]);
@@ -435,7 +536,9 @@ fields = [
 "#;
 
 fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hostile_schemas").join(test);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("hostile_schemas")
+        .join(test);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -472,7 +575,11 @@ fn keyword_fields_compile_in_c() {
         .current_dir(&dir)
         .output()
         .expect("gcc is on PATH (apt-get install gcc)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Builds the emitted module in a crate of its own, with the derive, as a
@@ -486,7 +593,10 @@ fn keyword_fields_compile_in_rust() {
         .unwrap()
         .text;
     assert!(module.contains("pub r#type: u8,"), "{module}");
-    assert!(module.contains("pub r#gen: [u8; { N as usize }],"), "{module}");
+    assert!(
+        module.contains("pub r#gen: [u8; { N as usize }],"),
+        "{module}"
+    );
     // Not `scratch`: the crate's target directory is kept between runs.
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hostile_schemas/rust");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -515,7 +625,11 @@ fn keyword_fields_compile_in_rust() {
         .current_dir(&dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -525,7 +639,10 @@ fn keyword_fields_compile_in_rust() {
 fn a_lock_of_the_first_format_is_upgraded_without_a_false_bump() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let old = std::fs::read_to_string(root.join("tests/fixtures/lock-v1/abi.lock")).unwrap();
-    assert!(old.contains("\n    struct luo_file_set_ser size 16\n"), "the fixture inlines");
+    assert!(
+        old.contains("\n    struct luo_file_set_ser size 16\n"),
+        "the fixture inlines"
+    );
     let abis = kho_schema::load_dir(&root.join("../schemas")).unwrap();
     let upgraded = lock::parse(&old).unwrap();
     assert_eq!(lock::render_lock(&upgraded), lock::render(&abis));
