@@ -650,3 +650,73 @@ fn a_lock_of_the_first_format_is_upgraded_without_a_false_bump() {
         assert_eq!(upgraded[&a.name].fingerprint, a.fingerprint(), "{}", a.name);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Graphs
+
+fn numbered(n: usize, abi: impl Fn(usize) -> String) -> (Vec<String>, Vec<String>) {
+    (
+        (0..n).map(|i| format!("a{i}.toml")).collect(),
+        (0..n).map(abi).collect(),
+    )
+}
+
+fn pairs<'a>(names: &'a [String], texts: &'a [String]) -> Vec<(&'a str, &'a str)> {
+    names
+        .iter()
+        .zip(texts)
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect()
+}
+
+#[test]
+fn a_dependency_chain_deeper_than_64_is_one_error() {
+    let (names, texts) = numbered(10_000, |i| {
+        let deps = if i == 0 {
+            String::new()
+        } else {
+            format!("depends = [\"a{}\"]\n", i - 1)
+        };
+        format!("[abi]\nname = \"a{i}\"\nversion = 1\n{deps}")
+    });
+    let e = small_stack(move || errors(&pairs(&names, &texts)));
+    assert_eq!(
+        e,
+        "a64.toml:2:8: ABI `a64` builds on a chain of 65 ABIs (a64 -> a63 -> a62 -> ... -> a0): the limit is 64"
+    );
+}
+
+#[test]
+fn a_long_dependency_cycle_is_found_without_recursion() {
+    let n = 10_000;
+    let (names, texts) = numbered(n, |i| {
+        format!(
+            "[abi]\nname = \"a{i}\"\nversion = 1\ndepends = [\"a{}\"]\n",
+            (i + 1) % n
+        )
+    });
+    let e = small_stack(move || errors(&pairs(&names, &texts)));
+    assert!(
+        e.starts_with("a0.toml:2:8: ABI `a0` is part of a dependency cycle\n"),
+        "{}",
+        &e[..200]
+    );
+    assert_eq!(e.lines().count(), n);
+}
+
+#[test]
+fn a_layout_too_large_to_fingerprint_is_an_error() {
+    // Each struct holds two of the one before: its canonical text, which
+    // inlines nested structs, doubles with each level.
+    let mut t = String::from("[abi]\nname = \"t\"\nversion = 1\n[[struct]]\nname = \"s0\"\nfields = [{ name = \"a\", type = \"u8\" }]\n");
+    for i in 1..40 {
+        t.push_str(&format!(
+            "[[struct]]\nname = \"s{i}\"\nfields = [{{ name = \"x\", type = \"s{0}\" }}, {{ name = \"y\", type = \"s{0}\" }}]\n",
+            i - 1
+        ));
+    }
+    let e = small_stack(move || errors(&[("t.toml", &t)]));
+    assert!(e.contains("t.toml:59:8: struct s18: its canonical layout text, which its fingerprint hashes with every nested struct inlined, would be "), "{e}");
+    assert!(e.contains("bytes: the limit is 16777216"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+}
