@@ -15,8 +15,6 @@ pub const MAX_ENTRY_SIZE: usize = 4096 - 16;
 /// Longest compatible string, however composed: the kernel's 48 bytes
 /// with the NUL.
 pub const MAX_COMPATIBLE: usize = 47;
-/// The old name of [`MAX_COMPATIBLE`], from when only `sorted` was checked.
-pub const MAX_SORTED_COMPATIBLE: usize = MAX_COMPATIBLE;
 /// Deepest nesting of structs in structs: a struct of primitives is 1 deep,
 /// one holding it 2. Far above what an ABI needs (the kernel's nest 3
 /// deep), low enough that the canonical texts that struct fingerprints

@@ -15,13 +15,14 @@ pub struct Sp<T> {
     pub span: Range<usize>,
 }
 
-/// How the compatible string composes with the dependencies'.
+/// How the compatible string composes with the dependencies'. Either way
+/// it is at most 47 bytes (the kernel's 48 with the NUL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compose {
-    /// `own-kho-block-v1`: each dependency appended with `-`.
+    /// `own-kho-block-v1`: each dependency's string appended with `-`.
     Append,
-    /// `own;dep-a-v1;dep-b-v2`: own first, then the dependencies sorted,
-    /// joined with `;`, at most 47 bytes (48 with the NUL).
+    /// `own;dep-a-v1;dep-b-v2`: own first, then every ABI it builds on,
+    /// directly or not, sorted and joined with `;`.
     Sorted,
 }
 

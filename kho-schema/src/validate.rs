@@ -1,6 +1,16 @@
 //! Stage 2: check the syntax trees of a set of schemas and resolve names:
 //! dependencies, constants and field types. What comes out is ready to be
 //! laid out; every problem found is reported, with its place.
+//!
+//! Names are checked against every output they reach: a C keyword or a
+//! name reserved in C is an error; a Rust keyword is a raw identifier in
+//! the generated Rust (`r#type`), and an error only where Rust has no raw
+//! form (`self`, `super`, `crate`); a struct whose Rust name is a standard
+//! type's (`option` -> `Option`) is an error; so is a constant that would
+//! redefine a macro the header defines, includes or relies on, and a
+//! header path that would leave the output directory. Graphs (dependencies,
+//! and structs in structs in the layout stage) are walked without
+//! recursion, so no input can overflow the stack.
 
 use std::collections::{BTreeMap, BTreeSet};
 
