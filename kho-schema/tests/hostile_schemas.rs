@@ -73,6 +73,33 @@ fn ten_thousand_nested_structs_are_an_error_not_a_crash() {
     assert_eq!(e.lines().count(), 1, "one error, where it starts");
 }
 
+/// The same chain declared outermost first: a depth-first walk from the
+/// first struct goes all the way down at once.
+#[test]
+fn ten_thousand_nested_structs_declared_outermost_first() {
+    let n = 10_000;
+    let mut t = String::from("[abi]\nname = \"chain\"\nversion = 1\n");
+    for i in 0..n - 1 {
+        t.push_str(&format!(
+            "[[struct]]\nname = \"t{i}\"\nfields = [{{ name = \"inner\", type = \"t{}\" }}]\n",
+            i + 1
+        ));
+    }
+    t.push_str(&format!(
+        "[[struct]]\nname = \"t{}\"\nfields = [{{ name = \"a\", type = \"u8\" }}]\n",
+        n - 1
+    ));
+    let e = small_stack(move || errors(&[("deep.toml", &t)]));
+    // t8975 is the first struct 1025 deep; t<i>'s name is on line 5 + 3i.
+    let line = 5 + 3 * (n - 1025);
+    assert_eq!(
+        e,
+        format!(
+            "deep.toml:{line}:8: struct t8975 nests structs 1025 deep (t8975 -> t8976 -> t8977 -> ... -> t9999): the limit is 1024"
+        )
+    );
+}
+
 #[test]
 fn a_thousand_nested_structs_compile_to_a_small_lock() {
     let (abis, files, lock_text) = small_stack(|| {
