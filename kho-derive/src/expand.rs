@@ -38,7 +38,12 @@ fn impls(entry: &Entry, krate: &syn::Path) -> TokenStream {
     let fields = entry.fields.as_deref().unwrap_or_default();
     let abi_name = &entry.abi_name;
     let names: Vec<_> = fields.iter().map(|f| f.ident).collect();
-    let name_strs: Vec<_> = names.iter().map(|n| n.to_string()).collect();
+    // The ABI name of `r#type` is `type`: raw identifiers are how Rust
+    // spells a field a keyword names.
+    let name_strs: Vec<_> = names
+        .iter()
+        .map(|n| syn::ext::IdentExt::unraw(*n).to_string())
+        .collect();
     let tys: Vec<_> = fields.iter().map(|f| f.ty).collect();
 
     // Every use of a field type goes through `<T as AbiField>` spanned at

@@ -76,7 +76,7 @@ pub fn cross_check(cx: &mut Ctxt, entry: &Entry, krate: &syn::Path) -> TokenStre
     }
     for i in 0..fields.len().max(s.fields.len()) {
         match (fields.get(i), s.fields.get(i)) {
-            (Some(r), Some(f)) if r.ident != f.name.as_str() => {
+            (Some(r), Some(f)) if syn::ext::IdentExt::unraw(r.ident) != f.name.as_str() => {
                 cx.error(
                     r.ident,
                     format!(

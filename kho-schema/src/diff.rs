@@ -365,15 +365,31 @@ fn structs(o: &AbiView, n: &AbiView, d: &mut AbiDiff) {
             });
         }
         let field_level = d.changes[before..].iter().any(|c| c.kind > Kind::DocOnly);
-        if !os.canonical.is_empty()
-            && !ns.canonical.is_empty()
-            && os.canonical != ns.canonical
-            && !field_level
-        {
+        let nested_changed =
+            matches!((os.fingerprint, ns.fingerprint), (Some(a), Some(b)) if a != b);
+        if nested_changed && !field_level {
+            // The fields read the same, so a struct they hold changed: name
+            // the first field whose struct has a new fingerprint (its own
+            // changes are listed under it when it is of this ABI).
+            let changed = |ty: &str| {
+                let base = ty.split('[').next().unwrap_or(ty);
+                match (o.find(base), n.find(base)) {
+                    (Some(a), Some(b)) => a.fingerprint != b.fingerprint,
+                    _ => false,
+                }
+            };
+            let what = match ns.fields.iter().find(|f| changed(&f.ty)) {
+                Some(f) => format!(
+                    "the layout of struct {}, which field {} holds, changed",
+                    f.ty.split('[').next().unwrap_or(&f.ty),
+                    f.name
+                ),
+                None => "a nested struct's layout changed".into(),
+            };
             d.changes.push(Change {
                 kind: Kind::Breaking,
                 place: format!("struct {}", ns.name),
-                what: "a nested struct's layout changed".into(),
+                what,
             });
         }
         if d.changes.len() > before {

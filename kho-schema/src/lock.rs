@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use kho_layout::fingerprint;
 use toml::de::{DeTable, DeValue};
 
 use crate::layout::Abi;
@@ -83,14 +84,74 @@ pub fn parse(text: &str) -> Result<Lock, String> {
             .strip_prefix("0x")
             .and_then(|h| u64::from_str_radix(h, 16).ok())
             .ok_or_else(|| format!("abi.lock: `{name}`: bad fingerprint {fp:?}"))?;
+        let layout = get("layout")?;
+        let (layout, fingerprint) = match upgrade(&layout, fingerprint) {
+            Some(new) => new,
+            None => (layout, fingerprint),
+        };
         out.insert(
             name.clone(),
             Locked {
                 compatible: get("compatible")?,
                 fingerprint,
-                layout: get("layout")?,
+                layout,
             },
         );
     }
     Ok(out)
+}
+
+/// A layout text of the first lock format, which inlined every nested
+/// struct (so it grew with the cube of the nesting), rewritten in today's
+/// (see [`Abi::layout_text`]): each struct's block of the old text is its
+/// canonical text, so its hash is the struct fingerprint the new text
+/// records. The ABI fingerprint is recomputed when the recorded one is the
+/// hash of the old text, and kept otherwise (a lock edited by hand still
+/// shows as changed). `None` when the text is already of today's format.
+pub fn upgrade(old: &str, recorded: u64) -> Option<(String, u64)> {
+    let is_old = old
+        .lines()
+        .any(|l| l.starts_with("struct ") && !l.contains(" fingerprint "));
+    if !is_old {
+        return None;
+    }
+    let mut out = String::with_capacity(old.len().min(1 << 20));
+    // The current struct's header line, its kept field lines, and its
+    // canonical text (the whole block) for the fingerprint.
+    let mut block: Option<(String, String, String)> = None;
+    let flush = |out: &mut String, block: &mut Option<(String, String, String)>| {
+        if let Some((head, fields, canonical)) = block.take() {
+            out.push_str(&format!(
+                "{head} fingerprint {:#018x}\n{fields}",
+                fingerprint(&canonical)
+            ));
+        }
+    };
+    for line in old.lines() {
+        if line.starts_with(' ') {
+            if let Some((_, fields, canonical)) = block.as_mut() {
+                canonical.push_str(line);
+                canonical.push('\n');
+                if !line.starts_with("   ") {
+                    fields.push_str(line);
+                    fields.push('\n');
+                }
+                continue;
+            }
+        }
+        flush(&mut out, &mut block);
+        if line.starts_with("struct ") {
+            block = Some((line.to_string(), String::new(), format!("{line}\n")));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    flush(&mut out, &mut block);
+    let fp = if fingerprint(old) == recorded {
+        fingerprint(&out)
+    } else {
+        recorded
+    };
+    Some((out, fp))
 }

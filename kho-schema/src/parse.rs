@@ -15,13 +15,14 @@ pub struct Sp<T> {
     pub span: Range<usize>,
 }
 
-/// How the compatible string composes with the dependencies'.
+/// How the compatible string composes with the dependencies'. Either way
+/// it is at most 47 bytes (the kernel's 48 with the NUL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compose {
-    /// `own-kho-block-v1`: each dependency appended with `-`.
+    /// `own-kho-block-v1`: each dependency's string appended with `-`.
     Append,
-    /// `own;dep-a-v1;dep-b-v2`: own first, then the dependencies sorted,
-    /// joined with `;`, at most 47 bytes (48 with the NUL).
+    /// `own;dep-a-v1;dep-b-v2`: own first, then every ABI it builds on,
+    /// directly or not, sorted and joined with `;`.
     Sorted,
 }
 
@@ -57,9 +58,9 @@ pub struct StructAst {
 
 #[derive(Debug, Clone, Default)]
 pub struct CAst {
-    pub header: Option<String>,
-    pub compatible_macro: Option<String>,
-    pub includes: Vec<String>,
+    pub header: Option<Sp<String>>,
+    pub compatible_macro: Option<Sp<String>>,
+    pub includes: Vec<Sp<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -119,13 +120,9 @@ pub fn parse(src: &Source, diags: &mut Diags) -> Option<SchemaAst> {
             "[abi.c]",
             &["header", "compatible_macro", "includes"],
         );
-        c.header = p.string(&ct, "header", false).map(|s| s.value);
-        c.compatible_macro = p.string(&ct, "compatible_macro", false).map(|s| s.value);
-        c.includes = p
-            .string_array(&ct, "includes")
-            .into_iter()
-            .map(|s| s.value)
-            .collect();
+        c.header = p.string(&ct, "header", false);
+        c.compatible_macro = p.string(&ct, "compatible_macro", false);
+        c.includes = p.string_array(&ct, "includes");
     }
     let constants = p.constants(root);
     let structs = p.structs(root);

@@ -1,6 +1,16 @@
 //! Stage 2: check the syntax trees of a set of schemas and resolve names:
 //! dependencies, constants and field types. What comes out is ready to be
 //! laid out; every problem found is reported, with its place.
+//!
+//! Names are checked against every output they reach: a C keyword or a
+//! name reserved in C is an error; a Rust keyword is a raw identifier in
+//! the generated Rust (`r#type`), and an error only where Rust has no raw
+//! form (`self`, `super`, `crate`); a struct whose Rust name is a standard
+//! type's (`option` -> `Option`) is an error; so is a constant that would
+//! redefine a macro the header defines, includes or relies on, and a
+//! header path that would leave the output directory. Graphs (dependencies,
+//! and structs in structs in the layout stage) are walked without
+//! recursion, so no input can overflow the stack.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -134,21 +144,182 @@ pub struct Checked {
     pub types: Vec<Vec<Ty>>,
 }
 
-const RESERVED: &[&str] = &[
-    "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for",
-    "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return",
-    "self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where",
-    "while", "async", "await", "dyn", "abstract", "become", "box", "do", "final", "macro",
-    "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "auto", "case", "char",
-    "default", "double", "float", "goto", "int", "long", "register", "short", "signed", "sizeof",
-    "switch", "typedef", "union", "unsigned", "void", "volatile", "inline", "restrict",
+/// Keywords of C (C89 to C23) and of GNU C: an error as any name the
+/// header declares.
+const C_KEYWORDS: &[&str] = &[
+    "alignas",
+    "alignof",
+    "asm",
+    "auto",
+    "bool",
+    "break",
+    "case",
+    "char",
+    "const",
+    "constexpr",
+    "continue",
+    "default",
+    "do",
+    "double",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "float",
+    "for",
+    "goto",
+    "if",
+    "inline",
+    "int",
+    "long",
+    "nullptr",
+    "register",
+    "restrict",
+    "return",
+    "short",
+    "signed",
+    "sizeof",
+    "static",
+    "static_assert",
+    "struct",
+    "switch",
+    "thread_local",
+    "true",
+    "typedef",
+    "typeof",
+    "typeof_unqual",
+    "union",
+    "unsigned",
+    "void",
+    "volatile",
+    "while",
 ];
+
+/// Keywords of Rust, strict and reserved, of every edition (2015 to 2024).
+pub(crate) const RUST_KEYWORDS: &[&str] = &[
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate",
+    "do", "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl",
+    "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref",
+    "return", "self", "Self", "static", "struct", "super", "trait", "true", "try", "type",
+    "typeof", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
+];
+
+/// Rust keywords that cannot be raw identifiers (`r#self` is an error).
+const RUST_NOT_RAW: &[&str] = &["self", "Self", "super", "crate"];
+
+/// Rust names a generated struct may not take: the prelude's types, traits
+/// and variants (a struct of that name would shadow them in the generated
+/// module), and the types the derive refuses by name.
+const RUST_TAKEN_TYPES: &[&str] = &[
+    "Self",
+    "Option",
+    "Some",
+    "None",
+    "Result",
+    "Ok",
+    "Err",
+    "String",
+    "ToString",
+    "Vec",
+    "Box",
+    "Rc",
+    "Arc",
+    "PhantomData",
+    "Copy",
+    "Clone",
+    "Send",
+    "Sync",
+    "Sized",
+    "Unpin",
+    "Drop",
+    "Fn",
+    "FnMut",
+    "FnOnce",
+    "AsRef",
+    "AsMut",
+    "Into",
+    "From",
+    "TryFrom",
+    "TryInto",
+    "Iterator",
+    "IntoIterator",
+    "DoubleEndedIterator",
+    "ExactSizeIterator",
+    "Extend",
+    "FromIterator",
+    "Default",
+    "Eq",
+    "PartialEq",
+    "Ord",
+    "PartialOrd",
+    "ToOwned",
+    "Debug",
+];
+
+/// Kernel macros the generated header relies on, or that every kernel
+/// file has: a constant of that name would redefine it.
+pub const KERNEL_MACROS: &[&str] = &[
+    "PAGE_SIZE",
+    "PAGE_SHIFT",
+    "PAGE_MASK",
+    "NULL",
+    "BITS_PER_LONG",
+    "BITS_PER_LONG_LONG",
+    "BITS_PER_BYTE",
+    "BUILD_BUG",
+    "BUILD_BUG_ON",
+    "BUILD_BUG_ON_MSG",
+    "BUILD_BUG_ON_ZERO",
+    "BUILD_BUG_ON_INVALID",
+    "BUILD_BUG_ON_NOT_POWER_OF_2",
+    "U8_MAX",
+    "U16_MAX",
+    "U32_MAX",
+    "U64_MAX",
+    "S8_MAX",
+    "S8_MIN",
+    "S16_MAX",
+    "S16_MIN",
+    "S32_MAX",
+    "S32_MIN",
+    "S64_MAX",
+    "S64_MIN",
+    "SIZE_MAX",
+    "PHYS_ADDR_MAX",
+    "INT_MAX",
+    "INT_MIN",
+    "UINT_MAX",
+    "LONG_MAX",
+    "LONG_MIN",
+    "ULONG_MAX",
+    "LLONG_MAX",
+    "LLONG_MIN",
+    "ULLONG_MAX",
+];
+
+/// Most array dimensions one field may have (`u8[2][3]` has two).
+pub const MAX_DIMENSIONS: usize = 8;
+
+/// Longest chain of ABIs each building on the next.
+pub const MAX_DEPENDENCY_DEPTH: usize = 64;
+
+/// Why C cannot take `s` as a name, if it cannot.
+fn c_reserved(s: &str) -> Option<&'static str> {
+    if C_KEYWORDS.contains(&s) {
+        Some("a C keyword")
+    } else if s.starts_with("__")
+        || (s.starts_with('_') && s[1..].starts_with(|c: char| c.is_ascii_uppercase()))
+    {
+        Some("reserved in C (names starting with `__`, or `_` and a capital letter, belong to the compiler)")
+    } else {
+        None
+    }
+}
 
 fn c_ident_ok(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some('a'..='z' | '_'))
         && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
-        && !RESERVED.contains(&s)
 }
 
 /// Struct names: lowercase words joined by single `_`, starting with a
@@ -169,6 +340,57 @@ fn const_ident_ok(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some('A'..='Z'))
         && chars.all(|c| matches!(c, 'A'..='Z' | '0'..='9' | '_'))
+}
+
+/// The header path of an ABI: `[abi.c] header`, or `linux/kho/abi/<name>.h`.
+pub fn header_of(a: &SchemaAst) -> String {
+    match &a.c.header {
+        Some(h) => h.value.clone(),
+        None => format!("linux/kho/abi/{}.h", a.name.value.replace('-', "_")),
+    }
+}
+
+/// The compatible-string macro of an ABI: `[abi.c] compatible_macro`, or
+/// `<NAME>_ABI_COMPATIBLE`.
+pub fn compatible_macro_of(a: &SchemaAst) -> String {
+    match &a.c.compatible_macro {
+        Some(m) => m.value.clone(),
+        None => format!(
+            "{}_ABI_COMPATIBLE",
+            a.name.value.replace('-', "_").to_uppercase()
+        ),
+    }
+}
+
+/// What is wrong with a header path, if anything: it must be a relative
+/// path of plain components (letters, digits, `_`, `-`, `.`, not starting
+/// with `.`) ending in `.h`, so that it stays under the output directory and
+/// reads the same in an `#include <...>`.
+pub fn header_path_problem(path: &str) -> Option<String> {
+    if path.is_empty() {
+        return Some("is empty".into());
+    }
+    if path.starts_with('/') {
+        return Some("is absolute".into());
+    }
+    if let Some(c) = path
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/')))
+    {
+        return Some(format!("has the character {c:?}"));
+    }
+    for comp in path.split('/') {
+        match comp {
+            "" => return Some("has an empty component".into()),
+            "." | ".." => return Some(format!("has a `{comp}` component")),
+            c if c.starts_with('.') => return Some(format!("has a hidden component `{c}`")),
+            _ => {}
+        }
+    }
+    if !path.ends_with(".h") {
+        return Some("does not end in `.h`".into());
+    }
+    None
 }
 
 /// ABI names: lowercase words joined by dashes (`kho-block`).
@@ -212,6 +434,15 @@ pub fn check(srcs: &[Source], asts: Vec<SchemaAst>, diags: &mut Diags) -> Vec<Ch
                     a.name.value
                 ),
             );
+        } else if RUST_KEYWORDS.contains(&a.name.value.as_str()) {
+            diags.at(
+                src,
+                a.name.span.clone(),
+                format!(
+                    "ABI name {:?} is a Rust keyword: it cannot name the generated module",
+                    a.name.value
+                ),
+            );
         }
         if a.version.value == 0 {
             diags.at(src, a.version.span.clone(), "version starts at 1".into());
@@ -234,70 +465,180 @@ pub fn check(srcs: &[Source], asts: Vec<SchemaAst>, diags: &mut Diags) -> Vec<Ch
                 );
             }
         }
+        check_c_settings(src, a, diags);
     }
-    check_dependency_cycles(srcs, &asts, &by_name, diags);
+    check_outputs(srcs, &asts, diags);
+    let deps: Vec<Vec<usize>> = asts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            a.depends
+                .iter()
+                .filter_map(|d| by_name.get(&d.value).copied())
+                .filter(|&j| j != i)
+                .collect()
+        })
+        .collect();
+    let closure = if check_dependency_graph(srcs, &asts, &deps, diags) {
+        dependency_closure(&deps)
+    } else {
+        vec![Vec::new(); asts.len()]
+    };
+    let constant_names: Vec<BTreeSet<&str>> = asts
+        .iter()
+        .map(|a| a.constants.iter().map(|k| k.name.value.as_str()).collect())
+        .collect();
+    let struct_names: Vec<BTreeMap<&str, &Sp<String>>> = asts
+        .iter()
+        .map(|a| {
+            a.structs
+                .iter()
+                .map(|s| (s.name.value.as_str(), &s.name))
+                .collect()
+        })
+        .collect();
 
     let mut out = Vec::new();
     for (i, a) in asts.iter().enumerate() {
         let src = &srcs[i];
         let consts = constants(src, a, diags);
-        // Structs visible from this schema: its own, then its dependencies'.
-        let mut visible: BTreeMap<&str, (String, bool)> = BTreeMap::new();
-        for d in a.depends.iter().filter_map(|d| by_name.get(&d.value)) {
-            for s in &asts[*d].structs {
-                visible
-                    .entry(&s.name.value)
-                    .or_insert((asts[*d].name.value.clone(), false));
+        check_constant_collisions(srcs, &asts, i, &closure[i], &constant_names, diags);
+        // Structs of the direct dependencies, by name: every ABI that has one.
+        let mut from_deps: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for &d in &deps[i] {
+            for st in &asts[d].structs {
+                let v = from_deps.entry(&st.name.value).or_default();
+                if !v.contains(&d) {
+                    v.push(d);
+                }
             }
         }
         let mut seen = BTreeSet::new();
-        for s in &a.structs {
-            if !seen.insert(&s.name.value) {
+        let mut rust_names: BTreeMap<String, &str> = BTreeMap::new();
+        for st in &a.structs {
+            let name = &st.name.value;
+            if !seen.insert(name) {
                 diags.at(
                     src,
-                    s.name.span.clone(),
-                    format!("duplicate struct `{}`", s.name.value),
+                    st.name.span.clone(),
+                    format!("duplicate struct `{name}`"),
+                );
+                continue;
+            }
+            if !struct_ident_ok(name) {
+                diags.at(
+                    src,
+                    st.name.span.clone(),
+                    format!(
+                        "malformed struct name {name:?}: lowercase words joined by single `_`, \
+                         starting with a letter"
+                    ),
+                );
+                continue;
+            }
+            if let Some(why) = c_reserved(name) {
+                diags.at(
+                    src,
+                    st.name.span.clone(),
+                    format!("struct name {name:?} is {why}"),
                 );
             }
-            if !struct_ident_ok(&s.name.value) {
+            let rust = crate::layout::rust_type_name(name);
+            if RUST_TAKEN_TYPES.contains(&rust.as_str()) {
                 diags.at(
                     src,
-                    s.name.span.clone(),
+                    st.name.span.clone(),
                     format!(
-                        "malformed struct name {:?}: lowercase words joined by single `_`, \
-                         starting with a letter, not a keyword",
-                        s.name.value
+                        "struct name {name:?} becomes the Rust type `{rust}`, a name the generated \
+                         Rust needs for the standard type (rename the struct)"
+                    ),
+                );
+            } else if let Some(other) = rust_names.insert(rust.clone(), name) {
+                diags.at(
+                    src,
+                    st.name.span.clone(),
+                    format!(
+                        "struct name {name:?} becomes the Rust type `{rust}`, as struct {other:?} does"
                     ),
                 );
             }
-            visible.insert(&s.name.value, (a.name.value.clone(), true));
+            for &d in &closure[i] {
+                if let Some(theirs) = struct_names[d].get(name.as_str()) {
+                    let (line, col) = srcs[d].line_col(theirs.span.start);
+                    diags.at(
+                        src,
+                        st.name.span.clone(),
+                        format!(
+                            "struct `{name}` is also defined by dependency `{}` ({}:{line}:{col}): \
+                             C struct names share one namespace, so the headers would clash",
+                            asts[d].name.value, srcs[d].path
+                        ),
+                    );
+                    break;
+                }
+            }
         }
+        let own: BTreeSet<&str> = a.structs.iter().map(|s| s.name.value.as_str()).collect();
         let mut types = Vec::new();
-        for s in &a.structs {
-            if s.fields.is_empty() {
+        for st in &a.structs {
+            if st.fields.is_empty() {
                 diags.at(
                     src,
-                    s.name.span.clone(),
-                    format!("struct {} has no fields", s.name.value),
+                    st.name.span.clone(),
+                    format!("struct {} has no fields", st.name.value),
                 );
             }
             let mut names = BTreeSet::new();
             let mut tys = Vec::new();
-            for f in &s.fields {
-                let at = format!("{}.{}", s.name.value, f.name.value);
-                if !names.insert(&f.name.value) {
+            for f in &st.fields {
+                let fname = &f.name.value;
+                let at = format!("{}.{fname}", st.name.value);
+                if !names.insert(fname) {
                     diags.at(src, f.name.span.clone(), format!("{at}: duplicate field"));
                 }
-                if !field_ident_ok(&f.name.value) {
+                if !field_ident_ok(fname) {
+                    diags.at(
+                        src,
+                        f.name.span.clone(),
+                        format!("{at}: malformed field name: a lowercase C identifier"),
+                    );
+                } else if let Some(why) = c_reserved(fname) {
+                    diags.at(
+                        src,
+                        f.name.span.clone(),
+                        format!("{at}: field name {fname:?} is {why}"),
+                    );
+                } else if RUST_NOT_RAW.contains(&fname.as_str()) {
                     diags.at(
                         src,
                         f.name.span.clone(),
                         format!(
-                            "{at}: malformed field name: a lowercase C identifier, not a keyword"
+                            "{at}: field name {fname:?} is a Rust keyword that cannot be a raw \
+                             identifier (r#{fname})"
                         ),
                     );
                 }
-                match parse_type(&f.ty, &consts, &visible) {
+                let resolve = |base: &str| -> Result<Option<String>, String> {
+                    if own.contains(base) {
+                        return Ok(Some(a.name.value.clone()));
+                    }
+                    match from_deps.get(base).map(Vec::as_slice) {
+                        None | Some([]) => Ok(None),
+                        Some([d]) => Ok(Some(asts[*d].name.value.clone())),
+                        Some(many) => {
+                            let names: Vec<String> = many
+                                .iter()
+                                .map(|d| format!("`{}`", asts[*d].name.value))
+                                .collect();
+                            let all = if many.len() == 2 { "both" } else { "all" };
+                            Err(format!(
+                                "ambiguous type `{base}`: dependencies {} {all} define a struct of that name",
+                                names.join(" and ")
+                            ))
+                        }
+                    }
+                };
+                match parse_type(&f.ty, &consts, &resolve) {
                     Ok(t) => tys.push(t),
                     Err(msg) => {
                         diags.at(src, f.ty.span.clone(), format!("{at}: {msg}"));
@@ -316,39 +657,259 @@ pub fn check(srcs: &[Source], asts: Vec<SchemaAst>, diags: &mut Diags) -> Vec<Ch
     out
 }
 
-fn check_dependency_cycles(
+/// `[abi.c]`: a header path that stays in the tree, macro and include names
+/// that read the same in C.
+fn check_c_settings(src: &Source, a: &SchemaAst, diags: &mut Diags) {
+    if let Some(h) = &a.c.header {
+        if let Some(why) = header_path_problem(&h.value) {
+            diags.at(
+                src,
+                h.span.clone(),
+                format!(
+                    "header {:?} {why}: it must be a relative path under the output directory \
+                     (letters, digits, `_`, `-`, `.`; no `..`), ending in `.h`",
+                    h.value
+                ),
+            );
+        }
+    }
+    if let Some(m) = &a.c.compatible_macro {
+        if !const_ident_ok(&m.value) {
+            diags.at(
+                src,
+                m.span.clone(),
+                format!(
+                    "malformed compatible_macro {:?}: UPPER_CASE letters, digits and _, starting with a letter",
+                    m.value
+                ),
+            );
+        } else if KERNEL_MACROS.contains(&m.value.as_str()) {
+            diags.at(
+                src,
+                m.span.clone(),
+                format!("compatible_macro {} is a kernel macro", m.value),
+            );
+        }
+    }
+    for inc in &a.c.includes {
+        let bad = inc.value.is_empty()
+            || inc.value.starts_with('/')
+            || !inc
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'));
+        if bad {
+            diags.at(
+                src,
+                inc.span.clone(),
+                format!(
+                    "include {:?} cannot be written as #include <...>: a relative path of letters, \
+                     digits, `_`, `-`, `.` and `/`",
+                    inc.value
+                ),
+            );
+        }
+    }
+}
+
+/// Every ABI writes its own files: no two C headers at one path (compared
+/// without case, for case-insensitive file systems), under one include
+/// guard, or with one compatible-string macro.
+fn check_outputs(srcs: &[Source], asts: &[SchemaAst], diags: &mut Diags) {
+    let mut headers: BTreeMap<String, usize> = BTreeMap::new();
+    let mut guards: BTreeMap<String, usize> = BTreeMap::new();
+    let mut macros: BTreeMap<String, usize> = BTreeMap::new();
+    let place = |a: &SchemaAst, span: Option<&Sp<String>>| {
+        span.map_or(a.name.span.clone(), |s| s.span.clone())
+    };
+    for (i, a) in asts.iter().enumerate() {
+        let header = header_of(a);
+        if header_path_problem(&header).is_some() {
+            continue;
+        }
+        let at = place(a, a.c.header.as_ref());
+        if let Some(&j) = headers.get(&header.to_ascii_lowercase()) {
+            diags.at(
+                &srcs[i],
+                at,
+                format!(
+                    "header {header:?} of ABI `{}` is also the header of ABI `{}` ({}): each ABI needs its own",
+                    a.name.value, asts[j].name.value, srcs[j].path
+                ),
+            );
+            continue;
+        }
+        headers.insert(header.to_ascii_lowercase(), i);
+        let guard = crate::layout::include_guard(&header);
+        if let Some(&j) = guards.get(&guard) {
+            diags.at(
+                &srcs[i],
+                at,
+                format!(
+                    "header {header:?} of ABI `{}` has the include guard {guard} of ABI `{}`'s header {:?} ({})",
+                    a.name.value,
+                    asts[j].name.value,
+                    header_of(&asts[j]),
+                    srcs[j].path
+                ),
+            );
+        } else {
+            guards.insert(guard, i);
+        }
+        let m = compatible_macro_of(a);
+        if let Some(&j) = macros.get(&m) {
+            diags.at(
+                &srcs[i],
+                place(a, a.c.compatible_macro.as_ref()),
+                format!(
+                    "compatible_macro {m} of ABI `{}` is also ABI `{}`'s ({})",
+                    a.name.value, asts[j].name.value, srcs[j].path
+                ),
+            );
+        } else {
+            macros.insert(m, i);
+        }
+    }
+}
+
+/// A constant must not redefine a macro its header defines or includes:
+/// its own compatible macro, a dependency's constants or compatible macro,
+/// a kernel macro, or a Rust name the generated module gives another
+/// constant (`X_C` for a C expression `X`).
+fn check_constant_collisions(
     srcs: &[Source],
     asts: &[SchemaAst],
-    by_name: &BTreeMap<String, usize>,
+    i: usize,
+    closure: &[usize],
+    dep_constants: &[BTreeSet<&str>],
     diags: &mut Diags,
 ) {
-    fn visit(
-        i: usize,
-        asts: &[SchemaAst],
-        by_name: &BTreeMap<String, usize>,
-        state: &mut [u8],
-    ) -> bool {
-        if state[i] == 1 {
-            return true;
+    let a = &asts[i];
+    let src = &srcs[i];
+    let own_macro = compatible_macro_of(a);
+    for k in &a.constants {
+        let name = &k.name.value;
+        let span = k.name.span.clone();
+        if KERNEL_MACROS.contains(&name.as_str()) {
+            diags.at(
+                src,
+                span,
+                format!("constant name {name} is a kernel macro the generated header relies on"),
+            );
+            continue;
         }
-        if state[i] == 2 {
-            return false;
+        if *name == own_macro {
+            diags.at(
+                src,
+                span,
+                format!("constant name {name} is this ABI's compatible-string macro"),
+            );
+            continue;
         }
-        state[i] = 1;
-        for d in &asts[i].depends {
-            if let Some(&j) = by_name.get(&d.value) {
-                if j != i && visit(j, asts, by_name, state) {
-                    return true;
+        if let Some(stem) = name.strip_suffix("_C") {
+            if a.constants
+                .iter()
+                .any(|o| o.name.value == stem && matches!(o.value, ConstValue::C(_)))
+            {
+                diags.at(
+                    src,
+                    span,
+                    format!("constant name {name} is the Rust name of the C expression {stem}"),
+                );
+                continue;
+            }
+        }
+        for &d in closure {
+            let dep = &asts[d];
+            let clash = if compatible_macro_of(dep) == *name {
+                Some("compatible-string macro")
+            } else if dep_constants
+                .get(d)
+                .is_some_and(|c| c.contains(name.as_str()))
+            {
+                Some("constant")
+            } else {
+                None
+            };
+            if let Some(what) = clash {
+                diags.at(
+                    src,
+                    span,
+                    format!(
+                        "constant name {name} is also the {what} of dependency `{}` ({}), whose header this one includes",
+                        dep.name.value, srcs[d].path
+                    ),
+                );
+                break;
+            }
+        }
+    }
+}
+
+/// Visits the graph `children` from every node in order, each node after
+/// its children (post-order), with an explicit stack so that no depth can
+/// overflow the call stack. `cycle` gets the path from the node met again
+/// to the node that reached it, once per back edge.
+pub(crate) fn post_order(children: &[Vec<usize>], mut cycle: impl FnMut(&[usize])) -> Vec<usize> {
+    let n = children.len();
+    let mut state = vec![0u8; n]; // 0 new, 1 on the stack, 2 done
+    let mut order = Vec::with_capacity(n);
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    let mut path: Vec<usize> = Vec::new();
+    for root in 0..n {
+        if state[root] != 0 {
+            continue;
+        }
+        state[root] = 1;
+        stack.push((root, 0));
+        path.push(root);
+        while let Some(top) = stack.last_mut() {
+            let (node, next) = *top;
+            match children[node].get(next) {
+                Some(&c) => {
+                    top.1 += 1;
+                    match state[c] {
+                        0 => {
+                            state[c] = 1;
+                            stack.push((c, 0));
+                            path.push(c);
+                        }
+                        1 => {
+                            let from = path.iter().rposition(|&p| p == c).unwrap_or(0);
+                            cycle(&path[from..]);
+                        }
+                        _ => {}
+                    }
+                }
+                None => {
+                    state[node] = 2;
+                    order.push(node);
+                    stack.pop();
+                    path.pop();
                 }
             }
         }
-        state[i] = 2;
-        false
     }
-    for i in 0..asts.len() {
-        let mut state = vec![0u8; asts.len()];
-        if visit(i, asts, by_name, &mut state) {
-            let a = &asts[i];
+    order
+}
+
+/// No ABI depends on itself through others, and no chain of dependencies
+/// is deeper than [`MAX_DEPENDENCY_DEPTH`].
+/// Whether the graph is sound.
+fn check_dependency_graph(
+    srcs: &[Source],
+    asts: &[SchemaAst],
+    deps: &[Vec<usize>],
+    diags: &mut Diags,
+) -> bool {
+    let mut in_cycle = vec![false; asts.len()];
+    let order = post_order(deps, |path| {
+        for &p in path {
+            in_cycle[p] = true;
+        }
+    });
+    for (i, a) in asts.iter().enumerate() {
+        if in_cycle[i] {
             diags.at(
                 &srcs[i],
                 a.name.span.clone(),
@@ -356,6 +917,65 @@ fn check_dependency_cycles(
             );
         }
     }
+    if in_cycle.iter().any(|&c| c) {
+        return false;
+    }
+    let mut ok = true;
+    let mut depth = vec![0usize; asts.len()];
+    let mut deepest = vec![None; asts.len()];
+    for &i in &order {
+        let best = deps[i].iter().copied().max_by_key(|&d| depth[d]);
+        depth[i] = 1 + best.map_or(0, |d| depth[d]);
+        deepest[i] = best;
+        if depth[i] > MAX_DEPENDENCY_DEPTH {
+            ok = false;
+        }
+        if depth[i] == MAX_DEPENDENCY_DEPTH + 1 {
+            let mut chain = vec![asts[i].name.value.as_str()];
+            let mut at = best;
+            while let Some(d) = at {
+                chain.push(&asts[d].name.value);
+                at = deepest[d];
+            }
+            diags.at(
+                &srcs[i],
+                asts[i].name.span.clone(),
+                format!(
+                    "ABI `{}` builds on a chain of {} ABIs ({}): the limit is {MAX_DEPENDENCY_DEPTH}",
+                    asts[i].name.value,
+                    depth[i],
+                    elide(&chain)
+                ),
+            );
+        }
+    }
+    ok
+}
+
+/// `a -> b -> c`, or `a -> b -> c -> ... -> z` for a long chain.
+pub(crate) fn elide(chain: &[&str]) -> String {
+    if chain.len() <= 5 {
+        return chain.join(" -> ");
+    }
+    let last = chain.last().copied().unwrap_or_default();
+    format!("{} -> ... -> {last}", chain[..3].join(" -> "))
+}
+
+/// Every ABI each ABI depends on, directly or not (the headers it may
+/// include), without recursion. Sorted, without the ABI itself.
+fn dependency_closure(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let mut out = Vec::with_capacity(deps.len());
+    for i in 0..deps.len() {
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<usize> = deps[i].clone();
+        while let Some(d) = todo.pop() {
+            if d != i && seen.insert(d) {
+                todo.extend(&deps[d]);
+            }
+        }
+        out.push(seen.into_iter().collect());
+    }
+    out
 }
 
 fn constants(src: &Source, a: &SchemaAst, diags: &mut Diags) -> BTreeMap<String, Option<u64>> {
@@ -382,6 +1002,22 @@ fn constants(src: &Source, a: &SchemaAst, diags: &mut Diags) -> BTreeMap<String,
                 ),
             );
         }
+        if let ConstValue::C(expr) = &c.value {
+            if expr.trim().is_empty()
+                || expr.chars().any(char::is_control)
+                || expr.contains("/*")
+                || expr.contains("*/")
+            {
+                diags.at(
+                    src,
+                    c.name.span.clone(),
+                    format!(
+                        "constant {}: the C expression {expr:?} must be one line without comments",
+                        c.name.value
+                    ),
+                );
+            }
+        }
         let int = match c.value {
             ConstValue::Int(n) => Some(n),
             _ => None,
@@ -395,7 +1031,7 @@ fn constants(src: &Source, a: &SchemaAst, diags: &mut Diags) -> BTreeMap<String,
 fn parse_type(
     ty: &Sp<String>,
     consts: &BTreeMap<String, Option<u64>>,
-    visible: &BTreeMap<&str, (String, bool)>,
+    resolve: &dyn Fn(&str) -> Result<Option<String>, String>,
 ) -> Result<Ty, String> {
     let text = ty.value.trim();
     let (base, mut rest) = match text.find('[') {
@@ -404,6 +1040,11 @@ fn parse_type(
     };
     let mut dims = Vec::new();
     while !rest.is_empty() {
+        if dims.len() == MAX_DIMENSIONS {
+            return Err(format!(
+                "type `{text}` has more than {MAX_DIMENSIONS} array dimensions"
+            ));
+        }
         let close = rest
             .find(']')
             .ok_or_else(|| format!("unclosed `[` in type `{text}`"))?;
@@ -416,7 +1057,8 @@ fn parse_type(
         } else {
             match consts.get(inner) {
                 Some(Some(n)) => Len {
-                    value: *n as usize,
+                    value: usize::try_from(*n)
+                        .map_err(|_| format!("array length {inner} = {n} is too large"))?,
                     constant: Some(inner.to_string()),
                 },
                 Some(None) => {
@@ -448,9 +1090,9 @@ fn parse_type(
         Ty::Char(first)
     } else if let Some(p) = Prim::parse(base) {
         Ty::Prim(p)
-    } else if let Some((abi, _)) = visible.get(base) {
+    } else if let Some(abi) = resolve(base)? {
         Ty::Struct {
-            abi: abi.clone(),
+            abi,
             name: base.to_string(),
         }
     } else {

@@ -50,8 +50,10 @@ pub struct StructView {
     pub doc: Option<String>,
     /// Fields in order.
     pub fields: Vec<FieldView>,
-    /// The canonical layout text (nested structs expanded).
-    pub canonical: String,
+    /// The struct's layout fingerprint (which covers its nested structs),
+    /// when known: `None` from a lock written before fingerprints were
+    /// recorded per struct.
+    pub fingerprint: Option<u64>,
 }
 
 /// A field.
@@ -105,7 +107,7 @@ impl AbiView {
                     size: s.size,
                     entry: s.entry,
                     doc: Some(s.doc.clone()),
-                    canonical: kho_layout::canonical_text(s.layout),
+                    fingerprint: Some(s.fingerprint),
                     fields: s
                         .layout
                         .fields
@@ -125,7 +127,8 @@ impl AbiView {
     }
 
     /// The view recorded in a lock file: the ABI's layout text (see
-    /// [`Abi::layout_text`]) parsed back. `None` if the text is malformed.
+    /// [`Abi::layout_text`]) parsed back, line by line (no recursion, and
+    /// linear in the text). `None` if the text is malformed.
     pub fn from_layout_text(
         name: &str,
         compatible: &str,
@@ -142,7 +145,7 @@ impl AbiView {
             constants: Vec::new(),
             structs: Vec::new(),
         };
-        let mut entries = Vec::new();
+        let mut entries = std::collections::BTreeSet::new();
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("const ") {
                 let (n, val) = rest.split_once(" = ")?;
@@ -152,41 +155,45 @@ impl AbiView {
                     doc: None,
                 });
             } else if let Some(rest) = line.strip_prefix("entry ") {
-                entries.push(rest.to_string());
+                entries.insert(rest.to_string());
             } else if let Some(rest) = line.strip_prefix("struct ") {
-                let (n, size) = rest.split_once(" size ")?;
+                // `<name> size <size>[ fingerprint <0x..>]`
+                let parts: Vec<&str> = rest.split(' ').collect();
+                let (n, size, fp) = match parts.as_slice() {
+                    [n, "size", size] => (*n, *size, None),
+                    [n, "size", size, "fingerprint", fp] => {
+                        let fp = fp
+                            .strip_prefix("0x")
+                            .and_then(|h| u64::from_str_radix(h, 16).ok())?;
+                        (*n, *size, Some(fp))
+                    }
+                    _ => return None,
+                };
                 v.structs.push(StructView {
                     name: n.to_string(),
                     size: size.parse().ok()?,
-                    entry: entries.iter().any(|e| e == n),
+                    entry: entries.contains(n),
                     doc: None,
                     fields: Vec::new(),
-                    canonical: String::new(),
+                    fingerprint: fp,
                 });
-                v.structs
-                    .last_mut()?
-                    .canonical
-                    .push_str(&format!("{line}\n"));
             } else if let Some(field) = line.strip_prefix("  ").filter(|l| !l.starts_with(' ')) {
                 let s = v.structs.last_mut()?;
-                s.canonical.push_str(&format!("{line}\n"));
                 // `<name> <type> offset <o> size <s>`
                 let parts: Vec<&str> = field.split(' ').collect();
-                if parts.len() != 6 || parts[2] != "offset" || parts[4] != "size" {
+                let [fname, ty, "offset", offset, "size", size] = parts.as_slice() else {
                     return None;
-                }
+                };
                 s.fields.push(FieldView {
-                    name: parts[0].to_string(),
-                    ty: parts[1].to_string(),
-                    offset: parts[3].parse().ok()?,
-                    size: parts[5].parse().ok()?,
+                    name: fname.to_string(),
+                    ty: ty.to_string(),
+                    offset: offset.parse().ok()?,
+                    size: size.parse().ok()?,
                     doc: None,
                 });
             } else if line.starts_with("    ") {
-                v.structs
-                    .last_mut()?
-                    .canonical
-                    .push_str(&format!("{line}\n"));
+                // A nested struct inlined by a lock of the old format.
+                v.structs.last_mut()?;
             } else if !line.is_empty() {
                 return None;
             }

@@ -71,15 +71,7 @@ pub fn header(abi: &Abi, all: &[Abi]) -> String {
 /// The include guard of a header path: `linux/kho/abi/block.h` ->
 /// `_LINUX_KHO_ABI_BLOCK_H`.
 pub fn guard(header: &str) -> String {
-    let mut g = String::from("_");
-    for ch in header.chars() {
-        if ch.is_ascii_alphanumeric() {
-            g.push(ch.to_ascii_uppercase());
-        } else {
-            g.push('_');
-        }
-    }
-    g
+    crate::layout::include_guard(header)
 }
 
 /// The `#include` lines, in order: the schema's own headers, then
@@ -139,24 +131,28 @@ fn used_dependencies(abi: &Abi) -> BTreeSet<String> {
 /// another comes first (C needs a complete type). Stable: a schema already
 /// in order comes out unchanged.
 fn definition_order(abi: &Abi) -> Vec<&Struct> {
-    fn visit<'a>(abi: &'a Abi, s: &'a Struct, out: &mut Vec<&'a Struct>, busy: &mut Vec<&'a str>) {
-        if out.iter().any(|o| o.name == s.name) || busy.contains(&s.name.as_str()) {
-            return;
-        }
-        busy.push(&s.name);
-        for f in &s.fields {
-            if let Some(dep) = own_struct(&f.ty, &abi.name).and_then(|n| abi.find(n)) {
-                visit(abi, dep, out, busy);
-            }
-        }
-        busy.pop();
-        out.push(s);
-    }
-    let mut out = Vec::new();
-    for s in &abi.structs {
-        visit(abi, s, &mut out, &mut Vec::new());
-    }
-    out
+    let index: std::collections::BTreeMap<&str, usize> = abi
+        .structs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    let children: Vec<Vec<usize>> = abi
+        .structs
+        .iter()
+        .map(|s| {
+            s.fields
+                .iter()
+                .filter_map(|f| own_struct(&f.ty, &abi.name))
+                .filter_map(|n| index.get(n).copied())
+                .collect()
+        })
+        .collect();
+    // Without recursion: nesting may be deep (up to layout::MAX_NESTING).
+    crate::validate::post_order(&children, |_| {})
+        .into_iter()
+        .filter_map(|i| abi.structs.get(i))
+        .collect()
 }
 
 /// The struct of `own` ABI that `ty` holds by value, if any.

@@ -16,16 +16,18 @@ pub fn module_name(abi: &str) -> String {
 
 /// The Rust type name of a C struct name: `luo_file_ser` -> `LuoFileSer`.
 pub fn type_name(c_name: &str) -> String {
-    c_name
-        .split('_')
-        .filter(|w| !w.is_empty())
-        .map(|w| {
-            let mut cs = w.chars();
-            cs.next()
-                .map(|c| c.to_ascii_uppercase().to_string() + cs.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
+    crate::layout::rust_type_name(c_name)
+}
+
+/// The Rust identifier of a field: the name itself, or a raw identifier
+/// (`r#type`) for a Rust keyword. Validation refuses the keywords that
+/// cannot be raw (`self`, `super`, `crate`).
+pub fn field_ident(name: &str) -> Ident {
+    if crate::validate::RUST_KEYWORDS.contains(&name) {
+        Ident::new_raw(name, Span::call_site())
+    } else {
+        Ident::new(name, Span::call_site())
+    }
 }
 
 /// Doc text as `#[doc]` lines, each with rustdoc's leading space.
@@ -102,7 +104,7 @@ fn struct_tokens(abi: &Abi, s: &Struct) -> TokenStream {
     };
     let fields = s.fields.iter().map(|f| {
         let doc = docs(&f.doc);
-        let id = format_ident!("{}", f.name);
+        let id = field_ident(&f.name);
         let ty = ty_tokens(&f.ty, &abi.name);
         quote! { #doc pub #id: #ty, }
     });

@@ -11,8 +11,8 @@
 /// The compatible string: only an exact match is restored.
 pub const COMPATIBLE: &str = "luo-v4-kho-block-v1";
 
-/// Fingerprint of the whole ABI (0x377b16f2361589a0), as recorded in `schemas/abi.lock`.
-pub const FINGERPRINT: u64 = 0x377b16f2361589a0;
+/// Fingerprint of the whole ABI (0x289e9d8882085251), as recorded in `schemas/abi.lock`.
+pub const FINGERPRINT: u64 = 0x289e9d8882085251;
 
 /// Name of the KHO entry the root struct is registered under.
 pub const LUO_KHO_ENTRY_NAME: &str = "LUO";
