@@ -70,9 +70,8 @@ const MAGIC: [u8; 8] = *b"KHOIMAGE";
 /// 2: each superblock slot in its own page (1 had both in page 0).
 const FORMAT_VERSION: u32 = 2;
 const SUPERBLOCK_SIZE: usize = 64;
-/// The smallest image: two superblock pages, two bitmap pages and one data
-/// page of the smallest page size. Anything shorter is not worth reading.
-const MIN_IMAGE_LEN: u64 = 5 * 4096;
+/// Shorter than one superblock: nothing to read.
+const MIN_IMAGE_LEN: u64 = SUPERBLOCK_SIZE as u64;
 
 /// Geometry of a new image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -500,7 +499,7 @@ impl<F: ImageFile> FileMemory<F> {
         let len = file.size().map_err(io_error(path))?;
         if len < MIN_IMAGE_LEN {
             return Err(bad(format!(
-                "{len} bytes is too small for an image (at least {MIN_IMAGE_LEN})"
+                "{len} bytes is too small for an image (a superblock is {MIN_IMAGE_LEN})"
             )));
         }
         let (slot, sb) = read_superblock(&file, path, len)?;

@@ -193,17 +193,35 @@ pub(crate) enum Wait {
 /// Takes the image's advisory lock (`flock`): exclusive for a writer,
 /// shared for a reader. The lock belongs to the open file description, so
 /// it lasts until the last descriptor of it closes, a `dup` included.
+///
+/// Without waiting, a lock found taken is tried again for about a quarter
+/// of a second before the image counts as in use: a process that spawns
+/// children from several threads holds copies of its descriptors, and so
+/// of its locks, in each child between `fork` and `exec`, and a lock just
+/// let go may still be held there for a moment.
 pub(crate) fn lock(file: &File, path: &Path, exclusive: bool, wait: Wait) -> Result<()> {
-    let in_use = || Error::InUse { path: shown(path) };
-    let res = match (exclusive, wait) {
+    match (exclusive, wait) {
         (true, Wait::Yes) => return file.lock().map_err(io_error(path)),
         (false, Wait::Yes) => return file.lock_shared().map_err(io_error(path)),
-        (true, Wait::No) => file.try_lock(),
-        (false, Wait::No) => file.try_lock_shared(),
-    };
-    match res {
-        Ok(()) => Ok(()),
-        Err(std::fs::TryLockError::WouldBlock) => Err(in_use()),
-        Err(std::fs::TryLockError::Error(e)) => Err(io_error(path)(e)),
+        _ => {}
+    }
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        let res = if exclusive {
+            file.try_lock()
+        } else {
+            file.try_lock_shared()
+        };
+        match res {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) if pause.as_millis() <= 128 => {
+                std::thread::sleep(pause);
+                pause *= 2;
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::InUse { path: shown(path) })
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_error(path)(e)),
+        }
     }
 }

@@ -252,6 +252,38 @@ fn a_duplicate_descriptor_keeps_the_lock_and_can_be_adopted() {
     assert_in_use(FileMemory::open_file(other, p), p);
 }
 
+#[test]
+fn a_lock_copied_into_a_spawning_child_is_waited_out() {
+    // Between fork and exec a child holds copies of every descriptor of the
+    // parent, and so its locks: a lock just dropped by one thread can still
+    // be held for a moment while another thread spawns a process. That is
+    // not a second user of the image, and must not read as one.
+    let path = TempPath::new("fork-window");
+    let p = path.as_str();
+    image(p);
+    let stop = Arc::new(AtomicBool::new(false));
+    let spawner = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut spawned = 0usize;
+            while !stop.load(Ordering::SeqCst) {
+                let _ = Command::new("true").status();
+                spawned += 1;
+            }
+            spawned
+        })
+    };
+    for round in 0..300 {
+        let mem = FileMemory::open(p).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        drop(mem);
+        let mem = FileMemory::open_read_only(p).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        drop(mem);
+    }
+    stop.store(true, Ordering::SeqCst);
+    let spawned = spawner.join().unwrap();
+    println!("300 rounds of open and drop beside {spawned} spawned processes");
+}
+
 // ---- Files that shrink ----
 
 /// A raw dump of `pages` pages whose blocks chain pages 0 -> 1 -> ... in order.
