@@ -555,7 +555,7 @@ impl<F: ImageFile> FileMemory<F> {
         (2 + slot * bitmap_pages(self.sb.pages, self.sb.page_size)) * self.sb.page_size
     }
 
-    /// Whether page `i` may be handed out by [`alloc_preserve`].
+    /// Whether page `i` may be handed out by `alloc_preserve`.
     fn allocatable(&self, i: usize) -> bool {
         !self.published[i] && matches!(self.state[i], PageState::Free | PageState::Restored)
     }
