@@ -379,8 +379,21 @@ impl FileMemory<File> {
     pub fn create(path: impl AsRef<Path>, config: FileMemoryConfig) -> Result<Self> {
         let path = path.as_ref();
         check_config(path, config)?;
-        let (file, _) = image_file::open(path, Access::Create, false)?;
-        image_file::lock(&file, path, true, Wait::No)?;
+        // The holder we waited out may have removed or replaced the file
+        // before letting go: then the lock is on a file no longer at
+        // `path`, and an image made there would be lost. Open again.
+        let mut tries = 0;
+        let file = loop {
+            let (file, _) = image_file::open(path, Access::Create, false)?;
+            image_file::lock(&file, path, true, Wait::No)?;
+            if image_file::is_at(&file, path) {
+                break file;
+            }
+            tries += 1;
+            if tries == 8 {
+                return Err(Error::InUse { path: shown(path) });
+            }
+        };
         let mem = Self::create_on(file, path, config)?;
         sync_parent(path)?;
         Ok(mem)

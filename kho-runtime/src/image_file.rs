@@ -8,7 +8,7 @@
 use alloc::string::{String, ToString};
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use rustix::fs::{FallocateFlags, OFlags};
@@ -223,5 +223,13 @@ pub(crate) fn lock(file: &File, path: &Path, exclusive: bool, wait: Wait) -> Res
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io_error(path)(e)),
         }
+    }
+}
+
+/// Whether `path` still names the open `file` (same device and inode).
+pub(crate) fn is_at(file: &File, path: &Path) -> bool {
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }

@@ -132,6 +132,27 @@ fn create_refuses_a_held_image_and_leaves_it_untouched() {
 }
 
 #[test]
+fn create_after_the_holder_removed_the_image_makes_a_visible_one() {
+    // The holder removes the image and lets go while create is waiting out
+    // its lock: the lock create then gets is on a file no longer at the
+    // path, and it must open the path again rather than fill that file.
+    let path = TempPath::new("create-removed");
+    let p = path.as_str().to_string();
+    image(&p);
+    let holder = FileMemory::open(&p).unwrap();
+    let creator = {
+        let p = p.clone();
+        std::thread::spawn(move || FileMemory::create(&p, config(8)).map(|m| m.generation()))
+    };
+    std::thread::sleep(Duration::from_millis(20)); // inside create's retries
+    std::fs::remove_file(&p).unwrap();
+    drop(holder);
+    assert_eq!(creator.join().unwrap().unwrap(), 1);
+    let mem = FileMemory::open(&p).unwrap();
+    assert_eq!((mem.generation(), mem.pages()), (1, 8));
+}
+
+#[test]
 fn open_wait_waits_for_the_holder() {
     let path = TempPath::new("open-wait");
     let p = path.as_str().to_string();
