@@ -824,6 +824,13 @@ impl<F: ImageFile> FileMemory<F> {
     }
 }
 
+// Both file backends can move to, and be read from, other threads.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<FileMemory>();
+    shareable::<crate::RawImage>();
+};
+
 /// Where superblock `slot` lives: at the start of page `slot`.
 fn slot_offset(slot: usize, page_size: usize) -> u64 {
     (slot * page_size) as u64
