@@ -91,6 +91,11 @@ impl FsError {
         }
     }
 
+    /// An I/O error on `path`.
+    pub fn from_io(path: impl Into<PathBuf>, e: io::Error) -> Self {
+        FsError::io(path, e)
+    }
+
     /// Whether the file does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(&self.kind, FsErrorKind::Io(e) if e.kind() == io::ErrorKind::NotFound)
