@@ -1,7 +1,7 @@
 //! The derive as a user sees it: generated constants, byte conversion,
 //! fingerprints, nested entries and typed pointers.
 
-use kho::layout::{canonical_text, TypeDesc};
+use kho::layout::{canonical_text, Len, Node, Prim, Ty};
 use kho::{AbiField, BlockSet, CharArray, KhoEntry, PhysAddr, PhysPtr, SimMemory};
 
 #[derive(KhoEntry, Clone, Copy, Debug, PartialEq)]
@@ -38,15 +38,15 @@ fn constants_match_the_kernel_layout() {
     let offsets: Vec<_> = l
         .fields
         .iter()
-        .map(|f| (f.name, f.offset, f.size))
+        .map(|f| (f.name.as_str(), f.offset, f.size))
         .collect();
     assert_eq!(
         offsets,
         [("name", 0, 48), ("data", 48, 8), ("token", 56, 8)]
     );
     assert_eq!(
-        *l.fields[0].ty,
-        TypeDesc::Array(&TypeDesc::Prim("char"), 48)
+        l.fields[0].ty,
+        Ty::Array(Node::Ref(&Ty::Prim(Prim::Char)), Len::new(48))
     );
     assert_eq!(
         <LuoSessionSer as KhoEntry>::FINGERPRINT,

@@ -60,11 +60,11 @@ fn impls(entry: &Entry, krate: &syn::Path) -> TokenStream {
         .zip(&tys)
         .map(|((name, s), ty)| {
             quote! {
-                #krate::layout::FieldLayout {
-                    name: #s,
+                #krate::layout::Field {
+                    name: #krate::layout::Str::Ref(#s),
                     offset: ::core::mem::offset_of!(#ident, #name),
                     size: <#ty as #krate::AbiField>::SIZE,
-                    ty: &<#ty as #krate::AbiField>::TYPE,
+                    ty: <#ty as #krate::AbiField>::TYPE,
                 }
             }
         });
@@ -97,13 +97,21 @@ fn impls(entry: &Entry, krate: &syn::Path) -> TokenStream {
             #[doc = #size_doc]
             pub const SIZE: usize = 0 #(+ #sizes)*;
             /// The layout: each field's name, offset, size and type.
-            pub const LAYOUT: #krate::layout::StructLayout = #krate::layout::StructLayout {
-                name: #abi_name,
+            pub const LAYOUT: #krate::layout::StructLayout = #krate::layout::Struct {
+                name: #krate::layout::Str::Ref(#abi_name),
                 size: #ident::SIZE,
-                fields: &[#(#layout_fields),*],
+                align: 1,
+                packed: true,
+                kind: #krate::layout::Kind::Struct,
+                fields: #krate::layout::List::Ref(&[#(#layout_fields),*]),
             };
             /// Hash of the canonical layout text (see `kho::layout`).
-            pub const FINGERPRINT: u64 = #krate::layout::layout_fingerprint(&#ident::LAYOUT);
+            pub const FINGERPRINT: u64 = {
+                // By reference: a temporary copy of the layout would need
+                // dropping, which a `const` cannot do.
+                const LAYOUT: &#krate::layout::StructLayout = &#ident::LAYOUT;
+                #krate::layout::layout_fingerprint(LAYOUT)
+            };
         }
 
         const _: () = {
@@ -120,7 +128,8 @@ fn impls(entry: &Entry, krate: &syn::Path) -> TokenStream {
 
         impl #krate::AbiField for #ident {
             const SIZE: usize = #ident::SIZE;
-            const TYPE: #krate::layout::TypeDesc = #krate::layout::TypeDesc::Struct(&#ident::LAYOUT);
+            const TYPE: #krate::layout::Ty<'static> =
+                #krate::layout::Ty::Struct(#krate::layout::StructRef::Ref(&#ident::LAYOUT));
 
             #[inline]
             fn write_to(&self, out: &mut [u8]) {
@@ -149,11 +158,8 @@ fn fallback(entry: &Entry, krate: &syn::Path) -> TokenStream {
         quote! {
             impl #krate::KhoEntry for #ident {
                 const COMPATIBLE: &'static str = #compat;
-                const LAYOUT: &'static #krate::layout::StructLayout = &#krate::layout::StructLayout {
-                    name: #abi_name,
-                    size: 0,
-                    fields: &[],
-                };
+                const LAYOUT: &'static #krate::layout::StructLayout =
+                    &#krate::layout::Struct::packed(#abi_name, 0, &[]);
                 const FINGERPRINT: u64 = 0;
             }
         }
@@ -161,7 +167,8 @@ fn fallback(entry: &Entry, krate: &syn::Path) -> TokenStream {
     quote! {
         impl #krate::AbiField for #ident {
             const SIZE: usize = 0;
-            const TYPE: #krate::layout::TypeDesc = #krate::layout::TypeDesc::Prim(#abi_name);
+            const TYPE: #krate::layout::Ty<'static> =
+                #krate::layout::Ty::Struct(#krate::layout::StructRef::Named(#krate::layout::Str::Ref(#abi_name)));
             fn write_to(&self, _: &mut [u8]) {
                 ::core::unreachable!()
             }

@@ -51,8 +51,8 @@ pub fn cross_check(cx: &mut Ctxt, entry: &Entry, krate: &syn::Path) -> TokenStre
         cx.error(schema, format!("{rel} declares no ABI"));
         return TokenStream::new();
     };
-    let Some(s) = abi.find(&name.value()) else {
-        let have: Vec<_> = abi.structs.iter().map(|s| s.name.as_str()).collect();
+    let Some((s, note)) = abi.find(&name.value()) else {
+        let have: Vec<_> = abi.structs().iter().map(|s| s.name.as_str()).collect();
         cx.error(
             name,
             format!(
@@ -65,7 +65,7 @@ pub fn cross_check(cx: &mut Ctxt, entry: &Entry, krate: &syn::Path) -> TokenStre
     };
     let ident = entry.ident;
     let where_ = format!("{rel} struct {}", s.name);
-    if entry.abi_name != s.name {
+    if entry.abi_name != s.name.as_str() {
         cx.error(
             ident,
             format!(
@@ -83,7 +83,7 @@ pub fn cross_check(cx: &mut Ctxt, entry: &Entry, krate: &syn::Path) -> TokenStre
                         "field `{}` differs from {where_}: the schema has `{}` here ({} at offset {})",
                         r.ident,
                         f.name,
-                        s.layout.fields[i].ty,
+                        f.ty,
                         f.offset
                     ),
                 );
@@ -104,7 +104,7 @@ pub fn cross_check(cx: &mut Ctxt, entry: &Entry, krate: &syn::Path) -> TokenStre
                     entry.body_span,
                     format!(
                         "missing field `{}` ({} at offset {}) that {where_} has",
-                        f.name, s.layout.fields[i].ty, f.offset
+                        f.name, f.ty, f.offset
                     ),
                 );
                 return TokenStream::new();
@@ -112,11 +112,12 @@ pub fn cross_check(cx: &mut Ctxt, entry: &Entry, krate: &syn::Path) -> TokenStre
             _ => {}
         }
     }
-    let checks = fields.iter().zip(&s.fields).zip(s.layout.fields).map(|((r, f), l)| {
+    let checks = fields.iter().zip(s.fields.iter()).map(|(r, f)| {
+        let l = f;
         let fname = r.ident;
         let ty = r.ty;
         let (offset, size) = (f.offset, f.size);
-        let ty_fp = kho_layout::type_fingerprint(l.ty);
+        let ty_fp = kho_layout::type_fingerprint(&l.ty);
         let at = format!("field `{fname}` differs from {where_}");
         let m_off = format!("{at}: the schema puts it at offset {offset}");
         let m_size = format!("{at}: the schema makes it {size} bytes");
@@ -125,11 +126,14 @@ pub fn cross_check(cx: &mut Ctxt, entry: &Entry, krate: &syn::Path) -> TokenStre
             const _: () = {
                 ::core::assert!(::core::mem::offset_of!(#ident, #fname) == #offset, #m_off);
                 ::core::assert!(<#ty as #krate::AbiField>::SIZE == #size, #m_size);
-                ::core::assert!(#krate::layout::type_fingerprint(&<#ty as #krate::AbiField>::TYPE) == #ty_fp, #m_ty);
+                ::core::assert!({
+                    const TY: &#krate::layout::Ty<'static> = &<#ty as #krate::AbiField>::TYPE;
+                    #krate::layout::type_fingerprint(TY)
+                } == #ty_fp, #m_ty);
             };
         }
     });
-    let fp = s.fingerprint;
+    let fp = note.fingerprint;
     let m_fp = format!("the layout fingerprint of `{ident}` differs from {where_}");
     let path_str = path.display().to_string();
     quote! {

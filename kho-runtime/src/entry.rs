@@ -2,7 +2,7 @@
 
 use kho_derive::KhoEntry;
 
-use crate::layout::{StructLayout, TypeDesc};
+use crate::layout::{Len, Node, Prim, StructLayout, Ty};
 use crate::{Error, PhysAddr, Result};
 
 /// A fixed-size, endian-native value that can cross a kexec: an integer of
@@ -20,7 +20,7 @@ pub trait AbiField: Copy {
     /// Size in bytes, with no padding.
     const SIZE: usize;
     /// The type in the layout model.
-    const TYPE: TypeDesc;
+    const TYPE: Ty<'static>;
     /// Writes the value into `out[..SIZE]`.
     fn write_to(&self, out: &mut [u8]);
     /// Reads a value from `bytes[..SIZE]`.
@@ -28,10 +28,10 @@ pub trait AbiField: Copy {
 }
 
 macro_rules! abi_int {
-    ($($t:ty),*) => {$(
+    ($($t:ty => $p:ident),*) => {$(
         impl AbiField for $t {
             const SIZE: usize = core::mem::size_of::<$t>();
-            const TYPE: TypeDesc = TypeDesc::Prim(stringify!($t));
+            const TYPE: Ty<'static> = Ty::Prim(Prim::$p);
             #[inline]
             fn write_to(&self, out: &mut [u8]) {
                 out[..Self::SIZE].copy_from_slice(&self.to_ne_bytes());
@@ -45,11 +45,11 @@ macro_rules! abi_int {
         }
     )*};
 }
-abi_int!(u8, u16, u32, u64, i8, i16, i32, i64);
+abi_int!(u8 => U8, u16 => U16, u32 => U32, u64 => U64, i8 => I8, i16 => I16, i32 => I32, i64 => I64);
 
 impl AbiField for PhysAddr {
     const SIZE: usize = 8;
-    const TYPE: TypeDesc = TypeDesc::Prim("phys_addr");
+    const TYPE: Ty<'static> = Ty::Prim(Prim::PhysAddr);
     #[inline]
     fn write_to(&self, out: &mut [u8]) {
         self.0.write_to(out)
@@ -62,7 +62,7 @@ impl AbiField for PhysAddr {
 
 impl<T: AbiField, const N: usize> AbiField for [T; N] {
     const SIZE: usize = T::SIZE * N;
-    const TYPE: TypeDesc = TypeDesc::Array(&T::TYPE, N);
+    const TYPE: Ty<'static> = Ty::Array(Node::Ref(&T::TYPE), Len::new(N));
     #[inline]
     fn write_to(&self, out: &mut [u8]) {
         for (value, slot) in self.iter().zip(out.chunks_exact_mut(T::SIZE)) {
@@ -89,11 +89,7 @@ pub trait KhoEntry: AbiField {
     /// The compatible string, `name-vN`.
     const COMPATIBLE: &'static str;
     /// The layout (TRANSITION: default until every impl is derived).
-    const LAYOUT: &'static StructLayout = &StructLayout {
-        name: "opaque",
-        size: 0,
-        fields: &[],
-    };
+    const LAYOUT: &'static StructLayout = &StructLayout::packed("opaque", 0, &[]);
     /// A stable 64-bit hash of the layout (of its canonical text).
     const FINGERPRINT: u64 = crate::layout::layout_fingerprint(Self::LAYOUT);
 
@@ -162,10 +158,11 @@ mod tests {
         assert_eq!(HEADER_SIZE, 16);
         assert_eq!(KHO_BLOCK_COMPATIBLE, "kho-block-v1");
         assert_eq!(BlockHeaderSer::LAYOUT.name, "kho_block_header_ser");
-        let at: alloc::vec::Vec<_> = BlockHeaderSer::LAYOUT
+        let layout = BlockHeaderSer::LAYOUT;
+        let at: alloc::vec::Vec<_> = layout
             .fields
             .iter()
-            .map(|f| (f.name, f.offset))
+            .map(|f| (f.name.as_str(), f.offset))
             .collect();
         assert_eq!(at, [("next", 0), ("count", 8)]);
     }
