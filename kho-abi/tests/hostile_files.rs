@@ -496,6 +496,118 @@ fn a_fifo_as_image_is_refused_at_once() {
     );
 }
 
+/// A bad command line is refused (status 2, one error line and clap's
+/// usage hint) before any file
+/// is read: neither the image nor the schema, here FIFOs and a missing
+/// path, is opened, so the refusal is the argument's and not the file's.
+#[test]
+fn a_bad_command_line_is_refused_before_any_file_is_opened() {
+    let tmp = TempDir::new("argsfirst");
+    let (image, schema) = (tmp.path().join("image"), tmp.path().join("schema.toml"));
+    mkfifo(&image);
+    mkfifo(&schema);
+    let missing = tmp.path().join("missing");
+    let inspect = |image: &Path, rest: &[&str]| {
+        let mut args = vec![os("inspect"), os("--image"), image.as_os_str()];
+        args.extend(rest.iter().map(|a| os(a)));
+        kho_abi(&args)
+    };
+    let with_schema = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut v = vec!["--base", "0x1000", "--head", "0", "--struct", "luo_ser"];
+        v.extend_from_slice(extra);
+        v
+    };
+    let schema_arg = schema.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            [
+                with_schema(&["--format", "table"]),
+                vec!["--schema", schema_arg],
+            ]
+            .concat(),
+            "--format table lists an image's root table",
+        ),
+        (
+            [
+                with_schema(&["--page-size", "16384"]),
+                vec!["--schema", schema_arg],
+            ]
+            .concat(),
+            "not aligned to the 16384-byte page",
+        ),
+        (
+            vec!["--base", "0x1001", "--head", "0", "--entry-size", "8"],
+            "not aligned to the 4096-byte page",
+        ),
+        (
+            vec!["--base", "0", "--head", "0", "--entry-size", "4081"],
+            "holds entries of 1 to 4080 bytes",
+        ),
+        (
+            vec![
+                "--base",
+                "0",
+                "--head",
+                "0",
+                "--entry-size",
+                "8",
+                "--page-size",
+                "8192",
+            ],
+            "page size 8192 is not supported",
+        ),
+        (
+            vec![
+                "--base",
+                "0",
+                "--head",
+                "0",
+                "--entry-size",
+                "8",
+                "--format",
+                "text",
+            ],
+            "--format text decodes fields",
+        ),
+        (vec!["--format", "hex"], "--format hex needs a raw dump"),
+        (
+            vec!["--format", "yaml"],
+            "invalid value 'yaml' for '--format",
+        ),
+        (
+            vec!["--base", "0x1000"],
+            "required arguments were not provided",
+        ),
+    ];
+    for image in [&image, &missing] {
+        for (rest, needle) in &cases {
+            let run = inspect(image, rest);
+            assert_no_crash(&run);
+            assert_eq!(run.status.code(), Some(2), "{rest:?}: {:?}", run.stderr);
+            assert_eq!(run.stdout, "", "{rest:?}");
+            // clap's form: the one error line, then its usage hint.
+            let first = run.stderr.lines().next().unwrap_or_default();
+            assert!(
+                first.starts_with("error: ") && first.contains(needle),
+                "{rest:?}: {needle:?} not the first line of {:?}",
+                run.stderr
+            );
+            assert!(
+                !run.stderr.contains("not a regular file") && !run.stderr.contains("No such file"),
+                "{rest:?}: a file was opened: {:?}",
+                run.stderr
+            );
+        }
+    }
+    for fifo in [&image, &schema] {
+        assert!(std::fs::symlink_metadata(fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo());
+    }
+    assert!(!missing.exists());
+}
+
 #[test]
 fn dev_zero_as_image_is_refused() {
     let zero = Path::new("/dev/zero");

@@ -1,5 +1,5 @@
-//! `kho-abi inspect`: decode block sets from a raw memory dump or an image
-//! file, restoring them exactly as the next kernel would.
+//! Restoring block sets from a raw memory dump or an image file exactly as
+//! the next kernel would, and printing them (`kho-abi inspect`).
 //!
 //! Nothing is printed until every chain asked about has been restored, so a
 //! corrupt image gives an error and no partial listing.

@@ -1,0 +1,367 @@
+//! `kho-abi inspect`: restore block sets from a memory image and print
+//! their entries.
+//!
+//! The arguments are checked in two steps, both before the image is opened:
+//! [`Args::plan`] checks everything the command line alone can tell (which
+//! mode, which format, page and entry sizes, the base's alignment) before
+//! any file is read; then, with `--schema`, the schema is loaded and the
+//! struct's size checked against the page and `--entry-size`.
+
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{ArgGroup, ValueEnum};
+use kho_runtime::{count_per_block, DEFAULT_MAX_BLOCKS, HEADER_SIZE};
+
+use super::{fail, fail_lines, usage_error};
+use crate::decode::Decoder;
+use crate::parse;
+use crate::restore::{self, ChainFormat, Failure, RawChain, TableFormat};
+use crate::schemas::{self, LoadError};
+
+/// The long help of `inspect`.
+pub const HELP: &str = "\
+Modes:
+  Raw dump (--base, --head and --entry-size, all three): FILE is a raw dump of
+  physical memory, byte k at physical address BASE + k. The block set whose
+  first block is at HEAD is restored as the next kernel restores it: each
+  block must be a page-aligned page inside the dump with an entry count in
+  1..=count_per_block, the chain must not loop or pass --max-blocks blocks.
+  Its entries are then printed in chain order.
+
+  With --schema FILE --struct NAME, each entry of a raw dump is decoded
+  field by field as struct NAME of that schema; the entry size is the
+  struct's (--entry-size may be left out, and must match if given).
+
+  Image (--image alone): FILE is a kho FileMemory image. Every block set in
+  its root table is restored and checked against its record (entries, blocks,
+  no block in two sets), then the root table is listed.
+
+Output (--format):
+  hex    raw dump, the default: one line per entry, the entry's bytes as
+         lowercase hex without separators, and nothing else. An empty set
+         (head 0) prints nothing.
+  text   with --schema, the default: per entry a line [INDEX], then one line
+         per field, '  name = value': integers in decimal, phys_addr in
+         0x hex, arrays as [a, b], char[N] as a quoted string up to the
+         first NUL (\\, \" and non-printable bytes escaped), a nested
+         struct's fields indented under '  name:'.
+  table  image, the default: a header line, then one line per block set:
+         NAME COMPATIBLE HEAD ENTRY SIZE ENTRIES BLOCKS FINGERPRINT.
+  json   raw dump: one document
+           {\"head\": \"0x..\", \"page_size\": N, \"entry_size\": N,
+            \"count_per_block\": N,
+            \"blocks\": [{\"index\": N, \"addr\": \"0x..\", \"count\": N}, ...],
+            \"entries\": [\"<hex>\", ...]}
+         with --schema: an array with one object per entry, fields in
+           order: integers as numbers, phys_addr as \"0x..\" strings,
+           char[N] as strings (escaped as in text), arrays, objects.
+         image: an array of
+           {\"name\": \"..\", \"compatible\": \"..\", \"head\": \"0x..\",
+            \"entry_size\": N, \"entries\": N, \"blocks\": N,
+            \"fingerprint\": \"0x<16 hex digits>\"}
+         Addresses are strings of 0x-prefixed lowercase hex; sizes and counts
+         are numbers.
+
+Numbers are decimal or 0x-prefixed hex; '_' may separate digits.
+
+Exit status: 0 when every block set restores; 1 when the image or a chain is
+invalid, with one line on stderr naming the block index and address, or when
+the schema does not compile (every error, as file:line:col: message); 2 for
+bad arguments (an unknown --struct among them).";
+
+/// Restore block sets from a memory image and print their entries.
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = HELP)]
+#[command(group(ArgGroup::new("entry_layout").args(["entry_size", "struct_name"]).multiple(true)))]
+pub struct Args {
+    /// The memory image: a raw dump (with --base, --head, --entry-size) or a
+    /// kho FileMemory image (alone).
+    #[arg(long, value_name = "FILE")]
+    image: PathBuf,
+
+    /// Physical address of the raw dump's first byte (page aligned).
+    #[arg(long, value_name = "ADDR", value_parser = parse::addr,
+          requires_all = ["head", "entry_layout"])]
+    base: Option<u64>,
+
+    /// Physical address of the set's first block (0: an empty set).
+    #[arg(long, value_name = "ADDR", value_parser = parse::addr,
+          requires_all = ["base", "entry_layout"])]
+    head: Option<u64>,
+
+    /// Bytes per entry: 1 up to the page size minus the 16-byte block header
+    /// (with --struct: that struct's size).
+    #[arg(long, value_name = "BYTES", value_parser = parse::entry_size,
+          requires_all = ["base", "head"])]
+    entry_size: Option<usize>,
+
+    /// Page (block) size of the raw dump: 4096, 16384 or 65536.
+    #[arg(long, value_name = "BYTES", value_parser = parse::page_size,
+          default_value = "4096", requires = "base")]
+    page_size: usize,
+
+    /// Refuse a chain of more blocks than this (the kernel's KHO_MAX_BLOCKS).
+    #[arg(long, value_name = "N", value_parser = parse::count,
+          default_value_t = DEFAULT_MAX_BLOCKS)]
+    max_blocks: usize,
+
+    /// A schema file (a regular file of at most 16 MiB): decode a raw dump's
+    /// entries field by field.
+    #[arg(long, value_name = "FILE", requires_all = ["struct_name", "base"])]
+    schema: Option<PathBuf>,
+
+    /// The struct of --schema that each entry is.
+    #[arg(long = "struct", value_name = "NAME", requires = "schema")]
+    struct_name: Option<String>,
+
+    /// Output format [default: hex for a raw dump, text with --schema,
+    /// table for an image].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    format: Option<Format>,
+}
+
+/// `--format`'s values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One line of hex per entry (raw dump).
+    Hex,
+    /// Each entry's fields, one per line (raw dump with --schema).
+    Text,
+    /// An aligned table of the root table (image).
+    Table,
+    /// One JSON document.
+    Json,
+}
+
+fn format_name(f: Format) -> &'static str {
+    match f {
+        Format::Hex => "hex",
+        Format::Text => "text",
+        Format::Table => "table",
+        Format::Json => "json",
+    }
+}
+
+/// What the command line asks for, checked without reading a file.
+enum Plan {
+    /// List an image's root table.
+    Image(TableFormat),
+    /// Restore one chain of a raw dump.
+    Raw(RawPlan),
+}
+
+/// What `inspect` does once every argument is checked.
+enum Job<'a> {
+    Raw(RawChain, ChainFormat<'a>),
+    Image(TableFormat),
+}
+
+/// A raw dump's chain, before `--schema` (if any) is read.
+struct RawPlan {
+    base: u64,
+    head: u64,
+    page_size: usize,
+    /// `--entry-size`: checked against the page when there is no
+    /// `--struct`, against the struct once the schema is read otherwise.
+    entry_size: Option<usize>,
+    /// `--format`, known not to contradict the mode.
+    format: Option<Format>,
+}
+
+impl Args {
+    /// Checks what clap cannot see one argument at a time, and all that
+    /// needs no file.
+    fn plan(&self) -> Result<Plan, clap::Error> {
+        match (self.base, self.head) {
+            (Some(base), Some(head)) => self.raw_plan(base, head).map(Plan::Raw),
+            // clap's `requires_all` leaves both or none (and --schema
+            // requires --base).
+            _ => match self.format {
+                None | Some(Format::Table) => Ok(Plan::Image(TableFormat::Table)),
+                Some(Format::Json) => Ok(Plan::Image(TableFormat::Json)),
+                Some(f @ (Format::Hex | Format::Text)) => Err(usage_error(
+                    "inspect",
+                    format!(
+                        "--format {} needs a raw dump (--base, --head, --entry-size); \
+                         an image lists as 'table' or 'json'",
+                        format_name(f)
+                    ),
+                )),
+            },
+        }
+    }
+
+    fn raw_plan(&self, base: u64, head: u64) -> Result<RawPlan, clap::Error> {
+        let decodes = self.schema.is_some();
+        match self.format {
+            Some(Format::Table) => {
+                return Err(usage_error(
+                    "inspect",
+                    "--format table lists an image's root table; \
+                     a raw dump prints as 'hex', 'json' or (with --schema) 'text'",
+                ))
+            }
+            Some(Format::Text) if !decodes => {
+                return Err(usage_error(
+                    "inspect",
+                    "--format text decodes fields: give --schema and --struct",
+                ))
+            }
+            _ => {}
+        }
+        let page_size = self.page_size;
+        if !decodes {
+            // clap's group leaves --entry-size or --struct, and --struct
+            // requires --schema.
+            let Some(entry_size) = self.entry_size else {
+                return Err(usage_error(
+                    "inspect",
+                    "--base and --head need --entry-size (or --schema and --struct)",
+                ));
+            };
+            check_fits(page_size, entry_size, None)?;
+        }
+        if !base.is_multiple_of(page_size as u64) {
+            return Err(usage_error(
+                "inspect",
+                format!(
+                    "invalid value '{base:#x}' for '--base <ADDR>': \
+                     not aligned to the {page_size}-byte page"
+                ),
+            ));
+        }
+        Ok(RawPlan {
+            base,
+            head,
+            page_size,
+            entry_size: self.entry_size,
+            format: self.format,
+        })
+    }
+
+    /// The chain to restore and how to print it, once `decoder` (the
+    /// loaded --schema/--struct, if given) is known.
+    fn raw_chain<'a>(
+        &self,
+        plan: &RawPlan,
+        decoder: Option<&'a Decoder>,
+    ) -> Result<(RawChain, ChainFormat<'a>), clap::Error> {
+        let format = match (plan.format, decoder) {
+            (None | Some(Format::Text), Some(d)) => ChainFormat::Fields(d),
+            (Some(Format::Json), Some(d)) => ChainFormat::FieldsJson(d),
+            (Some(Format::Json), None) => ChainFormat::Json,
+            // raw_plan refused table, and text without a schema.
+            _ => ChainFormat::Hex,
+        };
+        let entry_size = match (plan.entry_size, decoder) {
+            (Some(n), Some(d)) if n != d.size() => {
+                return Err(usage_error(
+                    "inspect",
+                    format!(
+                        "invalid value '{n}' for '--entry-size <BYTES>': \
+                         struct {} is {} bytes",
+                        d.name(),
+                        d.size()
+                    ),
+                ))
+            }
+            (_, Some(d)) => {
+                check_fits(plan.page_size, d.size(), Some(d))?;
+                d.size()
+            }
+            (Some(n), None) => n,
+            // raw_plan refused a raw dump without either.
+            (None, None) => {
+                return Err(usage_error(
+                    "inspect",
+                    "--base and --head need --entry-size (or --schema and --struct)",
+                ))
+            }
+        };
+        let chain = RawChain {
+            image: self.image.clone(),
+            base: plan.base,
+            head: plan.head,
+            page_size: plan.page_size,
+            entry_size,
+            max_blocks: self.max_blocks,
+        };
+        Ok((chain, format))
+    }
+}
+
+/// Refuses entries of `entry_size` bytes (those of `decoder`'s struct, if
+/// given) that a block of `page_size` bytes cannot hold.
+fn check_fits(
+    page_size: usize,
+    entry_size: usize,
+    decoder: Option<&Decoder>,
+) -> Result<(), clap::Error> {
+    if count_per_block(page_size, entry_size).is_ok() {
+        return Ok(());
+    }
+    let what = match decoder {
+        Some(d) => format!("invalid value '{}' for '--struct <NAME>'", d.name()),
+        None => format!("invalid value '{entry_size}' for '--entry-size <BYTES>'"),
+    };
+    Err(usage_error(
+        "inspect",
+        format!(
+            "{what}: a {page_size}-byte block holds entries of 1 to {} bytes \
+             after its {HEADER_SIZE}-byte header{}",
+            page_size.saturating_sub(HEADER_SIZE),
+            decoder.map_or(String::new(), |d| format!(
+                ", and struct {} is {} bytes",
+                d.name(),
+                d.size()
+            )),
+        ),
+    ))
+}
+
+/// Runs `inspect`: the arguments are checked, then the schema read (if
+/// any), and only then the image.
+pub fn exec(args: &Args) -> ExitCode {
+    let plan = match args.plan() {
+        Ok(plan) => plan,
+        Err(e) => e.exit(),
+    };
+    let decoder = match (&args.schema, &args.struct_name) {
+        (Some(file), Some(name)) => {
+            let abis = match schemas::load_file(file) {
+                Ok(abis) => abis,
+                Err(LoadError::Unreadable(reason)) => return fail(&reason),
+                Err(LoadError::Schema(diags)) => return fail_lines(&diags.to_string()),
+            };
+            // The name load_file gave the schema's source.
+            match Decoder::new(&abis, &file.display().to_string(), name) {
+                Ok(d) => Some(d),
+                Err(msg) => usage_error("inspect", msg).exit(),
+            }
+        }
+        _ => None,
+    };
+    let job = match plan {
+        Plan::Raw(raw) => match args.raw_chain(&raw, decoder.as_ref()) {
+            Ok((chain, format)) => Job::Raw(chain, format),
+            Err(e) => e.exit(),
+        },
+        Plan::Image(format) => Job::Image(format),
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let res = match job {
+        Job::Raw(chain, format) => restore::raw_chain(&chain, format, &mut out),
+        Job::Image(format) => restore::image_table(&args.image, args.max_blocks, format, &mut out),
+    }
+    .and_then(|()| out.flush().map_err(Failure::Output));
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`| head`): what it wanted, it has.
+        Err(Failure::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(Failure::Output(e)) => fail(&format!("writing output: {e}")),
+        Err(Failure::Invalid(reason)) => fail(&reason),
+    }
+}
