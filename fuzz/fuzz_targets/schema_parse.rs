@@ -29,6 +29,6 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(files.len(), 3 * abis.len());
             let _ = emit::rust::bundle(&abis);
         }
-        Err(diags) => assert!(!diags.list.is_empty()),
+        Err(e) => assert!(!e.diagnostics().is_empty()),
     }
 });

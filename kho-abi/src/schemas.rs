@@ -7,7 +7,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kho_schema::{Abi, Diags, Source};
+use kho_schema::{Abi, Error, Source};
 
 /// Why a set of schemas could not be loaded.
 #[derive(Debug)]
@@ -16,7 +16,7 @@ pub enum LoadError {
     /// revision. One line.
     Unreadable(String),
     /// The schemas do not compile: every error, each `file:line:col: ...`.
-    Schema(Diags),
+    Schema(Error),
 }
 
 /// Loads one side of a diff: `git:REV`, a directory of schemas, or a schema
@@ -45,11 +45,14 @@ pub fn load_side(spec: &OsStr) -> Result<Vec<Abi>, LoadError> {
 /// (a symlink is followed; a FIFO or device is refused at once) of at most
 /// [`kho_schema::fs::MAX_INPUT`] bytes.
 pub fn load_file(path: &Path) -> Result<Vec<Abi>, LoadError> {
-    let main = kho_schema::read_schema(path)
-        .map_err(|e| LoadError::Unreadable(format!("{}: {e}", path.display())))?;
+    let main = kho_schema::read_schema(path).map_err(|e| {
+        LoadError::Unreadable(match e {
+            Error::Fs(e) => format!("{}: cannot read: {}", path.display(), e.reason()),
+            e => format!("{}: {e}", path.display()),
+        })
+    })?;
     let mut sources = vec![main.clone()];
-    let mut scratch = Diags::default();
-    let Some(ast) = kho_schema::parse::parse(&main, &mut scratch) else {
+    let Some((name, depends)) = kho_schema::declared(&main) else {
         // compile() reports why.
         return compile(&sources);
     };
@@ -64,13 +67,12 @@ pub fn load_file(path: &Path) -> Result<Vec<Abi>, LoadError> {
         .filter(|p: &PathBuf| p.file_name() != path.file_name())
         .filter_map(|p| kho_schema::read_schema(&p).ok())
         .filter_map(|s| {
-            let a = kho_schema::parse::parse(&s, &mut Diags::default())?;
-            let deps = a.depends.into_iter().map(|d| d.value).collect();
-            Some((s, a.name.value, deps))
+            let (name, deps) = kho_schema::declared(&s)?;
+            Some((s, name, deps))
         })
         .collect();
-    let mut wanted: Vec<String> = ast.depends.into_iter().map(|d| d.value).collect();
-    let mut have = vec![ast.name.value];
+    let mut wanted = depends;
+    let mut have = vec![name];
     while let Some(name) = wanted.pop() {
         if have.contains(&name) {
             continue;
@@ -89,14 +91,19 @@ pub fn load_file(path: &Path) -> Result<Vec<Abi>, LoadError> {
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<Source>, LoadError> {
-    kho_schema::read_dir(dir).map_err(|d| {
-        // read_dir's errors have no place in a file: say them in one line.
-        let reasons: Vec<String> = d
-            .list
-            .iter()
-            .map(|d| format!("{}: {}", d.file, d.message))
-            .collect();
-        LoadError::Unreadable(reasons.join("; "))
+    kho_schema::read_dir(dir).map_err(|e| {
+        LoadError::Unreadable(match e {
+            // read_dir's errors have no place in a file: say them in one line.
+            Error::Schema(d) => {
+                let reasons: Vec<String> = d
+                    .list
+                    .iter()
+                    .map(|d| format!("{}: {}", d.file, d.message))
+                    .collect();
+                reasons.join("; ")
+            }
+            e => e.to_string(),
+        })
     })
 }
 

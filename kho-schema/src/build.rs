@@ -11,36 +11,9 @@
 //! include!(concat!(env!("OUT_DIR"), "/kho_abi.rs"));
 //! ```
 
-use std::fmt;
 use std::path::PathBuf;
 
-use crate::diag::Diags;
-
-/// Why generation failed.
-#[derive(Debug)]
-pub enum BuildError {
-    /// The schemas do not compile (every error, with its place).
-    Schema(Diags),
-    /// The output file could not be written, or its name leaves the
-    /// output directory (see [`crate::fs::OutDir`]).
-    Fs(crate::fs::FsError),
-    /// No output directory: not in a build script and none given.
-    NoOutDir,
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BuildError::Schema(d) => write!(f, "{d}"),
-            BuildError::Fs(e) => write!(f, "{e}"),
-            BuildError::NoOutDir => {
-                f.write_str("OUT_DIR is not set: call out_dir() outside a build script")
-            }
-        }
-    }
-}
-
-impl std::error::Error for BuildError {}
+use crate::Error;
 
 /// What to generate, and where.
 #[derive(Debug, Clone)]
@@ -95,19 +68,23 @@ impl Config {
 
     /// Compiles the schemas and writes one file with a `pub mod` per ABI,
     /// in a deterministic order. Returns the file's path.
-    pub fn generate(&self) -> Result<PathBuf, BuildError> {
+    ///
+    /// Errors: [`Error::Schema`] when the schemas do not compile (every
+    /// error), [`Error::Fs`] when the file cannot be written or its name
+    /// leaves the output directory, [`Error::NoOutDir`].
+    pub fn generate(&self) -> Result<PathBuf, Error> {
         let out_dir = match &self.out_dir {
             Some(d) => d.clone(),
             None => std::env::var_os("OUT_DIR")
                 .map(PathBuf::from)
-                .ok_or(BuildError::NoOutDir)?,
+                .ok_or(Error::NoOutDir)?,
         };
         let mut sources = Vec::new();
         for dir in &self.dirs {
             if self.rerun {
                 println!("cargo:rerun-if-changed={}", dir.display());
             }
-            let srcs = crate::read_dir(dir).map_err(BuildError::Schema)?;
+            let srcs = crate::read_dir(dir)?;
             if self.rerun {
                 for s in &srcs {
                     println!("cargo:rerun-if-changed={}", s.path);
@@ -115,20 +92,18 @@ impl Config {
             }
             sources.extend(srcs);
         }
-        let abis = crate::compile(&sources).map_err(BuildError::Schema)?;
+        let abis = crate::compile(&sources)?;
         let text = crate::emit::rust::bundle(&abis);
         // The same rules as `kho-abi generate`: inside OUT_DIR, no link
         // followed, replaced atomically, and left alone when unchanged so
         // cargo does not rebuild what includes it.
         // The directory itself is the caller's choice (cargo's OUT_DIR or
         // one given to `out_dir`), so it may be created as asked.
-        std::fs::create_dir_all(&out_dir)
-            .map_err(|e| BuildError::Fs(crate::fs::FsError::from_io(&out_dir, e)))?;
+        std::fs::create_dir_all(&out_dir).map_err(|e| crate::fs::FsError::from_io(&out_dir, e))?;
         let out = crate::fs::OutDir::new(out_dir);
-        let path = out.path(&self.file_name).map_err(BuildError::Fs)?;
+        let path = out.path(&self.file_name)?;
         if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-            out.write(&self.file_name, text.as_bytes())
-                .map_err(BuildError::Fs)?;
+            out.write(&self.file_name, text.as_bytes())?;
         }
         Ok(path)
     }

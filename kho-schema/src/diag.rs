@@ -65,7 +65,8 @@ impl fmt::Display for Diag {
     }
 }
 
-/// Errors collected over a run, reported together.
+/// Errors collected over a run, reported together: the payload of
+/// [`Error::Schema`](crate::Error::Schema).
 #[derive(Debug, Default, Clone)]
 pub struct Diags {
     /// In the order found.
@@ -74,7 +75,7 @@ pub struct Diags {
 
 impl Diags {
     /// Records an error at `span` of `src`.
-    pub fn at(&mut self, src: &Source, span: Range<usize>, message: String) {
+    pub(crate) fn at(&mut self, src: &Source, span: Range<usize>, message: String) {
         let (line, col) = src.line_col(span.start);
         self.list.push(Diag {
             file: src.path.clone(),
@@ -85,7 +86,7 @@ impl Diags {
     }
 
     /// Records an error with no place in a file.
-    pub fn file(&mut self, file: &str, message: String) {
+    pub(crate) fn file(&mut self, file: &str, message: String) {
         self.list.push(Diag {
             file: file.to_string(),
             line: 1,
@@ -111,8 +112,6 @@ impl fmt::Display for Diags {
         Ok(())
     }
 }
-
-impl std::error::Error for Diags {}
 
 #[cfg(test)]
 mod tests {

@@ -174,7 +174,7 @@ pub fn diff(old: &[AbiView], new: &[AbiView]) -> Vec<AbiDiff> {
 }
 
 /// Compares one ABI's two versions.
-pub fn diff_abi(name: &str, old: Option<&AbiView>, new: Option<&AbiView>) -> AbiDiff {
+pub(crate) fn diff_abi(name: &str, old: Option<&AbiView>, new: Option<&AbiView>) -> AbiDiff {
     let mut d = AbiDiff {
         name: name.to_string(),
         old: old.cloned(),

@@ -3,20 +3,23 @@
 //! may be a FIFO or `/dev/zero`, a generated file may be a symlink to
 //! somewhere else, an output directory may hold a link back to itself.
 //!
-//! - Reading ([`read_text`], [`read_bytes`]) opens only regular files. The
+//! - Reading (`read_text`, `read_bytes`) opens only regular files. The
 //!   open never blocks (it uses `O_NONBLOCK`, which a regular file ignores and
 //!   which keeps a FIFO from waiting for a writer); the file's type is then
 //!   checked on the open descriptor, and at most `limit + 1` bytes are ever
 //!   read, so a device or a file that grows cannot grow memory. Reading
 //!   follows a symlink: what it points to is checked like any other input,
 //!   and reading it changes nothing.
-//! - Writing ([`OutDir`]) never follows a symlink. Every path is relative to
+//! - Writing (`OutDir`) never follows a symlink. Every path is relative to
 //!   the output directory, without `.`, `..` or empty components; every
 //!   directory on the way is checked with `symlink_metadata` and created one
 //!   level at a time; a file is replaced atomically (a new temporary file in
 //!   the same directory, written, synced, then renamed over the target).
-//! - Walking ([`walk`]) never follows a symlink either: a link is reported as
+//! - Walking (`walk`) never follows a symlink either: a link is reported as
 //!   a link, not entered.
+// Without `emit` nothing is written: the writing half waits for the
+// emitters.
+#![cfg_attr(not(feature = "emit"), allow(dead_code))]
 
 use std::ffi::OsString;
 use std::fmt;
@@ -33,12 +36,14 @@ use rustix::fs::OFlags;
 /// memory.
 pub const MAX_INPUT: u64 = 16 << 20;
 
-/// The deepest directory [`walk`] descends into below its start. Generated
+/// The deepest directory `walk` descends into below its start. Generated
 /// files sit at most a few levels down; a deeper tree is reported rather
 /// than walked (a walk must end, whatever is on disk).
 pub const MAX_WALK_DEPTH: usize = 32;
 
-/// An operation on `path` that failed, and why.
+/// An operation on `path` that failed, and why: the payload of
+/// [`Error::Fs`](crate::Error::Fs), whose `source()` is the [`io::Error`]
+/// of [`FsErrorKind::Io`].
 #[derive(Debug)]
 pub struct FsError {
     /// The file or directory concerned.
@@ -92,7 +97,7 @@ impl FsError {
     }
 
     /// An I/O error on `path`.
-    pub fn from_io(path: impl Into<PathBuf>, e: io::Error) -> Self {
+    pub(crate) fn from_io(path: impl Into<PathBuf>, e: io::Error) -> Self {
         FsError::io(path, e)
     }
 
@@ -108,15 +113,6 @@ impl fmt::Display for FsError {
     }
 }
 
-impl std::error::Error for FsError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &self.kind {
-            FsErrorKind::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
 /// `16 MiB`, `4 KiB` or `100 bytes`.
 fn size_text(n: u64) -> String {
     match n {
@@ -127,7 +123,7 @@ fn size_text(n: u64) -> String {
 }
 
 /// What a file type is, in words, for "not a regular file (...)".
-pub fn type_name(t: FileType) -> &'static str {
+pub(crate) fn type_name(t: FileType) -> &'static str {
     if t.is_symlink() {
         "a symlink"
     } else if t.is_dir() {
@@ -169,7 +165,7 @@ fn open_regular(path: &Path) -> Result<(File, Metadata), FsError> {
 /// `limit` bytes (checked before reading, and again while reading, in case
 /// the file grows). FIFOs, devices, directories and sockets are refused at
 /// once with [`FsErrorKind::NotRegular`]. A symlink is followed.
-pub fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, FsError> {
+pub(crate) fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, FsError> {
     let (file, meta) = open_regular(path)?;
     if meta.len() > limit {
         return Err(FsError::new(path, FsErrorKind::TooLarge(limit)));
@@ -185,14 +181,14 @@ pub fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, FsError> {
 }
 
 /// [`read_bytes`], as UTF-8 text.
-pub fn read_text(path: &Path, limit: u64) -> Result<String, FsError> {
+pub(crate) fn read_text(path: &Path, limit: u64) -> Result<String, FsError> {
     String::from_utf8(read_bytes(path, limit)?)
         .map_err(|_| FsError::new(path, FsErrorKind::NotUtf8))
 }
 
 /// Up to the first `n` bytes of the regular file `path` (fewer if it is
 /// shorter); refuses what [`read_bytes`] refuses, but not a long file.
-pub fn read_head(path: &Path, n: u64) -> Result<Vec<u8>, FsError> {
+pub(crate) fn read_head(path: &Path, n: u64) -> Result<Vec<u8>, FsError> {
     let (file, _) = open_regular(path)?;
     let mut bytes = Vec::new();
     file.take(n)
@@ -204,7 +200,7 @@ pub fn read_head(path: &Path, n: u64) -> Result<Vec<u8>, FsError> {
 /// The components of an output path `rel` (`/`-separated, relative to the
 /// output directory), or why it is not one: absolute, empty, or with a
 /// `.`, `..` or empty component.
-pub fn output_components(rel: &str) -> Result<Vec<&str>, &'static str> {
+pub(crate) fn output_components(rel: &str) -> Result<Vec<&str>, &'static str> {
     if rel.is_empty() {
         return Err("the path is empty");
     }
@@ -231,7 +227,7 @@ pub fn output_components(rel: &str) -> Result<Vec<&str>, &'static str> {
 /// The directory itself is taken as given (the caller chose it, and it may
 /// be a link the user made on purpose); everything below it is checked.
 #[derive(Debug, Clone)]
-pub struct OutDir {
+pub(crate) struct OutDir {
     root: PathBuf,
 }
 
@@ -239,11 +235,6 @@ impl OutDir {
     /// The output directory `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         OutDir { root: root.into() }
-    }
-
-    /// The directory.
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     /// `rel` under the directory, after checking it is a plain relative
@@ -390,18 +381,13 @@ fn temp_beside(target: &Path) -> Result<(PathBuf, File), FsError> {
 
 /// A file written beside its target, not yet in place.
 #[derive(Debug)]
-pub struct Staged {
+pub(crate) struct Staged {
     tmp: PathBuf,
     target: PathBuf,
     done: bool,
 }
 
 impl Staged {
-    /// The file it will replace.
-    pub fn target(&self) -> &Path {
-        &self.target
-    }
-
     /// Renames the temporary file over the target. On failure the target is
     /// as it was and the temporary file is removed. The directory is synced
     /// afterwards where the filesystem allows it, so the rename survives a
@@ -431,7 +417,7 @@ impl Drop for Staged {
 
 /// What [`walk`] found at a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Found {
+pub(crate) enum Found {
     /// A regular file.
     File,
     /// A symbolic link (not followed).
@@ -446,7 +432,7 @@ pub enum Found {
 /// `dir` with what each is, sorted. Directories are entered, symlinks
 /// never (a link to a directory is a [`Found::Symlink`], so a link loop
 /// ends the walk at once). A directory that cannot be read is an error.
-pub fn walk(dir: &Path) -> Result<Vec<(PathBuf, Found)>, FsError> {
+pub(crate) fn walk(dir: &Path) -> Result<Vec<(PathBuf, Found)>, FsError> {
     let mut out = Vec::new();
     walk_into(dir, Path::new(""), 0, &mut out)?;
     out.sort_by(|a, b| a.0.cmp(&b.0));

@@ -13,23 +13,23 @@ use crate::parse::{Compose, ConstValue};
 use crate::validate::{self, Checked};
 
 /// Largest entry of a block set: a 4 KiB block less its 16-byte header.
-pub const MAX_ENTRY_SIZE: usize = format::MAX_ENTRY_SIZE;
+pub(crate) const MAX_ENTRY_SIZE: usize = format::MAX_ENTRY_SIZE;
 /// Longest compatible string, however composed: the kernel's 48 bytes
 /// with the NUL.
-pub const MAX_COMPATIBLE: usize = format::MAX_COMPATIBLE;
+pub(crate) const MAX_COMPATIBLE: usize = format::MAX_COMPATIBLE;
 /// Deepest nesting of structs in structs: a struct of primitives is 1 deep,
 /// one holding it 2. Far above what an ABI needs (the kernel's nest 3
 /// deep), low enough that the canonical texts that struct fingerprints
 /// hash, which inline every nested struct, stay small.
-pub const MAX_NESTING: usize = kho_layout::MAX_NESTING;
+pub(crate) const MAX_NESTING: usize = kho_layout::MAX_NESTING;
 /// Largest struct, entry or not: 1 GiB. A block-set entry is far smaller
 /// (at most a page less its header); a struct this large is a mistake.
-pub const MAX_STRUCT_SIZE: usize = 1 << 30;
+pub(crate) const MAX_STRUCT_SIZE: usize = 1 << 30;
 /// Largest canonical layout text of one struct (nested structs inlined,
 /// indentation not counted), which its fingerprint hashes: 16 MiB.
-pub const MAX_CANONICAL_TEXT: usize = 16 << 20;
+pub(crate) const MAX_CANONICAL_TEXT: usize = 16 << 20;
 /// Largest sum of the canonical texts of every struct compiled at once.
-pub const MAX_TOTAL_CANONICAL_TEXT: usize = 256 << 20;
+pub(crate) const MAX_TOTAL_CANONICAL_TEXT: usize = 256 << 20;
 
 /// One ABI, laid out. Its structs are kho-layout's
 /// [`Struct`](kho_layout::Struct)s, in a [`StructSet`] shared with the
@@ -202,7 +202,7 @@ impl Abi {
 /// (every size and offset is computed with checked arithmetic), entries too
 /// large for a block, compatible strings past [`MAX_COMPATIBLE`], layouts
 /// whose canonical text would be too large to fingerprint.
-pub fn layout(srcs: &[Source], checked: &[Checked], diags: &mut Diags) -> Vec<Abi> {
+pub(crate) fn layout(srcs: &[Source], checked: &[Checked], diags: &mut Diags) -> Vec<Abi> {
     let set = lay_out_structs(srcs, checked, diags);
     let composed = compose_all(checked, MAX_COMPATIBLE);
     let mut ranges = Vec::with_capacity(checked.len());
@@ -712,7 +712,7 @@ fn type_size(ty: &Ty<'_>, set: &[Struct<'static>], done: &[bool]) -> Option<u128
 }
 
 /// The Rust type name of a C struct name: `luo_file_ser` -> `LuoFileSer`.
-pub fn rust_type_name(c_name: &str) -> String {
+pub(crate) fn rust_type_name(c_name: &str) -> String {
     c_name
         .split('_')
         .filter(|w| !w.is_empty())
@@ -727,7 +727,7 @@ pub fn rust_type_name(c_name: &str) -> String {
 
 /// The include guard of a header path: `linux/kho/abi/block.h` ->
 /// `_LINUX_KHO_ABI_BLOCK_H`.
-pub fn include_guard(header: &str) -> String {
+pub(crate) fn include_guard(header: &str) -> String {
     let mut g = String::from("_");
     for ch in header.chars() {
         if ch.is_ascii_alphanumeric() {

@@ -9,6 +9,7 @@ use toml::de::{DeTable, DeValue};
 
 use crate::layout::Abi;
 use crate::view::AbiView;
+use crate::Error;
 
 /// One recorded ABI.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,8 +66,12 @@ pub fn render_lock(lock: &Lock) -> String {
     out
 }
 
-/// Parses a lock file; `Err` says what is wrong with it.
-pub fn parse(text: &str) -> Result<Lock, String> {
+/// Parses a lock file; [`Error::Lock`] says what is wrong with it.
+pub fn parse(text: &str) -> Result<Lock, Error> {
+    parse_text(text).map_err(Error::Lock)
+}
+
+fn parse_text(text: &str) -> Result<Lock, String> {
     let table = DeTable::parse(text).map_err(|e| format!("abi.lock: {}", e.message().trim()))?;
     let mut out = Lock::new();
     for (k, v) in table.get_ref().iter() {
@@ -108,7 +113,7 @@ pub fn parse(text: &str) -> Result<Lock, String> {
 /// records. The ABI fingerprint is recomputed when the recorded one is the
 /// hash of the old text, and kept otherwise (a lock edited by hand still
 /// shows as changed). `None` when the text is already of today's format.
-pub fn upgrade(old: &str, recorded: u64) -> Option<(String, u64)> {
+pub(crate) fn upgrade(old: &str, recorded: u64) -> Option<(String, u64)> {
     let is_old = old
         .lines()
         .any(|l| l.starts_with("struct ") && !l.contains(" fingerprint "));

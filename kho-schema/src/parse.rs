@@ -10,7 +10,7 @@ use crate::diag::{Diags, Source};
 
 /// A value and the byte range it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sp<T> {
+pub(crate) struct Sp<T> {
     pub value: T,
     pub span: Range<usize>,
 }
@@ -26,30 +26,33 @@ pub enum Compose {
     Sorted,
 }
 
+/// The value of a schema constant.
 #[derive(Debug, Clone)]
 pub enum ConstValue {
+    /// An integer, emitted in every language.
     Int(u64),
+    /// A string, emitted in every language.
     Str(String),
     /// A C expression, emitted in the C header only (e.g. `PAGE_SIZE`).
     C(String),
 }
 
 #[derive(Debug, Clone)]
-pub struct ConstAst {
+pub(crate) struct ConstAst {
     pub name: Sp<String>,
     pub value: ConstValue,
     pub doc: String,
 }
 
 #[derive(Debug, Clone)]
-pub struct FieldAst {
+pub(crate) struct FieldAst {
     pub name: Sp<String>,
     pub ty: Sp<String>,
     pub doc: String,
 }
 
 #[derive(Debug, Clone)]
-pub struct StructAst {
+pub(crate) struct StructAst {
     pub name: Sp<String>,
     pub doc: String,
     pub entry: bool,
@@ -57,14 +60,14 @@ pub struct StructAst {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct CAst {
+pub(crate) struct CAst {
     pub header: Option<Sp<String>>,
     pub compatible_macro: Option<Sp<String>>,
     pub includes: Vec<Sp<String>>,
 }
 
 #[derive(Debug, Clone)]
-pub struct SchemaAst {
+pub(crate) struct SchemaAst {
     pub name: Sp<String>,
     pub version: Sp<u64>,
     pub doc: String,
@@ -76,7 +79,7 @@ pub struct SchemaAst {
 }
 
 /// Parses one schema file. Collects every error it can before giving up.
-pub fn parse(src: &Source, diags: &mut Diags) -> Option<SchemaAst> {
+pub(crate) fn parse(src: &Source, diags: &mut Diags) -> Option<SchemaAst> {
     let (table, errors) = DeTable::parse_recoverable(&src.text);
     for e in errors {
         diags.at(

@@ -21,7 +21,7 @@ use crate::parse::{ConstValue, SchemaAst, Sp};
 
 /// A checked schema: names resolved, not yet laid out.
 #[derive(Debug, Clone)]
-pub struct Checked {
+pub(crate) struct Checked {
     pub index: usize,
     pub ast: SchemaAst,
     /// Field types of each struct, in field order, in the layout model: a
@@ -145,7 +145,7 @@ const RUST_TAKEN_TYPES: &[&str] = &[
 
 /// Kernel macros the generated header relies on, or that every kernel
 /// file has: a constant of that name would redefine it.
-pub const KERNEL_MACROS: &[&str] = &[
+pub(crate) const KERNEL_MACROS: &[&str] = &[
     "PAGE_SIZE",
     "PAGE_SHIFT",
     "PAGE_MASK",
@@ -185,10 +185,10 @@ pub const KERNEL_MACROS: &[&str] = &[
 ];
 
 /// Most array dimensions one field may have (`u8[2][3]` has two).
-pub const MAX_DIMENSIONS: usize = 8;
+pub(crate) const MAX_DIMENSIONS: usize = 8;
 
 /// Longest chain of ABIs each building on the next.
-pub const MAX_DEPENDENCY_DEPTH: usize = 64;
+pub(crate) const MAX_DEPENDENCY_DEPTH: usize = 64;
 
 /// Why C cannot take `s` as a name, if it cannot.
 fn c_reserved(s: &str) -> Option<&'static str> {
@@ -230,7 +230,7 @@ fn const_ident_ok(s: &str) -> bool {
 }
 
 /// The header path of an ABI: `[abi.c] header`, or `linux/kho/abi/<name>.h`.
-pub fn header_of(a: &SchemaAst) -> String {
+pub(crate) fn header_of(a: &SchemaAst) -> String {
     match &a.c.header {
         Some(h) => h.value.clone(),
         None => format!("linux/kho/abi/{}.h", a.name.value.replace('-', "_")),
@@ -239,7 +239,7 @@ pub fn header_of(a: &SchemaAst) -> String {
 
 /// The compatible-string macro of an ABI: `[abi.c] compatible_macro`, or
 /// `<NAME>_ABI_COMPATIBLE`.
-pub fn compatible_macro_of(a: &SchemaAst) -> String {
+pub(crate) fn compatible_macro_of(a: &SchemaAst) -> String {
     match &a.c.compatible_macro {
         Some(m) => m.value.clone(),
         None => format!(
@@ -253,7 +253,7 @@ pub fn compatible_macro_of(a: &SchemaAst) -> String {
 /// path of plain components (letters, digits, `_`, `-`, `.`, not starting
 /// with `.`) ending in `.h`, so that it stays under the output directory and
 /// reads the same in an `#include <...>`.
-pub fn header_path_problem(path: &str) -> Option<String> {
+pub(crate) fn header_path_problem(path: &str) -> Option<String> {
     if path.is_empty() {
         return Some("is empty".into());
     }
@@ -281,7 +281,7 @@ pub fn header_path_problem(path: &str) -> Option<String> {
 }
 
 /// ABI names: lowercase words joined by dashes (`kho-block`).
-pub fn abi_name_ok(s: &str) -> bool {
+pub(crate) fn abi_name_ok(s: &str) -> bool {
     !s.is_empty()
         && s.split('-').all(|w| {
             !w.is_empty()
@@ -295,7 +295,7 @@ pub fn abi_name_ok(s: &str) -> bool {
 }
 
 /// Checks every schema and resolves its names. `asts[i]` came from `srcs[i]`.
-pub fn check(srcs: &[Source], asts: Vec<SchemaAst>, diags: &mut Diags) -> Vec<Checked> {
+pub(crate) fn check(srcs: &[Source], asts: Vec<SchemaAst>, diags: &mut Diags) -> Vec<Checked> {
     let by_name: BTreeMap<String, usize> = {
         let mut m = BTreeMap::new();
         for (i, a) in asts.iter().enumerate() {

@@ -52,7 +52,7 @@ pub struct StructDocs {
 }
 
 /// How a constant's value is written in the layout text.
-pub fn const_text(v: &ConstValue) -> String {
+pub(crate) fn const_text(v: &ConstValue) -> String {
     match v {
         ConstValue::Int(n) => n.to_string(),
         ConstValue::Str(s) => format!("{s:?}"),

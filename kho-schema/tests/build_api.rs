@@ -67,7 +67,7 @@ fn schema_errors_come_back_with_places() {
             .schema_dir(&dir)
             .rerun_if_changed(false)
             .generate(),
-        Err(kho_schema::BuildError::NoOutDir | kho_schema::BuildError::Schema(_))
+        Err(kho_schema::Error::NoOutDir | kho_schema::Error::Schema(_))
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -13,7 +13,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kho_schema::layout::Abi;
+use kho_schema::Abi;
 use kho_schema::ConstValue;
 
 fn manifest_dir() -> &'static Path {

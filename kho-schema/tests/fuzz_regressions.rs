@@ -19,7 +19,7 @@ use kho_schema::{compile, emit, Source};
 
 /// What the fuzz target does with `text`; the diagnostics if it does not
 /// compile.
-fn compile_and_emit(text: &str) -> Result<usize, kho_schema::Diags> {
+fn compile_and_emit(text: &str) -> Result<usize, kho_schema::Error> {
     let abis = compile(&[Source::new("fuzz.toml", text)])?;
     Ok(emit::all(&abis).len())
 }
@@ -31,7 +31,7 @@ fn rejected_at(text: &str, line: usize, name: &str) {
             panic!("compiled and emitted {files} files; expected an error naming {name:?}")
         }
         Err(d) => assert!(
-            d.list
+            d.diagnostics()
                 .iter()
                 .any(|d| d.line == line && d.message.contains(&format!("{name:?}"))),
             "no diagnostic on line {line} naming {name:?}:\n{d}"

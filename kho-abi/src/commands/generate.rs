@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use kho_schema::project::Problem;
+use kho_schema::Error;
 
 use super::{fail_lines, RootArgs};
 
@@ -57,7 +58,7 @@ pub fn exec(args: &Args) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(problems) => {
+        Err(Error::Project(problems)) => {
             let refused = problems
                 .iter()
                 .any(|p| matches!(p, Problem::MissingBump(_)));
@@ -67,5 +68,7 @@ pub fn exec(args: &Args) -> ExitCode {
             }
             fail_lines(&text.join("\n"))
         }
+        // The schemas do not compile: every error, one a line.
+        Err(e) => fail_lines(&e.to_string()),
     }
 }

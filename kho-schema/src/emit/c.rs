@@ -71,7 +71,7 @@ pub fn header(abi: &Abi, all: &[Abi]) -> String {
 
 /// The include guard of a header path: `linux/kho/abi/block.h` ->
 /// `_LINUX_KHO_ABI_BLOCK_H`.
-pub fn guard(header: &str) -> String {
+pub(crate) fn guard(header: &str) -> String {
     crate::layout::include_guard(header)
 }
 
@@ -222,7 +222,7 @@ fn struct_text(s: &Struct, note: &Note) -> String {
 
 /// A member declaration: `u64 reserved[13]`, `char name[LEN]`,
 /// `struct luo_file_set_ser file_set_ser`, `u8 x[2][3]`.
-pub fn declaration(ty: &Ty, name: &str) -> String {
+pub(crate) fn declaration(ty: &Ty, name: &str) -> String {
     let (elem, dims) = ty.split();
     let base = match elem {
         Elem::Prim(p) => prim(p).to_string(),

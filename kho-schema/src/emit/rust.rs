@@ -11,19 +11,19 @@ use crate::layout::{Abi, Note};
 use crate::parse::ConstValue;
 
 /// The module name of an ABI: `kho-block` -> `kho_block`.
-pub fn module_name(abi: &str) -> String {
+pub(crate) fn module_name(abi: &str) -> String {
     abi.replace('-', "_")
 }
 
 /// The Rust type name of a C struct name: `luo_file_ser` -> `LuoFileSer`.
-pub fn type_name(c_name: &str) -> String {
+pub(crate) fn type_name(c_name: &str) -> String {
     crate::layout::rust_type_name(c_name)
 }
 
 /// The Rust identifier of a field: the name itself, or a raw identifier
 /// (`r#type`) for a Rust keyword. Validation refuses the keywords that
 /// cannot be raw (`self`, `super`, `crate`).
-pub fn field_ident(name: &str) -> Ident {
+pub(crate) fn field_ident(name: &str) -> Ident {
     if crate::validate::RUST_KEYWORDS.contains(&name) {
         Ident::new_raw(name, Span::call_site())
     } else {
