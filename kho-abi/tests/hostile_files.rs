@@ -11,11 +11,11 @@ use std::os::unix::fs::{symlink, FileTypeExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[path = "common/tree.rs"]
-mod tree;
-use tree::{
-    assert_no_crash, assert_refused, edit, generated_root, kho_abi, mkfifo, snapshot, Run, TempDir,
+mod common;
+use common::tree::{
+    assert_no_crash, assert_refused, edit, generated_root, kho_abi, mkfifo, snapshot, Run,
 };
+use common::TempDir;
 
 use kho_runtime::{FileMemory, FileMemoryConfig};
 
@@ -664,10 +664,13 @@ fn a_raw_dump_truncated_while_inspect_reads_it_is_never_a_signal() {
             if let Some(s) = child.try_wait().unwrap() {
                 break s;
             }
-            if start.elapsed() > tree::DEADLINE {
+            if start.elapsed() > common::tree::DEADLINE {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("trial {trial}: still running after {:?}", tree::DEADLINE);
+                panic!(
+                    "trial {trial}: still running after {:?}",
+                    common::tree::DEADLINE
+                );
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         };

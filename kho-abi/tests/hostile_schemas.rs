@@ -2,48 +2,14 @@
 //! every refusal is an exit code (1 bad input, 2 a side of a diff that
 //! cannot be compiled) and one line per error on stderr, never a signal.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
+use std::process::Output;
 
-/// A directory under the temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let p =
-            std::env::temp_dir().join(format!("kho-abi-hostile-{}-{tag}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(p.join("schemas")).unwrap();
-        TempDir(p)
-    }
-
-    fn schemas(&self) -> PathBuf {
-        self.0.join("schemas")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn kho_abi(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kho-abi"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
+use common::{kho_abi, stderr, TempDir};
 
 fn on(root: &TempDir, cmd: &str) -> Output {
-    kho_abi(&[cmd, "--root", root.0.to_str().unwrap()])
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    common::on(root.path(), cmd)
 }
 
 /// Exited with `code` (so not by a signal), saying why on stderr.
@@ -74,7 +40,7 @@ fn chain(n: usize, leaf: &str) -> String {
 
 #[test]
 fn ten_thousand_nested_structs_exit_1_and_2_not_by_a_signal() {
-    let root = TempDir::new("deep");
+    let root = TempDir::with_empty_schemas("deep");
     std::fs::write(root.schemas().join("deep.toml"), chain(10_000, "u64")).unwrap();
     let want = "deep.toml:4102:8: struct s1024 nests structs 1025 deep";
     for cmd in ["generate", "check"] {
@@ -85,7 +51,7 @@ fn ten_thousand_nested_structs_exit_1_and_2_not_by_a_signal() {
         assert!(err.contains(want), "{cmd}: {err}");
     }
     assert!(!root.schemas().join("abi.lock").exists());
-    let good = TempDir::new("deep-old");
+    let good = TempDir::with_empty_schemas("deep-old");
     std::fs::write(good.schemas().join("deep.toml"), chain(10, "u64")).unwrap();
     let (old, new) = (good.schemas(), root.schemas());
     let out = kho_abi(&["diff", old.to_str().unwrap(), new.to_str().unwrap()]);
@@ -95,7 +61,7 @@ fn ten_thousand_nested_structs_exit_1_and_2_not_by_a_signal() {
 
 #[test]
 fn a_thousand_nested_structs_generate_a_small_lock() {
-    let root = TempDir::new("chain");
+    let root = TempDir::with_empty_schemas("chain");
     let schema = root.schemas().join("chain.toml");
     std::fs::write(&schema, chain(1000, "u64")).unwrap();
     exits(&on(&root, "generate"), 0);
@@ -118,8 +84,8 @@ fn a_thousand_nested_structs_generate_a_small_lock() {
 
 #[test]
 fn a_header_outside_the_tree_is_a_schema_error_and_nothing_is_written() {
-    let root = TempDir::new("header");
-    let outside = root.0.join("x.h");
+    let root = TempDir::with_empty_schemas("header");
+    let outside = root.path().join("x.h");
     std::fs::write(
         root.schemas().join("t.toml"),
         "[abi]\nname = \"t\"\nversion = 1\n[abi.c]\nheader = \"../../x.h\"\n",
@@ -140,7 +106,7 @@ fn a_header_outside_the_tree_is_a_schema_error_and_nothing_is_written() {
 
 #[test]
 fn two_abis_with_one_header_exit_1_naming_both() {
-    let root = TempDir::new("dup");
+    let root = TempDir::with_empty_schemas("dup");
     for n in ["a", "b"] {
         std::fs::write(
             root.schemas().join(format!("{n}.toml")),
@@ -164,7 +130,7 @@ fn two_abis_with_one_header_exit_1_naming_both() {
 
 #[test]
 fn a_long_composition_is_a_quick_error() {
-    let root = TempDir::new("compose");
+    let root = TempDir::with_empty_schemas("compose");
     for i in 0..30 {
         let deps = match i {
             0 => String::new(),

@@ -4,7 +4,7 @@
 use std::process::{Command, Output, Stdio};
 
 mod common;
-use common::TempFile;
+use common::{kho_abi, stderr, stdout, TempFile};
 
 use kho_runtime::{FileMemory, FileMemoryConfig, PhysAddr, RawBlockSet, RootRecord};
 
@@ -12,21 +12,6 @@ const HEADER: usize = 16;
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-fn kho_abi(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kho-abi"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stdout(out: &Output) -> &str {
-    std::str::from_utf8(&out.stdout).unwrap()
-}
-
-fn stderr(out: &Output) -> &str {
-    std::str::from_utf8(&out.stderr).unwrap()
-}
 
 /// `n` entries of `size` distinct pseudo-random bytes (splitmix64).
 fn entries(n: usize, size: usize, seed: u64) -> Vec<Vec<u8>> {

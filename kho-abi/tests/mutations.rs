@@ -4,41 +4,14 @@
 //! and then with one. Only their behavior is asserted, never the content
 //! of generated files.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
+use std::process::Output;
+
+mod common;
+use common::{kho_abi, on, TempDir};
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/// A directory under the temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("kho-abi-mut-{}-{tag}-{n}", std::process::id());
-        let p = std::env::temp_dir().join(name);
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn schemas(&self) -> PathBuf {
-        self.0.join("schemas")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -53,32 +26,13 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-fn kho_abi(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kho-abi"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn on(root: &Path, cmd: &str) -> Output {
-    kho_abi(&[cmd, "--root", root.to_str().unwrap()])
-}
-
 fn text(b: &[u8]) -> String {
     String::from_utf8(b.to_vec()).unwrap()
 }
 
 /// The repository's schemas, generated into a fresh root.
 fn baseline() -> TempDir {
-    let t = TempDir::new("base");
-    std::fs::create_dir_all(t.schemas()).unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
-    for e in std::fs::read_dir(repo).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "toml") {
-            std::fs::copy(&p, t.schemas().join(p.file_name().unwrap())).unwrap();
-        }
-    }
+    let t = TempDir::with_schemas("base");
     let out = on(t.path(), "generate");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let out = on(t.path(), "check");

@@ -3,101 +3,14 @@
 //! never touched). Generated files are checked for being up to date, never
 //! for their content: that is the emitters' business.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+mod common;
+use common::{assert_exit, kho_abi, kho_abi_in, repo_schemas, stderr, stdout, TempDir};
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/// A directory under the temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("kho-abi-review-{}-{tag}-{n}", std::process::id());
-        let p = std::env::temp_dir().join(name);
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-
-    /// A root holding a copy of the repository's `schemas/*.toml`.
-    fn with_schemas(tag: &str) -> Self {
-        let t = Self::new(tag);
-        std::fs::create_dir_all(t.schemas()).unwrap();
-        for e in std::fs::read_dir(repo_schemas()).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "toml") {
-                std::fs::copy(&p, t.schemas().join(p.file_name().unwrap())).unwrap();
-            }
-        }
-        t
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn arg(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-
-    fn schemas(&self) -> PathBuf {
-        self.0.join("schemas")
-    }
-
-    /// Edits `schemas/<file>`: the one occurrence of `from` becomes `to`.
-    fn edit(&self, file: &str, from: &str, to: &str) {
-        let p = self.schemas().join(file);
-        let text = std::fs::read_to_string(&p).unwrap();
-        assert_eq!(text.matches(from).count(), 1, "{from:?} in {file}");
-        std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn repo_schemas() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas")
-}
-
-fn kho_abi(args: &[&str]) -> Output {
-    kho_abi_in(None, args)
-}
-
-fn kho_abi_in(dir: Option<&Path>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kho-abi"));
-    cmd.args(args);
-    if let Some(dir) = dir {
-        cmd.current_dir(dir);
-    }
-    cmd.output().unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8(out.stderr.clone()).unwrap()
-}
-
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout: {}\nstderr: {}",
-        stdout(out),
-        stderr(out)
-    );
-}
 
 /// Every file under `dir`, as paths relative to `root`, sorted.
 fn files_under(root: &Path, dir: &Path) -> Vec<String> {

@@ -16,6 +16,14 @@ use std::process::{Command, Output};
 use kho_schema::Abi;
 use kho_schema::ConstValue;
 
+mod common;
+use common::shipped;
+
+/// A fresh directory for one test, under cargo's scratch directory.
+fn scratch(test: &str) -> PathBuf {
+    common::scratch("c_headers", test)
+}
+
 fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -32,26 +40,10 @@ fn seed() -> PathBuf {
     fixtures().join("seed")
 }
 
-fn shipped() -> Vec<Abi> {
-    kho_schema::load_dir(&manifest_dir().join("../schemas")).unwrap_or_else(|d| panic!("{d}"))
-}
-
 fn abi<'a>(abis: &'a [Abi], name: &str) -> &'a Abi {
     abis.iter()
         .find(|a| a.name == name)
         .unwrap_or_else(|| panic!("no schema named {name}"))
-}
-
-/// A fresh directory for one test, under cargo's scratch directory.
-fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("c_headers")
-        .join(test);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    }
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    dir
 }
 
 fn write(path: &Path, text: &str) {

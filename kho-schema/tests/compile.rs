@@ -1,11 +1,9 @@
 //! The schema compiler on the shipped schemas and on broken ones.
 
-use kho_schema::{compile, load_dir, Source};
+use kho_schema::{compile, Source};
 
-fn shipped() -> Vec<kho_schema::Abi> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
-    load_dir(&dir).unwrap_or_else(|d| panic!("{d}"))
-}
+mod common;
+use common::{errors, shipped, HEAD};
 
 #[test]
 fn luo_matches_the_published_layout() {
@@ -84,16 +82,6 @@ fn luo_matches_the_published_layout() {
         Some(16)
     );
 }
-
-fn errors(files: &[(&str, &str)]) -> String {
-    let srcs: Vec<_> = files.iter().map(|(p, t)| Source::new(*p, *t)).collect();
-    match compile(&srcs) {
-        Ok(_) => panic!("expected errors"),
-        Err(d) => d.to_string(),
-    }
-}
-
-const HEAD: &str = "[abi]\nname = \"t\"\nversion = 1\n";
 
 #[test]
 fn errors_name_file_line_column_and_field() {

@@ -3,12 +3,13 @@
 //! re-bless with `KHO_BLESS=1 cargo test -p kho-schema --test golden` (or
 //! `kho-abi generate`) and review the diff.
 
-use std::path::Path;
+mod common;
+use common::{repo_root, shipped};
 
 #[test]
 fn generated_files_match_the_emitters() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let abis = kho_schema::load_dir(&root.join("schemas")).unwrap_or_else(|d| panic!("{d}"));
+    let root = repo_root();
+    let abis = shipped();
     let files = kho_schema::emit::all(&abis);
     // Three emitters, two schemas.
     assert_eq!(
@@ -36,16 +37,15 @@ fn generated_files_match_the_emitters() {
 
 #[test]
 fn output_is_deterministic() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
-    let a = kho_schema::emit::all(&kho_schema::load_dir(&root).unwrap());
-    let b = kho_schema::emit::all(&kho_schema::load_dir(&root).unwrap());
+    let a = kho_schema::emit::all(&shipped());
+    let b = kho_schema::emit::all(&shipped());
     assert_eq!(a, b);
 }
 
 #[test]
 fn lock_matches_the_schemas() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let abis = kho_schema::load_dir(&root.join("schemas")).unwrap();
+    let root = repo_root();
+    let abis = shipped();
     let on_disk = std::fs::read_to_string(root.join("schemas/abi.lock")).unwrap();
     assert_eq!(on_disk, kho_schema::lock::render(&abis));
     let parsed = kho_schema::lock::parse(&on_disk).unwrap();

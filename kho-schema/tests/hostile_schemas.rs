@@ -8,19 +8,13 @@ use std::process::Command;
 
 use kho_schema::diff::{diff, Verdict};
 use kho_schema::view::AbiView;
-use kho_schema::{compile, emit, lock, Abi, Source};
+use kho_schema::{emit, lock};
 
-fn errors(files: &[(&str, &str)]) -> String {
-    let srcs: Vec<_> = files.iter().map(|(p, t)| Source::new(*p, *t)).collect();
-    match compile(&srcs) {
-        Ok(_) => panic!("expected errors, got none"),
-        Err(d) => d.to_string(),
-    }
-}
+mod common;
+use common::{errors, ok, HEAD};
 
-fn ok(files: &[(&str, &str)]) -> Vec<Abi> {
-    let srcs: Vec<_> = files.iter().map(|(p, t)| Source::new(*p, *t)).collect();
-    compile(&srcs).unwrap_or_else(|d| panic!("{d}"))
+fn scratch(test: &str) -> PathBuf {
+    common::scratch("hostile_schemas", test)
 }
 
 /// Runs `f` on a thread with a small stack: what passes here does not
@@ -49,8 +43,6 @@ fn chain(n: usize, leaf: &str) -> String {
     }
     t
 }
-
-const HEAD: &str = "[abi]\nname = \"t\"\nversion = 1\n";
 
 fn one_struct(fields: &str) -> String {
     format!("{HEAD}[[struct]]\nname = \"s\"\nfields = [{fields}]\n")
@@ -565,15 +557,6 @@ fields = [
 ]
 "#;
 
-fn scratch(test: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("hostile_schemas")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn keyword_fields_compile_in_c() {
     let abis = ok(&[("esc.toml", KEYWORD_FIELDS)]);
@@ -673,7 +656,7 @@ fn a_lock_of_the_first_format_is_upgraded_without_a_false_bump() {
         old.contains("\n    struct luo_file_set_ser size 16\n"),
         "the fixture inlines"
     );
-    let abis = kho_schema::load_dir(&root.join("../schemas")).unwrap();
+    let abis = common::shipped();
     let upgraded = lock::parse(&old).unwrap();
     assert_eq!(lock::render_lock(&upgraded), lock::render(&abis));
     for a in &abis {

@@ -7,57 +7,17 @@ use std::fs::File;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use super::{copy_schemas, TempDir};
 
 /// How long one run of kho-abi may take before it counts as hung.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
-/// A directory under the temp dir, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    /// A fresh, empty directory whose name carries `tag`.
-    pub fn new(tag: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("kho-abi-hostile-{}-{tag}-{n}", std::process::id());
-        let p = std::env::temp_dir().join(name);
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-
-    /// The directory.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        // remove_dir_all does not follow links, so links to the outside
-        // made by a test are removed, not their targets.
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The repository's `schemas/*.toml`.
-pub fn repo_schemas() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas")
-}
-
 /// Copies the repository's schemas into `root/schemas/` and runs
 /// `generate` there, so `root` is a clean, checked repository.
 pub fn generated_root(root: &Path) {
-    let schemas = root.join("schemas");
-    std::fs::create_dir_all(&schemas).unwrap();
-    for e in std::fs::read_dir(repo_schemas()).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "toml") {
-            std::fs::copy(&p, schemas.join(p.file_name().unwrap())).unwrap();
-        }
-    }
+    copy_schemas(&root.join("schemas"));
     let run = kho_abi(&["generate".as_ref(), "--root".as_ref(), root.as_os_str()]);
     assert_eq!(
         run.status.code(),
