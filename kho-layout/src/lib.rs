@@ -30,6 +30,8 @@
 
 extern crate alloc;
 
+pub mod compare;
+
 use alloc::string::String;
 
 /// The type of a field.
@@ -90,7 +92,7 @@ impl core::fmt::Display for TypeDesc {
 }
 
 /// The name of the element type under any arrays.
-const fn base_name(ty: &TypeDesc) -> &'static str {
+pub(crate) const fn base_name(ty: &TypeDesc) -> &'static str {
     match ty {
         TypeDesc::Prim(p) => p,
         TypeDesc::Array(elem, _) => base_name(elem),
