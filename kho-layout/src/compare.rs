@@ -326,6 +326,19 @@ pub const fn explain(
     }
 }
 
+/// Why compatible string `ours` is not `theirs`, that of the type named
+/// `theirs_name`.
+pub const fn explain_compatible(ours: &str, theirs: &str, theirs_name: &str) -> Message {
+    Message::new()
+        .push("compatible string \"")
+        .push(ours)
+        .push("\" differs from `")
+        .push(theirs_name)
+        .push("`'s, \"")
+        .push(theirs)
+        .push("\"")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
