@@ -5,13 +5,21 @@
 //! ```
 //!
 //! The process starts as the *old kernel*: it preserves 2,000 sessions
-//! holding 100,000 files (one session alone holds 5,000) in a memory-mapped
-//! image file, publishes the session chain under one root record, and then
-//! re-executes itself with `--restore` as the *new kernel*, which reopens the
-//! image, restores every chain, checks every byte against what the old kernel
-//! must have written, and releases the pages. The two processes share
-//! nothing but the image file and the command line, as two kernels share
-//! nothing but preserved memory and the kexec command line.
+//! holding 100,000 files (one session alone holds 5,000) in an image file,
+//! publishes the session chain under one root record, and then re-executes
+//! itself with `--restore` as the *new kernel*, which takes the image over,
+//! restores every chain, checks every byte against what the old kernel must
+//! have written, and releases the pages. The two processes share nothing but
+//! the image file and the command line, as two kernels share nothing but
+//! preserved memory and the kexec command line.
+//!
+//! The image is locked from its creation to the end of the run: a second
+//! `live_update --image` on the same file fails with "in use" (exit 1) and
+//! leaves it alone. The old kernel drops its `FileMemory` before the kexec
+//! but not the lock: it keeps a duplicate of the image's descriptor (the
+//! same open file, so the same `flock`) and passes it to the new kernel as
+//! its standard input, which adopts it with `FileMemory::open_file`. No
+//! other process can take the image in between.
 //!
 //! Before LUO moved to KHO blocks it kept sessions and files in one
 //! contiguous preserved allocation each, which capped it at 819 sessions
@@ -22,16 +30,25 @@
 //! Options (all optional): `--sessions N`, `--files N`,
 //! `--big-session-files N`, `--page-size N` (4096, 16384 or 65536),
 //! `--image PATH` (default: a file in the temporary directory),
-//! `--keep-image`. `--restore` is internal: it is how the old kernel starts
-//! the new one. Exit codes: 0 success, 1 a failed save, restore or check
+//! `--keep-image`, `--pause-before-kexec` (the old kernel, holding the image
+//! between its release and the kexec, waits for its standard input to close:
+//! for tests that race a second run against the handover). `--restore` is
+//! internal: it is how the old kernel starts the new one, with the image on
+//! standard input. Exit codes: 0 success, 1 a failed save, restore or check
 //! (the message names the session and file), 2 bad arguments.
 //!
 //! The entry types are LUO's own, generated from `schemas/luo.toml`
 //! (`kho::abi::luo`): the same bytes as the kernel's `luo_file_ser` and
 //! `luo_session_ser`, and the same compatible string, checked on restore.
 
+use std::ffi::OsString;
 use std::fmt;
-use std::process::{Command, ExitCode};
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use kho::{
@@ -91,54 +108,52 @@ struct Config {
     files: usize,
     big_session_files: usize,
     page_size: usize,
-    image: String,
+    image: PathBuf,
     restore: bool,
     keep_image: bool,
+    pause_before_kexec: bool,
 }
 
 const USAGE: &str = "usage: live_update [--sessions N] [--files N] [--big-session-files N] \
-[--page-size 4096|16384|65536] [--image PATH] [--keep-image]";
+[--page-size 4096|16384|65536] [--image PATH] [--keep-image] [--pause-before-kexec]";
 
 impl Config {
-    fn parse(args: impl IntoIterator<Item = String>) -> Result<Config, Failure> {
-        let default_image =
-            std::env::temp_dir().join(format!("kho-live-update-{}.img", std::process::id()));
+    /// Parses the arguments after the program name. Paths stay `OsString`s
+    /// (a non-UTF-8 `--image` works); everything else must be UTF-8.
+    fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Config, Failure> {
         let mut cfg = Config {
             sessions: 2_000,
             files: 100_000,
             big_session_files: 5_000,
             page_size: 4096,
-            image: default_image
-                .to_str()
-                .ok_or_else(|| {
-                    Failure::Usage(format!(
-                        "the temporary directory {} is not UTF-8: pass --image PATH",
-                        default_image.display()
-                    ))
-                })?
-                .to_string(),
+            image: std::env::temp_dir().join(format!("kho-live-update-{}.img", std::process::id())),
             restore: false,
             keep_image: false,
+            pause_before_kexec: false,
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
+            let arg = arg.into_string().map_err(|a| {
+                Failure::Usage(format!("unknown argument {}\n{USAGE}", a.to_string_lossy()))
+            })?;
             let mut value = || {
                 args.next()
                     .ok_or_else(|| Failure::Usage(format!("{arg} needs a value\n{USAGE}")))
             };
-            let number = |v: String| {
-                v.replace('_', "")
-                    .parse::<usize>()
-                    .map_err(|_| Failure::Usage(format!("{arg}: {v:?} is not a count\n{USAGE}")))
+            let number = |v: OsString| {
+                v.to_str()
+                    .and_then(|v| v.replace('_', "").parse::<usize>().ok())
+                    .ok_or_else(|| Failure::Usage(format!("{arg}: {v:?} is not a count\n{USAGE}")))
             };
             match arg.as_str() {
                 "--sessions" => cfg.sessions = number(value()?)?,
                 "--files" => cfg.files = number(value()?)?,
                 "--big-session-files" => cfg.big_session_files = number(value()?)?,
                 "--page-size" => cfg.page_size = number(value()?)?,
-                "--image" => cfg.image = value()?,
+                "--image" => cfg.image = value()?.into(),
                 "--restore" => cfg.restore = true,
                 "--keep-image" => cfg.keep_image = true,
+                "--pause-before-kexec" => cfg.pause_before_kexec = true,
                 _ => return Err(Failure::Usage(format!("unknown argument {arg:?}\n{USAGE}"))),
             }
         }
@@ -200,19 +215,19 @@ impl Config {
     }
 
     /// The arguments that make the new kernel recompute the same workload.
-    fn child_args(&self) -> Vec<String> {
+    fn child_args(&self) -> Vec<OsString> {
         vec![
             "--restore".into(),
             "--sessions".into(),
-            self.sessions.to_string(),
+            self.sessions.to_string().into(),
             "--files".into(),
-            self.files.to_string(),
+            self.files.to_string().into(),
             "--big-session-files".into(),
-            self.big_session_files.to_string(),
+            self.big_session_files.to_string().into(),
             "--page-size".into(),
-            self.page_size.to_string(),
+            self.page_size.to_string().into(),
             "--image".into(),
-            self.image.clone(),
+            self.image.clone().into(),
         ]
     }
 }
@@ -372,7 +387,7 @@ fn old_kernel(cfg: &Config) -> Result<(), Failure> {
     println!(
         "old kernel (pid {}): image {}",
         std::process::id(),
-        cfg.image
+        cfg.image.display()
     );
 
     // Create: all allocation happens here, as LUO grows its chains when a
@@ -385,7 +400,53 @@ fn old_kernel(cfg: &Config) -> Result<(), Failure> {
         page_size: cfg.page_size,
         pages,
     };
-    let mut mem = FileMemory::create(&cfg.image, config).map_err(run_err("create image"))?;
+    let mem = FileMemory::create(&cfg.image, config).map_err(run_err("create image"))?;
+    // The image is this run's from here. Its lock is held to the end of the
+    // run through a duplicate of its descriptor (the same open file, so the
+    // same lock), across the kexec too, so no other process can take the
+    // image in between; it is removed (unless kept) before it is let go.
+    let held = match mem.file().try_clone() {
+        Ok(held) => held,
+        Err(e) => {
+            // Still locked by `mem`: the file is ours to remove.
+            if !cfg.keep_image {
+                let _ = std::fs::remove_file(&cfg.image);
+            }
+            drop(mem);
+            return Err(Failure::Run(format!(
+                "duplicate the image's descriptor: {e}"
+            )));
+        }
+    };
+    let result = hand_over(cfg, mem, &held, t, pages, &counts);
+    if !cfg.keep_image {
+        remove_if_ours(&cfg.image, &held);
+    }
+    result
+}
+
+/// Removes the image at `path` if it is still the file `held` (a run
+/// never deletes an image someone else made at the same path).
+fn remove_if_ours(path: &Path, held: &File) {
+    let ours = match (held.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    if ours {
+        // Best effort: the image was a scratch file.
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// The old kernel with its image created: grow, save, publish, kexec.
+fn hand_over(
+    cfg: &Config,
+    mut mem: FileMemory,
+    held: &File,
+    t: Instant,
+    pages: usize,
+    counts: &[usize],
+) -> Result<(), Failure> {
     let mut file_sets = Vec::with_capacity(cfg.sessions);
     for (s, &n) in counts.iter().enumerate() {
         let mut set = BlockSet::<LuoFileSer, FileMemory>::new(&mem)
@@ -427,7 +488,7 @@ fn old_kernel(cfg: &Config) -> Result<(), Failure> {
         );
     }
     let mut writer = session_set.writer(&mut mem);
-    for (s, (&head, &n)) in heads.iter().zip(&counts).enumerate() {
+    for (s, (&head, &n)) in heads.iter().zip(counts).enumerate() {
         let entry = LuoSessionSer {
             name: CharArray::new(&session_name(s)).map_err(run_err(format_args!("session {s}")))?,
             file_set_ser: LuoFileSetSer {
@@ -462,15 +523,26 @@ fn old_kernel(cfg: &Config) -> Result<(), Failure> {
         session_set.head(),
         mib(preserved * cfg.page_size)
     );
-    // The old kernel is gone after a kexec: unmap before the new one maps.
+    // The old kernel is gone after a kexec; its image's lock is not.
     drop(mem);
+    if cfg.pause_before_kexec {
+        println!(
+            "  paused before the kexec, holding the image: waiting for standard input to close"
+        );
+        let _ = std::io::stdout().flush();
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+    }
 
     let exe = std::env::current_exe()
         .map_err(|e| Failure::Run(format!("cannot find this program to re-execute: {e}")))?;
     println!("  kexec: re-executing {} --restore", exe.display());
     let t = Instant::now();
+    let image = held
+        .try_clone()
+        .map_err(|e| Failure::Run(format!("duplicate the image's descriptor: {e}")))?;
     let status = Command::new(&exe)
         .args(cfg.child_args())
+        .stdin(Stdio::from(image))
         .status()
         .map_err(|e| Failure::Run(format!("cannot start the new kernel: {e}")))?;
     let child = t.elapsed();
@@ -493,11 +565,19 @@ fn new_kernel(cfg: &Config) -> Result<(), Failure> {
     println!(
         "new kernel (pid {}): image {}",
         std::process::id(),
-        cfg.image
+        cfg.image.display()
     );
 
     let t = Instant::now();
-    let mut mem = FileMemory::open(&cfg.image).map_err(run_err("open image"))?;
+    // The old kernel passes the image, still locked, as standard input.
+    let image = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(File::from)
+        .map_err(|e| Failure::Run(format!("take the image from standard input: {e}")))?;
+    let mut mem = FileMemory::open_file(image, &cfg.image).map_err(run_err(
+        "open image (on standard input, from the old kernel)",
+    ))?;
     let incoming = mem.stats().incoming;
     let record = *mem.find(SESSIONS_ROOT).map_err(run_err("root table"))?;
     let open = t.elapsed();
@@ -619,7 +699,7 @@ fn main() -> ExitCode {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }
-    let cfg = match Config::parse(std::env::args().skip(1)) {
+    let cfg = match Config::parse(std::env::args_os().skip(1)) {
         Ok(cfg) => cfg,
         Err(e) => {
             eprintln!("live_update: {e}");
@@ -629,12 +709,8 @@ fn main() -> ExitCode {
     let (who, result) = if cfg.restore {
         ("new kernel", new_kernel(&cfg))
     } else {
-        let result = old_kernel(&cfg);
-        if !cfg.keep_image {
-            // Best effort: a failed run may not have created it.
-            let _ = std::fs::remove_file(&cfg.image);
-        }
-        ("old kernel", result)
+        // Removes the image it made (and only that) unless --keep-image.
+        ("old kernel", old_kernel(&cfg))
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     if std::fs::write(&path, data).is_err() {
         return;
     }
-    if let Ok(mem) = FileMemory::open_read_only(&path.to_string_lossy()) {
+    if let Ok(mem) = FileMemory::open_read_only(&path) {
         for r in mem.root() {
             let (head, size) = (r.head, r.entry_size);
             if let Ok(set) =

@@ -84,7 +84,7 @@ pub fn raw_chain(
     out: &mut impl Write,
 ) -> Result<(), Failure> {
     let mem = RawImage::open(&req.image, req.base, req.page_size)?;
-    let pages = mem.as_bytes().len() / req.page_size;
+    let pages = mem.pages();
     let limit = walk_limit(req.max_blocks, pages);
     let set = RawBlockSet::restore_with_limit(&mem, PhysAddr(req.head), req.entry_size, limit)?;
     match format {

@@ -353,7 +353,10 @@ fn fnv(bytes: &[u8]) -> u64 {
     })
 }
 
-const SLOTS: [usize; 2] = [0, 512];
+/// Superblock slot `slot` starts page `slot` (image format 2).
+fn slot_offset(slot: usize, page_size: usize) -> usize {
+    slot * page_size
+}
 const RECORD: usize = 168;
 
 /// A FileMemory image and where its structures are.
@@ -436,9 +439,9 @@ impl Image {
             .map(|r| (r.head, r.entry_size as usize))
             .collect();
         // The slot with the newer generation is the one in use.
-        let generation = |slot: usize| rd(&bytes, SLOTS[slot] + 32);
+        let generation = |slot: usize| rd(&bytes, slot_offset(slot, page_size) + 32);
         let slot = usize::from(generation(1) > generation(0));
-        let root = rd(&bytes, SLOTS[slot] + 40);
+        let root = rd(&bytes, slot_offset(slot, page_size) + 40);
         let root_blocks = chain(&bytes, page_size, root);
         let per_block = (page_size - HEADER) / RECORD;
         let records = (0..heads.len())
@@ -503,14 +506,14 @@ impl Image {
             }
             // A bit of the preserved-page bitmap in use.
             4 => {
-                let bitmap = (1 + self.slot) * ps;
+                let bitmap = (2 + self.slot) * ps;
                 let bit = rng.below(32);
                 flip(&mut self.bytes, bitmap + bit / 8, bit);
             }
             // The superblock in use: a field rewritten and re-signed, or a
             // bit flipped (so the older slot is used).
             5 => {
-                let sb = SLOTS[self.slot];
+                let sb = slot_offset(self.slot, ps);
                 if rng.chance(30) || self.bytes.len() < sb + 64 {
                     let bit = rng.below(64 * 8);
                     flip(&mut self.bytes, sb + bit / 8, bit);

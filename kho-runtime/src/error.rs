@@ -20,6 +20,12 @@ pub enum Fault {
     Reserved,
     /// The backend is read-only (a raw memory dump).
     ReadOnly,
+    /// The file behind the memory is now shorter than the page: someone
+    /// truncated it while it was open.
+    Shrunk {
+        /// The file's length when the short read was seen.
+        len: u64,
+    },
 }
 
 impl core::fmt::Display for Fault {
@@ -32,6 +38,9 @@ impl core::fmt::Display for Fault {
             Fault::AlreadyRestored => "page was already restored",
             Fault::Reserved => "page is reserved for image metadata",
             Fault::ReadOnly => "memory is read-only",
+            Fault::Shrunk { len } => {
+                return write!(f, "the image shrank to {len} bytes while open");
+            }
         })
     }
 }
@@ -162,6 +171,48 @@ pub enum Error {
         /// The file.
         path: alloc::string::String,
         /// The cause.
+        source: std::io::Error,
+    },
+    /// Reading one page of a file failed (other than by the file being too
+    /// short, which is [`Fault::Shrunk`]).
+    #[cfg(feature = "std")]
+    #[error("{path}: reading the page at {addr}: {source}")]
+    PageIo {
+        /// The file.
+        path: alloc::string::String,
+        /// The page's physical address.
+        addr: PhysAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Another open of the image holds its lock: one writer, or any number
+    /// of readers, at a time.
+    #[error("image {path} is in use (locked by another process or open handle)")]
+    InUse {
+        /// The image file.
+        path: alloc::string::String,
+    },
+    /// The path names something other than a file the backend can use
+    /// (a FIFO, a device, a directory, a socket).
+    #[error("{path}: not a regular file{also} ({kind})")]
+    NotRegular {
+        /// The path.
+        path: alloc::string::String,
+        /// What it is instead, with its article ("a FIFO").
+        kind: &'static str,
+        /// What else the backend accepts (" or block device"), or "".
+        also: &'static str,
+    },
+    /// The image's storage could not be allocated (a full disk): `create`
+    /// reserves every block up front so that this is the only place it shows.
+    #[cfg(feature = "std")]
+    #[error("image {path}: cannot allocate {len} bytes: {source}")]
+    Allocate {
+        /// The image file.
+        path: alloc::string::String,
+        /// Bytes asked for.
+        len: u64,
+        /// The cause (`ENOSPC` for a full disk).
         source: std::io::Error,
     },
 }

@@ -1,46 +1,77 @@
-//! Preserved memory in a memory-mapped image file that another process
-//! reopens: the two-process stand-in for a kexec.
+//! Preserved memory in an image file that another process reopens: the
+//! two-process stand-in for a kexec.
 //!
-//! # Image layout
-//! Byte `k` of the file is physical address `base + k`. Page 0 holds two
-//! superblock slots (at offsets 0 and 512); after it come two bitmaps of
+//! # Image layout (format version 2)
+//! Byte `k` of the file is physical address `base + k`. Pages 0 and 1 hold
+//! the two superblock slots, one each, so that a write torn anywhere in one
+//! slot's page cannot reach the other. After them come two bitmaps of
 //! preserved pages, one per slot. The rest are data pages. A superblock
 //! records the geometry, a generation number, the head of the root table
 //! (a block set of [`RootRecord`]s, in data pages like any other set) and a
 //! checksum. Opening picks the valid slot with the highest generation.
 //!
-//! # Crash safety
-//! [`FileMemory::publish`] writes the root table and the bitmap into pages
-//! the published generation does not use, flushes them, and only then
-//! writes the other superblock slot. Pages of the published generation are
-//! never handed out again until a newer generation is published, so a save
-//! that dies at any point leaves the previous handover intact.
+//! # I/O, and what a changing file does
+//! Nothing is memory-mapped. Pages are read with positioned reads the first
+//! time they are asked for and kept in this process; pages this process
+//! writes stay in memory until [`FileMemory::publish`] writes them. So a
+//! file truncated under an open image (by a process that ignores the lock)
+//! is an error at the next access that needs a missing page
+//! ([`Fault::Shrunk`], "the image shrank to N bytes while open") or at the
+//! next publish, which checks the file's size before and after writing.
+//! It is never a signal. Memory use is the pages touched, not the image.
+//!
+//! # Locking
+//! The file is locked with `flock` for as long as the `FileMemory` lives:
+//! exclusively by [`create`](FileMemory::create) and
+//! [`open`](FileMemory::open), shared by
+//! [`open_read_only`](FileMemory::open_read_only). An open that finds the
+//! lock taken fails with [`Error::InUse`] (or waits, with
+//! [`open_wait`](FileMemory::open_wait)); `create` takes the lock before it
+//! truncates, so it never replaces an image someone holds. The lock is
+//! advisory: it keeps kho processes apart, not a `truncate -s` by hand
+//! (which the previous paragraph covers).
+//!
+//! # Crash and power-loss safety
+//! [`FileMemory::publish`] writes the root table, the dirty data pages and
+//! the new bitmap into pages the published generation does not use, syncs
+//! them (`fdatasync`), and only then writes the other superblock slot and
+//! syncs again. Pages of the published generation are never handed out
+//! again until a newer generation is published, so a save that dies at any
+//! point, by a kill or a power loss, leaves the previous handover intact,
+//! and a publish that returned survives a power loss. `tests/power_loss.rs`
+//! checks this against a disk model that drops or tears unsynced writes.
+//! [`create`](FileMemory::create) allocates every block of the image up
+//! front, so a full disk is an error there ([`Error::Allocate`]).
 //!
 //! What this does not cover: changing a set in place after publishing it
 //! (push, prev, clear, shrink on the same outgoing set) writes into pages
 //! the published generation uses. Build the next generation in new sets,
 //! as a kernel serializes afresh for each handover, and publish that.
 
+use alloc::collections::BTreeSet;
 use alloc::format;
 use alloc::string::{String, ToString};
-use alloc::vec;
 use alloc::vec::Vec;
-use std::fs::OpenOptions;
+use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use kho_derive::KhoEntry;
-use memmap2::MmapMut;
 
-use crate::memory::{check_page_size, page_offset};
+use crate::cache::PageCache;
+use crate::image_file::{self, io_error, shown, Access, ImageFile, Wait};
+use crate::memory::{check_page_size, page_offset, PAGE_SIZES};
 use crate::{
     name_bytes, set_name, AbiField, BlockSet, Error, Fault, KhoEntry, PhysAddr, PreservedMemory,
     RawBlockSet, Result,
 };
 
 const MAGIC: [u8; 8] = *b"KHOIMAGE";
-const FORMAT_VERSION: u32 = 1;
-const SLOT_OFFSETS: [usize; 2] = [0, 512];
+/// 2: each superblock slot in its own page (1 had both in page 0).
+const FORMAT_VERSION: u32 = 2;
 const SUPERBLOCK_SIZE: usize = 64;
+/// Shorter than one superblock: nothing to read.
+const MIN_IMAGE_LEN: u64 = SUPERBLOCK_SIZE as u64;
 
 /// Geometry of a new image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,8 +200,8 @@ impl Superblock {
 
     /// Decodes a slot, or says why it is not a valid superblock for a file
     /// of `file_len` bytes.
-    fn decode(b: &[u8], file_len: usize) -> core::result::Result<Self, String> {
-        if b.len() < SUPERBLOCK_SIZE || b[0..8] != MAGIC {
+    fn decode(b: &[u8; SUPERBLOCK_SIZE], file_len: u64) -> core::result::Result<Self, String> {
+        if b[0..8] != MAGIC {
             return Err("no superblock magic".into());
         }
         if u64::read_from(&b[56..]) != kho_layout::fnv1a(&b[..56]) {
@@ -186,18 +217,21 @@ impl Superblock {
         let [base, pages, generation, root] = <[u64; 4]>::read_from(&b[16..]);
         check_page_size(page_size).map_err(|e| e.to_string())?;
         let len = pages.checked_mul(page_size as u64);
-        if len != Some(file_len as u64) {
+        if len != Some(file_len) {
             return Err(format!(
                 "{pages} pages of {page_size} bytes, but the file has {file_len} bytes"
             ));
         }
         if base == 0
             || !base.is_multiple_of(page_size as u64)
-            || base.checked_add(file_len as u64).is_none()
+            || base.checked_add(file_len).is_none()
         {
             return Err(format!("base {base:#x} is not a usable page address"));
         }
-        let pages = pages as usize;
+        let pages = usize::try_from(pages)
+            .ok()
+            .filter(|p| p.checked_mul(page_size).is_some())
+            .ok_or_else(|| format!("{pages} pages do not fit this machine's address space"))?;
         if pages <= meta_pages(pages, page_size) {
             return Err(format!("{pages} pages leave no room for data"));
         }
@@ -216,7 +250,16 @@ fn bitmap_pages(pages: usize, page_size: usize) -> usize {
 }
 
 fn meta_pages(pages: usize, page_size: usize) -> usize {
-    1 + 2 * bitmap_pages(pages, page_size)
+    2 + 2 * bitmap_pages(pages, page_size)
+}
+
+/// A vector of `n` copies of `value`, or [`Error::OutOfMemory`]: the page
+/// count comes from a file, and a sparse file can claim a huge one.
+fn filled<T: Clone>(n: usize, value: T) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory)?;
+    v.resize(n, value);
+    Ok(v)
 }
 
 /// Page counters of a [`FileMemory`].
@@ -230,11 +273,15 @@ pub struct FileStats {
     pub restored: usize,
 }
 
-/// Preserved memory in a memory-mapped image file (see the module notes for
-/// the layout and the crash-safety rule).
-pub struct FileMemory {
+/// Preserved memory in an image file (see the module notes for the
+/// layout, the locking and the crash-safety rule).
+///
+/// `F` is the storage: a [`File`] for every constructor that takes a path,
+/// or any [`ImageFile`] through [`create_on`](Self::create_on) and
+/// [`open_on`](Self::open_on) (the power-loss tests use a model disk).
+pub struct FileMemory<F = File> {
     path: PathBuf,
-    map: MmapMut,
+    file: F,
     sb: Superblock,
     meta: usize,
     /// Slot of the published superblock; the next publish writes the other.
@@ -243,18 +290,28 @@ pub struct FileMemory {
     /// Pages the published generation uses: never reallocated before the
     /// next publish.
     published: Vec<bool>,
-    free: Vec<usize>,
+    /// Pages freed since the last publish, handed out again first.
+    freed: Vec<usize>,
+    /// Allocation scans up from here for a page never handed out since the
+    /// last publish (no list of every free page: an image can be huge).
+    scan: usize,
+    cache: PageCache,
+    /// Cached pages changed since they were last written to the file.
+    dirty: BTreeSet<usize>,
     root: Vec<RootRecord>,
     root_set: Option<RawBlockSet>,
     stats: FileStats,
     fail_at: Option<u64>,
     attempts: u64,
-    /// False for [`FileMemory::open_read_only`]: the mapping is private, so
-    /// a publish could never reach the file.
+    /// False for [`FileMemory::open_read_only`]: the file is open read-only,
+    /// so a publish could never reach it.
     writable: bool,
+    /// Set when writing or syncing a superblock failed: whether it reached
+    /// the disk is unknown, so reusing any page is unsafe until reopened.
+    poisoned: bool,
 }
 
-impl core::fmt::Debug for FileMemory {
+impl<F> core::fmt::Debug for FileMemory<F> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("FileMemory")
             .field("path", &self.path)
@@ -267,125 +324,207 @@ impl core::fmt::Debug for FileMemory {
     }
 }
 
-impl FileMemory {
-    /// Creates (or truncates) the image at `path` and publishes an empty
-    /// handover, so the file is a valid image from the start.
+/// Checks a new image's geometry; returns its length in bytes.
+fn check_config(path: &Path, config: FileMemoryConfig) -> Result<usize> {
+    let FileMemoryConfig {
+        base,
+        page_size,
+        pages,
+    } = config;
+    check_page_size(page_size)?;
+    let bad = |what: String| Error::Image {
+        path: shown(path),
+        what,
+    };
+    let len = pages
+        .checked_mul(page_size)
+        .filter(|&len| u64::try_from(len).is_ok())
+        .ok_or_else(|| bad(format!("{pages} pages of {page_size} bytes overflow")))?;
+    if base == 0 || !base.is_multiple_of(page_size as u64) || base.checked_add(len as u64).is_none()
+    {
+        return Err(bad(format!("base {base:#x} is not a usable page address")));
+    }
+    let meta = meta_pages(pages, page_size);
+    if pages <= meta {
+        return Err(bad(format!(
+            "{pages} pages leave no room for data (metadata needs {meta})"
+        )));
+    }
+    Ok(len)
+}
+
+/// Syncs the directory holding `path`, so that a new image's name survives
+/// a power loss along with its contents.
+fn sync_parent(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir))
+}
+
+impl FileMemory<File> {
+    /// Creates the image at `path` (or replaces the one there) and publishes
+    /// an empty handover, so the file is a valid image from the start.
+    ///
+    /// The file is opened without truncating, locked exclusively, and only
+    /// then emptied and allocated in full (`fallocate`): an image another
+    /// `FileMemory` holds is refused with [`Error::InUse`] and left as it
+    /// was, and a disk without room for the whole image is an
+    /// [`Error::Allocate`] naming the image and the size, here rather than
+    /// at a later write. Anything but a regular file (a FIFO, a device, a
+    /// directory) is refused with [`Error::NotRegular`] and not touched.
     pub fn create(path: impl AsRef<Path>, config: FileMemoryConfig) -> Result<Self> {
         let path = path.as_ref();
-        let FileMemoryConfig {
-            base,
-            page_size,
-            pages,
-        } = config;
-        check_page_size(page_size)?;
-        let bad = |what: String| Error::Image {
-            path: path.display().to_string(),
-            what,
+        check_config(path, config)?;
+        // The holder we waited out may have removed or replaced the file
+        // before letting go: then the lock is on a file no longer at
+        // `path`, and an image made there would be lost. Open again.
+        let mut tries = 0;
+        let file = loop {
+            let (file, _) = image_file::open(path, Access::Create, false)?;
+            image_file::lock(&file, path, true, Wait::No)?;
+            if image_file::is_at(&file, path) {
+                break file;
+            }
+            tries += 1;
+            if tries == 8 {
+                return Err(Error::InUse { path: shown(path) });
+            }
         };
-        let len = pages
-            .checked_mul(page_size)
-            .ok_or_else(|| bad(format!("{pages} pages of {page_size} bytes overflow")))?;
-        if base == 0
-            || !base.is_multiple_of(page_size as u64)
-            || base.checked_add(len as u64).is_none()
-        {
-            return Err(bad(format!("base {base:#x} is not a usable page address")));
-        }
-        let meta = meta_pages(pages, page_size);
-        if pages <= meta {
-            return Err(bad(format!(
-                "{pages} pages leave no room for data (metadata needs {meta})"
-            )));
-        }
-        let io = |source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
-            .map_err(io)?;
-        file.set_len(len as u64).map_err(io)?;
-        let map = crate::mmap::map_shared(&file).map_err(io)?;
-        let sb = Superblock {
-            page_size,
-            base,
-            pages,
-            generation: 0,
-            root: 0,
-        };
-        let mut mem = FileMemory::with_map(path, map, sb, 1);
-        for i in meta..pages {
-            mem.state[i] = PageState::Free;
-        }
-        mem.rebuild_free_list();
-        mem.publish(&[])?;
+        let mem = Self::create_on(file, path, config)?;
+        sync_parent(path)?;
         Ok(mem)
     }
 
     /// Opens an image to take over its handover: published pages become
     /// incoming, the root table is read (and its pages released).
+    ///
+    /// Takes the image's lock exclusively for the life of the value: an
+    /// image another `FileMemory` has open is [`Error::InUse`]. Anything but
+    /// a regular file is refused with [`Error::NotRegular`] without
+    /// blocking (a FIFO included).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        Self::open_mode(path, true)
+        Self::open_path(path.as_ref(), true, Wait::No)
+    }
+
+    /// [`open`](Self::open), but waits for the lock instead of failing.
+    pub fn open_wait(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_path(path.as_ref(), true, Wait::Yes)
     }
 
     /// Opens an image for inspection: the same checks as [`open`](Self::open),
-    /// but the file is mapped privately and never written. Sets can still be
-    /// built in the private copy; [`publish`](Self::publish) is refused.
+    /// but the file is opened read-only and never written. Sets can still be
+    /// built (in this process's memory); [`publish`](Self::publish) is
+    /// refused.
+    ///
+    /// Takes the lock shared: any number of readers at once, none while a
+    /// writer has the image ([`Error::InUse`]).
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
-        Self::open_mode(path, false)
+        Self::open_path(path.as_ref(), false, Wait::No)
     }
 
-    fn open_mode(path: impl AsRef<Path>, writable: bool) -> Result<Self> {
+    /// [`open_read_only`](Self::open_read_only), but waits for a writer to
+    /// let go instead of failing.
+    pub fn open_read_only_wait(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_path(path.as_ref(), false, Wait::Yes)
+    }
+
+    /// Takes over the image in `file`, an open read-write descriptor of the
+    /// image at `path` (used in messages), as [`open`](Self::open) does.
+    ///
+    /// This is how a handover passes the image from one process to the next
+    /// without letting go of the lock in between: the old process keeps a
+    /// duplicate of its [`file`](Self::file) (`try_clone`, the same open file
+    /// description and so the same lock), drops its `FileMemory`, and hands
+    /// the duplicate to the new process, which adopts it here. Re-taking
+    /// the lock on that description succeeds; on any other that is locked
+    /// it is [`Error::InUse`].
+    pub fn open_file(file: File, path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let io = |source| Error::Io {
-            path: path.display().to_string(),
-            source,
+        image_file::check_kind(&file, path, false)?;
+        image_file::lock(&file, path, true, Wait::No)?;
+        Self::open_with(file, path, true)
+    }
+
+    fn open_path(path: &Path, writable: bool, wait: Wait) -> Result<Self> {
+        let access = if writable {
+            Access::Write
+        } else {
+            Access::Read
         };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(writable)
-            .open(path)
-            .map_err(io)?;
-        let len = file.metadata().map_err(io)?.len() as usize;
+        let (file, _) = image_file::open(path, access, false)?;
+        image_file::lock(&file, path, writable, wait)?;
+        Self::open_with(file, path, writable)
+    }
+}
+
+impl<F: ImageFile> FileMemory<F> {
+    /// [`create`](Self::create) on storage the caller opened (and locked, if
+    /// it is shared); `path` is for messages only.
+    pub fn create_on(
+        mut file: F,
+        path: impl AsRef<Path>,
+        config: FileMemoryConfig,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        let len = check_config(path, config)?;
+        file.allocate_zeroed(len as u64)
+            .map_err(|source| Error::Allocate {
+                path: shown(path),
+                len: len as u64,
+                source,
+            })?;
+        let sb = Superblock {
+            page_size: config.page_size,
+            base: config.base,
+            pages: config.pages,
+            generation: 0,
+            root: 0,
+        };
+        let mut mem = FileMemory::with_file(path, file, sb, 1)?;
+        for i in mem.meta..sb.pages {
+            mem.state[i] = PageState::Free;
+        }
+        mem.publish(&[])?;
+        Ok(mem)
+    }
+
+    /// [`open`](Self::open) on storage the caller opened; `path` is for
+    /// messages only. No lock is taken.
+    pub fn open_on(file: F, path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(file, path.as_ref(), true)
+    }
+
+    /// [`open_read_only`](Self::open_read_only) on storage the caller
+    /// opened; `path` is for messages only. No lock is taken.
+    pub fn open_read_only_on(file: F, path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(file, path.as_ref(), false)
+    }
+
+    fn open_with(file: F, path: &Path, writable: bool) -> Result<Self> {
         let bad = |what: String| Error::Image {
-            path: path.display().to_string(),
+            path: shown(path),
             what,
         };
-        if len < SLOT_OFFSETS[1] + SUPERBLOCK_SIZE {
-            return Err(bad(format!("{len} bytes is too small for an image")));
+        let len = file.size().map_err(io_error(path))?;
+        if len < MIN_IMAGE_LEN {
+            return Err(bad(format!(
+                "{len} bytes is too small for an image (a superblock is {MIN_IMAGE_LEN})"
+            )));
         }
-        let map = if writable {
-            crate::mmap::map_shared(&file)
-        } else {
-            crate::mmap::map_private(&file)
-        }
-        .map_err(io)?;
-        let slots = SLOT_OFFSETS.map(|off| Superblock::decode(&map[off..], len));
-        let (slot, sb) = match slots {
-            [Ok(a), Ok(b)] => {
-                if b.generation > a.generation {
-                    (1, b)
-                } else {
-                    (0, a)
-                }
-            }
-            [Ok(a), Err(_)] => (0, a),
-            [Err(_), Ok(b)] => (1, b),
-            [Err(a), Err(b)] => {
-                return Err(bad(format!(
-                    "no valid superblock (slot 0: {a}; slot 1: {b})"
-                )))
-            }
-        };
-        let mut mem = FileMemory::with_map(path, map, sb, slot);
+        let (slot, sb) = read_superblock(&file, path, len)?;
+        let mut mem = FileMemory::with_file(path, file, sb, slot)?;
         mem.writable = writable;
-        let bitmap_at = mem.bitmap_offset(slot);
+        let mut bitmap = filled(sb.pages.div_ceil(8), 0u8)?;
+        mem.file
+            .read_exact_at(&mut bitmap, mem.bitmap_offset(slot) as u64)
+            .map_err(|e| mem.read_error(PhysAddr(sb.base), e))
+            .map_err(|e| bad(format!("bitmap: {e}")))?;
         for i in mem.meta..sb.pages {
-            let bit = mem.map[bitmap_at + i / 8] >> (i % 8) & 1 == 1;
+            let bit = bitmap.get(i / 8).is_some_and(|b| b >> (i % 8) & 1 == 1);
             mem.published[i] = bit;
             mem.state[i] = if bit {
                 PageState::Incoming
@@ -394,7 +533,6 @@ impl FileMemory {
             };
         }
         mem.stats.incoming = mem.published.iter().filter(|&&b| b).count();
-        mem.rebuild_free_list();
         let mut table = RawBlockSet::restore(&mem, PhysAddr(sb.root), RootRecord::SIZE)
             .map_err(|e| bad(format!("root table: {e}")))?;
         mem.root = table.iter(&mem).map(RootRecord::read_from).collect();
@@ -402,41 +540,62 @@ impl FileMemory {
         Ok(mem)
     }
 
-    fn with_map(path: &Path, map: MmapMut, sb: Superblock, slot: usize) -> Self {
-        FileMemory {
+    fn with_file(path: &Path, file: F, sb: Superblock, slot: usize) -> Result<Self> {
+        let meta = meta_pages(sb.pages, sb.page_size);
+        Ok(FileMemory {
             path: path.to_path_buf(),
-            map,
-            meta: meta_pages(sb.pages, sb.page_size),
+            file,
+            meta,
             slot,
-            state: vec![PageState::Reserved; sb.pages],
-            published: vec![false; sb.pages],
-            free: Vec::new(),
+            state: filled(sb.pages, PageState::Reserved)?,
+            published: filled(sb.pages, false)?,
+            freed: Vec::new(),
+            scan: meta,
+            cache: PageCache::new(sb.pages, sb.page_size),
+            dirty: BTreeSet::new(),
             root: Vec::new(),
             root_set: None,
             stats: FileStats::default(),
             fail_at: None,
             attempts: 0,
             writable: true,
+            poisoned: false,
             sb,
-        }
+        })
     }
 
     fn bitmap_offset(&self, slot: usize) -> usize {
-        (1 + slot * bitmap_pages(self.sb.pages, self.sb.page_size)) * self.sb.page_size
+        (2 + slot * bitmap_pages(self.sb.pages, self.sb.page_size)) * self.sb.page_size
     }
 
-    fn rebuild_free_list(&mut self) {
-        self.free = (0..self.sb.pages)
-            .rev()
-            .filter(|&i| {
-                !self.published[i] && matches!(self.state[i], PageState::Free | PageState::Restored)
-            })
-            .collect();
+    /// Whether page `i` may be handed out by `alloc_preserve`.
+    fn allocatable(&self, i: usize) -> bool {
+        !self.published[i] && matches!(self.state[i], PageState::Free | PageState::Restored)
+    }
+
+    /// Forgets the freed pages and rescans from the first data page: after
+    /// a publish, pages the previous generation held are free too.
+    fn reset_allocator(&mut self) {
+        self.freed.clear();
+        self.scan = self.meta;
+    }
+
+    /// The error for a failed read at `addr`: a short read means the file
+    /// shrank under us.
+    fn read_error(&self, addr: PhysAddr, e: io::Error) -> Error {
+        read_error(&self.file, &self.path, addr, e)
     }
 
     /// The image file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The storage, for instance to `try_clone` the [`File`] and so keep the
+    /// image locked after this value is dropped (see
+    /// [`open_file`](FileMemory::open_file)).
+    pub fn file(&self) -> &F {
+        &self.file
     }
 
     /// Physical address of the first byte.
@@ -474,7 +633,7 @@ impl FileMemory {
 
     /// Restores the set recorded as `name`, after checking that the record's
     /// compatible string, entry size and fingerprint are `T`'s.
-    pub fn restore_set<T: KhoEntry>(&self, name: &str) -> Result<BlockSet<T, FileMemory>> {
+    pub fn restore_set<T: KhoEntry>(&self, name: &str) -> Result<BlockSet<T, FileMemory<F>>> {
         let r = *self.find(name)?;
         let found = format!(
             "{} ({} bytes, fingerprint {:#018x})",
@@ -505,16 +664,34 @@ impl FileMemory {
 
     /// Publishes a new generation whose root table holds `records`: the
     /// handover a later [`open`](Self::open) finds. Until this returns, the
-    /// previous generation is what the file holds.
+    /// previous generation is what the file holds; once it returns, the new
+    /// one survives a power loss.
+    ///
+    /// The new generation's pages and bitmap are written and synced before
+    /// its superblock is written and synced. A failure before the
+    /// superblock (a full disk, an I/O error, the file found shrunk) leaves
+    /// the previous generation published and this value usable: the pages
+    /// stay in memory and a retry writes them again. A failure writing or
+    /// syncing the superblock leaves the file holding one of the two
+    /// generations, whole, and this value refusing to publish again (reopen
+    /// the image to go on).
     ///
     /// An image opened with [`open_read_only`](Self::open_read_only) cannot
     /// publish: that is an [`Error::Image`], and nothing changes.
     pub fn publish(&mut self, records: &[RootRecord]) -> Result<()> {
+        let refuse = |what: &str| Error::Image {
+            path: shown(&self.path),
+            what: what.to_string(),
+        };
         if !self.writable {
-            return Err(Error::Image {
-                path: self.path.display().to_string(),
-                what: "opened read-only: publishing needs FileMemory::open".to_string(),
-            });
+            return Err(refuse(
+                "opened read-only: publishing needs FileMemory::open",
+            ));
+        }
+        if self.poisoned {
+            return Err(refuse(
+                "an earlier publish failed writing its superblock: reopen the image to go on",
+            ));
         }
         // The new root table first, so that a failure leaves this process's
         // state (and the previous root table) as it was.
@@ -532,55 +709,49 @@ impl FileMemory {
                 return Err(e);
             }
         };
-        // The previous root table is not part of the new generation.
-        let old_table: Vec<usize> = self
-            .root_set
-            .as_ref()
-            .map(|t| {
-                t.blocks()
-                    .iter()
-                    .filter_map(|&b| self.index(b).ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let slot = 1 - self.slot;
-        let bitmap_at = self.bitmap_offset(slot);
-        let bitmap_len = bitmap_pages(self.sb.pages, self.sb.page_size) * self.sb.page_size;
         // As in KHO, only what this kernel preserved goes on: incoming pages
         // nobody claimed are not handed to the next kernel (they stay
-        // unallocatable here until restored and freed).
-        let mut keep: Vec<bool> = self
-            .state
-            .iter()
-            .map(|s| matches!(s, PageState::Outgoing))
-            .collect();
-        for &i in &old_table {
-            keep[i] = false;
-        }
-        let bitmap = &mut self.map[bitmap_at..bitmap_at + bitmap_len];
-        bitmap.fill(0);
-        for (i, _) in keep.iter().enumerate().filter(|(_, &k)| k) {
-            bitmap[i / 8] |= 1 << (i % 8);
-        }
-        if let Err(source) = self.map.flush() {
-            let _ = table.destroy(self);
-            return Err(Error::Io {
-                path: self.path.display().to_string(),
-                source,
-            });
-        }
-        let io = |source| Error::Io {
-            path: self.path.display().to_string(),
-            source,
+        // unallocatable here until restored and freed). The previous root
+        // table is not part of the new generation.
+        let mut keep = match filled(self.sb.pages, false) {
+            Ok(keep) => keep,
+            Err(e) => {
+                let _ = table.destroy(self);
+                return Err(e);
+            }
         };
+        for (k, s) in keep.iter_mut().zip(&self.state) {
+            *k = *s == PageState::Outgoing;
+        }
+        if let Some(old) = &self.root_set {
+            for &b in old.blocks() {
+                if let Ok(i) = self.index(b) {
+                    keep[i] = false;
+                }
+            }
+        }
+        let slot = 1 - self.slot;
+        if let Err(e) = self.write_generation(slot, &keep) {
+            let _ = table.destroy(self);
+            return Err(e);
+        }
         let sb = Superblock {
             generation: self.sb.generation + 1,
             root: root.get(),
             ..self.sb
         };
-        let at = SLOT_OFFSETS[slot];
-        self.map[at..at + SUPERBLOCK_SIZE].copy_from_slice(&sb.encode());
-        self.map.flush_range(0, self.sb.page_size).map_err(io)?;
+        let at = slot_offset(slot, self.sb.page_size);
+        let written = self
+            .file
+            .write_all_at(&sb.encode(), at)
+            .and_then(|()| self.file.sync_data());
+        if let Err(source) = written {
+            self.poisoned = true;
+            return Err(Error::Io {
+                path: shown(&self.path),
+                source,
+            });
+        }
         self.sb = sb;
         self.slot = slot;
         self.published = keep;
@@ -588,14 +759,64 @@ impl FileMemory {
             // Not published any more, so these pages are free at once.
             old.destroy(self)?;
         }
-        self.rebuild_free_list();
+        self.reset_allocator();
         Ok(())
+    }
+
+    /// Writes the next generation's bitmap (into `slot`'s) and every dirty
+    /// page it keeps, checks the file still has its size, and syncs.
+    fn write_generation(&mut self, slot: usize, keep: &[bool]) -> Result<()> {
+        let ps = self.sb.page_size;
+        let io = io_error(&self.path);
+        self.check_size()?;
+        let mut bitmap = filled(bitmap_pages(self.sb.pages, ps) * ps, 0u8)?;
+        for (i, _) in keep.iter().enumerate().filter(|(_, &k)| k) {
+            if let Some(b) = bitmap.get_mut(i / 8) {
+                *b |= 1 << (i % 8);
+            }
+        }
+        self.file
+            .write_all_at(&bitmap, self.bitmap_offset(slot) as u64)
+            .map_err(&io)?;
+        // Pages dirty but not kept (freed, or incoming pages written in
+        // place) are not part of the new generation: writing them could only
+        // touch pages the published one uses.
+        for &i in &self.dirty {
+            if keep.get(i) == Some(&true) {
+                if let Some(page) = self.cache.cached(i) {
+                    self.file.write_all_at(page, (i * ps) as u64).map_err(&io)?;
+                }
+            }
+        }
+        self.check_size()?;
+        self.file.sync_data().map_err(&io)?;
+        let dirty = core::mem::take(&mut self.dirty);
+        for i in dirty {
+            if keep.get(i) != Some(&true) {
+                self.cache.evict(i);
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that the file is as long as the image.
+    fn check_size(&self) -> Result<()> {
+        let expected = (self.sb.pages * self.sb.page_size) as u64;
+        let len = self.file.size().map_err(io_error(&self.path))?;
+        if len == expected {
+            return Ok(());
+        }
+        let how = if len < expected { "shrank" } else { "grew" };
+        Err(Error::Image {
+            path: shown(&self.path),
+            what: format!("the image {how} to {len} bytes while open (it is {expected})"),
+        })
     }
 
     #[inline]
     fn index(&self, addr: PhysAddr) -> Result<usize> {
-        let i =
-            page_offset(addr, self.sb.base, self.map.len(), self.sb.page_size)? / self.sb.page_size;
+        let len = self.sb.pages * self.sb.page_size;
+        let i = page_offset(addr, self.sb.base, len, self.sb.page_size)? / self.sb.page_size;
         if i < self.meta {
             return Err(Error::mem(addr, Fault::Reserved));
         }
@@ -603,7 +824,90 @@ impl FileMemory {
     }
 }
 
-impl PreservedMemory for FileMemory {
+// Both file backends can move to, and be read from, other threads.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<FileMemory>();
+    shareable::<crate::RawImage>();
+};
+
+/// Where superblock `slot` lives: at the start of page `slot`.
+fn slot_offset(slot: usize, page_size: usize) -> u64 {
+    (slot * page_size) as u64
+}
+
+/// Reads both superblock slots and picks the newest valid one.
+///
+/// Slot 1's page size is slot 0's when slot 0 is valid; otherwise (slot 0
+/// torn or lost) each supported page size is tried, and a superblock only
+/// counts where its own page size puts it.
+fn read_superblock<F: ImageFile>(file: &F, path: &Path, len: u64) -> Result<(usize, Superblock)> {
+    let read = |offset: u64| -> Result<Option<[u8; SUPERBLOCK_SIZE]>> {
+        if offset + SUPERBLOCK_SIZE as u64 > len {
+            return Ok(None);
+        }
+        let mut b = [0u8; SUPERBLOCK_SIZE];
+        file.read_exact_at(&mut b, offset).map_err(io_error(path))?;
+        Ok(Some(b))
+    };
+    let none = || Err::<Superblock, String>("no superblock magic".into());
+    let first = match read(0)? {
+        Some(b) => Superblock::decode(&b, len),
+        None => none(),
+    };
+    let offsets: &[usize] = match &first {
+        Ok(sb) => core::slice::from_ref(&sb.page_size),
+        Err(_) => &PAGE_SIZES,
+    };
+    let mut second = none();
+    for &ps in offsets {
+        let Some(b) = read(slot_offset(1, ps))? else {
+            continue;
+        };
+        match Superblock::decode(&b, len) {
+            Ok(sb) if sb.page_size == ps => {
+                second = Ok(sb);
+                break;
+            }
+            Ok(sb) => {
+                second = Err(format!(
+                    "a superblock of {}-byte pages at offset {ps}",
+                    sb.page_size
+                ))
+            }
+            Err(e) if b[0..8] == MAGIC => second = Err(e),
+            Err(_) => {}
+        }
+    }
+    match (first, second) {
+        (Ok(a), Ok(b)) if b.generation > a.generation => Ok((1, b)),
+        (Ok(a), _) => Ok((0, a)),
+        (Err(_), Ok(b)) => Ok((1, b)),
+        (Err(a), Err(b)) => Err(Error::Image {
+            path: shown(path),
+            what: format!("no valid superblock (slot 0: {a}; slot 1: {b})"),
+        }),
+    }
+}
+
+fn read_error<F: ImageFile>(file: &F, path: &Path, addr: PhysAddr, e: io::Error) -> Error {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        Error::mem(
+            addr,
+            Fault::Shrunk {
+                len: file.size().unwrap_or(0),
+            },
+        )
+    } else {
+        Error::PageIo {
+            path: shown(path),
+            addr,
+            source: e,
+        }
+    }
+}
+
+impl<F: ImageFile> PreservedMemory for FileMemory<F> {
     fn page_size(&self) -> usize {
         self.sb.page_size
     }
@@ -615,12 +919,27 @@ impl PreservedMemory for FileMemory {
             self.fail_at = None;
             return Err(Error::OutOfMemory);
         }
-        let i = self.free.pop().ok_or(Error::OutOfMemory)?;
-        let ps = self.sb.page_size;
-        self.map[i * ps..(i + 1) * ps].fill(0);
+        let mut found = None;
+        while let Some(i) = self.freed.pop() {
+            if self.allocatable(i) {
+                found = Some(i);
+                break;
+            }
+        }
+        while found.is_none() && self.scan < self.sb.pages {
+            let i = self.scan;
+            self.scan += 1;
+            if self.allocatable(i) {
+                found = Some(i);
+            }
+        }
+        let i = found.ok_or(Error::OutOfMemory)?;
+        let addr = PhysAddr(self.sb.base + (i * self.sb.page_size) as u64);
+        self.cache.zeroed(i, addr)?;
+        self.dirty.insert(i);
         self.state[i] = PageState::Outgoing;
         self.stats.preserved += 1;
-        Ok(PhysAddr(self.sb.base + (i * ps) as u64))
+        Ok(addr)
     }
 
     fn unpreserve_free(&mut self, addr: PhysAddr) -> Result<()> {
@@ -629,8 +948,10 @@ impl PreservedMemory for FileMemory {
             return Err(Error::mem(addr, Fault::NotPreserved));
         }
         self.state[i] = PageState::Free;
+        self.dirty.remove(&i);
+        self.cache.evict(i);
         if !self.published[i] {
-            self.free.push(i);
+            self.freed.push(i);
         }
         self.stats.preserved -= 1;
         Ok(())
@@ -645,6 +966,8 @@ impl PreservedMemory for FileMemory {
         }
         // Still part of the published generation: reusable after the next publish.
         self.state[i] = PageState::Restored;
+        self.dirty.remove(&i);
+        self.cache.evict(i);
         self.stats.incoming -= 1;
         self.stats.restored += 1;
         Ok(())
@@ -658,14 +981,23 @@ impl PreservedMemory for FileMemory {
     #[inline]
     fn page(&self, addr: PhysAddr) -> Result<&[u8]> {
         let i = self.index(addr)?;
-        let ps = self.sb.page_size;
-        Ok(&self.map[i * ps..(i + 1) * ps])
+        let at = (i * self.sb.page_size) as u64;
+        let (file, path) = (&self.file, &self.path);
+        self.cache.page(i, addr, |buf| {
+            file.read_exact_at(buf, at)
+                .map_err(|e| read_error(file, path, addr, e))
+        })
     }
 
     #[inline]
     fn page_mut(&mut self, addr: PhysAddr) -> Result<&mut [u8]> {
         let i = self.index(addr)?;
-        let ps = self.sb.page_size;
-        Ok(&mut self.map[i * ps..(i + 1) * ps])
+        let at = (i * self.sb.page_size) as u64;
+        self.dirty.insert(i);
+        let (file, path) = (&self.file, &self.path);
+        self.cache.page_mut(i, addr, |buf| {
+            file.read_exact_at(buf, at)
+                .map_err(|e| read_error(file, path, addr, e))
+        })
     }
 }

@@ -27,10 +27,15 @@
 //! ```
 //!
 //! Backends: [`SimMemory`] (in process, with a simulated kexec and fault
-//! injection); with the `std` feature, [`FileMemory`] (a memory-mapped image
-//! file a second process reopens) and [`RawImage`] (a read-only raw dump).
+//! injection); with the `std` feature, [`FileMemory`] (an image file a
+//! second process reopens, locked, published crash- and power-loss-safe)
+//! and [`RawImage`] (a read-only raw dump, a file or a block device). The
+//! file backends map nothing: they read and write pages with positioned
+//! I/O, so a file that shrinks or a disk that fills is an error value,
+//! never a signal. The crate has no `unsafe` code.
 #![no_std]
-#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 extern crate alloc;
 #[cfg(feature = "std")]
@@ -46,9 +51,11 @@ mod sim;
 mod typed;
 
 #[cfg(feature = "std")]
+mod cache;
+#[cfg(feature = "std")]
 mod file;
 #[cfg(feature = "std")]
-mod mmap;
+mod image_file;
 #[cfg(feature = "std")]
 mod raw_image;
 
@@ -67,6 +74,8 @@ pub use sim::{SimMemory, SimStats, POISON};
 pub use typed::{BlockSet, Entries, Writer as TypedWriter};
 
 #[cfg(feature = "std")]
-pub use file::{FileMemory, FileMemoryConfig, RootRecord};
+pub use file::{FileMemory, FileMemoryConfig, FileStats, RootRecord};
+#[cfg(feature = "std")]
+pub use image_file::ImageFile;
 #[cfg(feature = "std")]
 pub use raw_image::RawImage;

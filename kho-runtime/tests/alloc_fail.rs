@@ -472,9 +472,11 @@ fn take_over(path: &str, generation: u64) -> Result<FileMemory, String> {
 }
 
 /// The image's published generation number and handover, read the way an
-/// inspector would: read-only.
+/// inspector would: read-only, and past the lock, since the writer may
+/// still hold the image.
 fn on_disk(path: &str, image_generation: u64, generation: u64) -> Result<(), String> {
-    let mem = FileMemory::open_read_only(path).map_err(|e| format!("reopen: {e}"))?;
+    let file = std::fs::File::open(path).map_err(|e| format!("reopen: {e}"))?;
+    let mem = FileMemory::open_read_only_on(file, path).map_err(|e| format!("reopen: {e}"))?;
     ensure!(
         mem.generation() == image_generation,
         "image generation {}, expected {image_generation}",

@@ -65,9 +65,20 @@ fn save(mem: &mut FileMemory, g: u64) -> Vec<BlockSet<Stamp, FileMemory>> {
     sets
 }
 
-/// Verifies the image holds one whole generation and returns it.
+/// Verifies the image holds one whole generation and returns it. The
+/// parent opens it as any reader would, which also shows that the killed
+/// child's lock went with it; the child, which holds the image, reads it
+/// past its own lock.
 fn verify(path: &Path) -> Result<u64, String> {
-    let mem = FileMemory::open_read_only(path).map_err(|e| format!("open: {e}"))?;
+    verify_mem(&FileMemory::open_read_only(path).map_err(|e| format!("open: {e}"))?)
+}
+
+fn verify_unlocked(path: &Path) -> Result<u64, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("open: {e}"))?;
+    verify_mem(&FileMemory::open_read_only_on(file, path).map_err(|e| format!("open: {e}"))?)
+}
+
+fn verify_mem(mem: &FileMemory) -> Result<u64, String> {
     if mem.root().len() != SETS as usize {
         return Err(format!(
             "root table has {} sets, not {SETS}",
@@ -79,7 +90,7 @@ fn verify(path: &Path) -> Result<u64, String> {
         let set = mem
             .restore_set::<Stamp>(&format!("stamps-{s}"))
             .map_err(|e| format!("set {s}: {e}"))?;
-        for (i, e) in set.iter(&mem).enumerate() {
+        for (i, e) in set.iter(mem).enumerate() {
             let g = *generation.get_or_insert(e.generation);
             let want = Stamp {
                 generation: g,
@@ -108,7 +119,7 @@ fn verify(path: &Path) -> Result<u64, String> {
 /// The child: take over the image, then publish generations until killed.
 fn child(path: &str) -> ! {
     let mut mem = FileMemory::open(path).expect("child open");
-    let mut g = verify(Path::new(path)).expect("child sees a whole generation");
+    let mut g = verify_unlocked(Path::new(path)).expect("child sees a whole generation");
     // Claim the previous generation's pages so the image does not fill up.
     for s in 0..SETS {
         let mut set = mem

@@ -393,8 +393,8 @@ fn failed_publish_leaves_the_previous_generation() {
 #[test]
 fn full_image_fails_publish_cleanly() {
     let path = TempPath::new("full");
-    let mut mem = FileMemory::create(path.as_str(), config(4096, 8)).unwrap();
-    // 8 pages: 3 of metadata, 5 of data.
+    let mut mem = FileMemory::create(path.as_str(), config(4096, 9)).unwrap();
+    // 9 pages: 4 of metadata (two superblocks, two bitmaps), 5 of data.
     let mut set = RawBlockSet::new(&mem, 4080).unwrap();
     set.grow(&mut mem, 5).unwrap();
     assert!(matches!(set.grow(&mut mem, 6), Err(Error::OutOfMemory)));
@@ -439,10 +439,10 @@ fn garbage_short_and_zero_files_are_image_errors() {
     let p = path.as_str();
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (vec![], "too small"),
-        (vec![0xff; 100], "too small"),
-        (vec![0; 575], "too small"),
-        (vec![0; 576], "no valid superblock"),
+        (vec![0xff; 63], "too small"),
+        (vec![0xff; 64], "no valid superblock"),
         (vec![0; 4096], "no valid superblock"),
+        (vec![0; 20480], "no valid superblock"),
         (vec![0; 65536], "no superblock magic"),
         (
             (0..65536u32)
@@ -483,12 +483,13 @@ fn a_corrupt_newest_superblock_falls_back_to_the_older_one() {
     let path = TempPath::new("fallback");
     write_handover(path.as_str(), 4096, 32);
     let mut bytes = std::fs::read(path.as_str()).unwrap();
-    // Generation 1 (create) is in slot 0, generation 2 in slot 1 at 512.
-    bytes[512 + 30] ^= 1;
+    // Generation 1 (create) is in slot 0, generation 2 in slot 1, page 1.
+    bytes[4096 + 30] ^= 1;
     std::fs::write(path.as_str(), &bytes).unwrap();
     let mem = FileMemory::open(path.as_str()).unwrap();
     assert_eq!(mem.generation(), 1);
     assert!(mem.root().is_empty());
+    drop(mem);
     // Both corrupt: nothing to open.
     bytes[30] ^= 1;
     std::fs::write(path.as_str(), &bytes).unwrap();
@@ -519,8 +520,8 @@ fn superblock(
     b
 }
 
-/// A zeroed 16-page 4 KiB image with `sb` in slot 0; page 1 is slot 0's
-/// bitmap, pages 3.. are data.
+/// A zeroed 16-page 4 KiB image with `sb` in slot 0; page 2 is slot 0's
+/// bitmap, pages 4.. are data.
 fn crafted(path: &str, sb: [u8; 64], edit: impl FnOnce(&mut [u8])) {
     let mut bytes = vec![0u8; 16 * 4096];
     bytes[..64].copy_from_slice(&sb);
@@ -533,29 +534,33 @@ fn crafted_superblock_fields_are_checked() {
     let path = TempPath::new("crafted-sb");
     let p = path.as_str();
     // The well-formed baseline opens: the crafting is right.
-    crafted(p, superblock(1, 4096, BASE, 16, 9, 0), |_| {});
+    crafted(p, superblock(2, 4096, BASE, 16, 9, 0), |_| {});
     let mem = FileMemory::open(p).unwrap();
     assert_eq!((mem.generation(), mem.root().len()), (9, 0));
     drop(mem);
 
-    let cases: [([u8; 64], &str); 8] = [
-        (superblock(2, 4096, BASE, 16, 9, 0), "version"),
-        (superblock(1, 8192, BASE, 8, 9, 0), "8192"),
-        (superblock(1, 4096, BASE, 17, 9, 0), "bytes"),
-        (superblock(1, 4096, BASE, u64::MAX / 2, 9, 0), "bytes"),
-        (superblock(1, 4096, 0, 16, 9, 0), "base"),
-        (superblock(1, 4096, BASE + 8, 16, 9, 0), "base"),
-        (superblock(1, 4096, !4095u64, 16, 9, 0), "base"),
-        (superblock(1, 65536, BASE, 1, 9, 0), "no room"),
+    let cases: [([u8; 64], &str); 9] = [
+        (
+            superblock(1, 4096, BASE, 16, 9, 0),
+            "version 1, this build reads 2",
+        ),
+        (superblock(3, 4096, BASE, 16, 9, 0), "version"),
+        (superblock(2, 8192, BASE, 8, 9, 0), "8192"),
+        (superblock(2, 4096, BASE, 17, 9, 0), "bytes"),
+        (superblock(2, 4096, BASE, u64::MAX / 2, 9, 0), "bytes"),
+        (superblock(2, 4096, 0, 16, 9, 0), "base"),
+        (superblock(2, 4096, BASE + 8, 16, 9, 0), "base"),
+        (superblock(2, 4096, !4095u64, 16, 9, 0), "base"),
+        (superblock(2, 65536, BASE, 1, 9, 0), "no room"),
     ];
     for (sb, what) in cases {
         crafted(p, sb, |_| {});
         assert_image_error(p, what);
     }
-    // Too small to hold any data page: 3 pages of 4 KiB are all metadata.
+    // Too small to hold any data page: 4 pages of 4 KiB are all metadata.
     std::fs::write(p, {
-        let mut b = vec![0u8; 3 * 4096];
-        b[..64].copy_from_slice(&superblock(1, 4096, BASE, 3, 9, 0));
+        let mut b = vec![0u8; 4 * 4096];
+        b[..64].copy_from_slice(&superblock(2, 4096, BASE, 4, 9, 0));
         b
     })
     .unwrap();
@@ -567,7 +572,7 @@ fn crafted_root_tables_are_checked_like_any_chain() {
     let path = TempPath::new("crafted-root");
     let p = path.as_str();
     let page = |i: u64| BASE + i * 4096;
-    let preserve = |bytes: &mut [u8], i: usize| bytes[4096 + i / 8] |= 1 << (i % 8);
+    let preserve = |bytes: &mut [u8], i: usize| bytes[2 * 4096 + i / 8] |= 1 << (i % 8);
     type Edit = Box<dyn Fn(&mut [u8])>;
     let cases: Vec<(u64, Edit, &str)> = vec![
         (
@@ -628,7 +633,7 @@ fn crafted_root_tables_are_checked_like_any_chain() {
         ),
     ];
     for (root, edit, what) in cases {
-        crafted(p, superblock(1, 4096, BASE, 16, 9, root), |b| edit(b));
+        crafted(p, superblock(2, 4096, BASE, 16, 9, root), |b| edit(b));
         match FileMemory::open(p) {
             Err(Error::Image { what: w, .. }) => {
                 assert_eq!(w, format!("root table: {what}"), "root {root:#x}");
@@ -637,7 +642,7 @@ fn crafted_root_tables_are_checked_like_any_chain() {
         }
     }
     // A valid one-record root table in crafted bytes opens.
-    crafted(p, superblock(1, 4096, BASE, 16, 9, page(5)), |b| {
+    crafted(p, superblock(2, 4096, BASE, 16, 9, page(5)), |b| {
         preserve(b, 5);
         wr(b, 5 * 4096 + 8, 1);
         b[5 * 4096 + 16..5 * 4096 + 20].copy_from_slice(b"hand");
@@ -704,7 +709,7 @@ fn bad_configs_are_refused_at_create() {
         Err(Error::PageSize(8192))
     ));
     assert!(matches!(
-        FileMemory::create(p, config(4096, 3)),
+        FileMemory::create(p, config(4096, 4)),
         Err(Error::Image { .. })
     ));
     let zero_base = FileMemoryConfig {
@@ -725,8 +730,8 @@ fn bad_configs_are_refused_at_create() {
         FileMemory::create(p, odd_base),
         Err(Error::Image { .. })
     ));
-    // The smallest image that works: 3 metadata pages and one data page.
-    let mut mem = FileMemory::create(p, config(4096, 4)).unwrap();
+    // The smallest image that works: 4 metadata pages and one data page.
+    let mut mem = FileMemory::create(p, config(4096, 5)).unwrap();
     let mut set = RawBlockSet::new(&mem, 8).unwrap();
     set.grow(&mut mem, 1).unwrap();
     assert!(matches!(set.grow(&mut mem, 511), Err(Error::OutOfMemory)));

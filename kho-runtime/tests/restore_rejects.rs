@@ -343,7 +343,7 @@ fn block_past_the_end_of_a_truncated_image() {
     bytes[8..16].copy_from_slice(&1u64.to_ne_bytes());
     bytes[PS..PS + 8].copy_from_slice(&third.to_ne_bytes());
     bytes[PS + 8..PS + 16].copy_from_slice(&1u64.to_ne_bytes());
-    let img = RawImage::from_vec(bytes, BASE, PS).unwrap();
+    let img = RawImage::from_vec(bytes.clone(), BASE, PS).unwrap();
     let err = RawBlockSet::restore(&img, PhysAddr(BASE), ES).unwrap_err();
     assert!(
         matches!(err, Error::Chain { index: 2, addr, fault: ChainFault::Address(Fault::PastEndOfImage) }
@@ -367,7 +367,7 @@ fn block_past_the_end_of_a_truncated_image() {
         }
     ));
     // Unlinking the cut page leaves a valid two-block chain.
-    let mut fixed = img.as_bytes().to_vec();
+    let mut fixed = bytes;
     fixed[PS..PS + 8].fill(0);
     let img = RawImage::from_vec(fixed, BASE, PS).unwrap();
     assert_eq!(

@@ -216,7 +216,7 @@ fn file_memory_seeds() -> usize {
             .to_string_lossy()
             .starts_with("seed-")
         {
-            let mem = FileMemory::open_read_only(&p.to_string_lossy()).unwrap();
+            let mem = FileMemory::open_read_only(&p).unwrap();
             for r in mem.root() {
                 RawBlockSet::restore(&mem, PhysAddr(r.head), r.entry_size as usize).unwrap();
             }
