@@ -176,7 +176,6 @@ pub enum Error {
     /// Reading one page of a file failed (other than by the file being too
     /// short, which is [`Fault::Shrunk`]).
     #[cfg(feature = "std")]
-    #[error("{path}: reading the page at {addr}: {source}")]
     PageIo {
         /// The file.
         path: alloc::string::String,
@@ -187,14 +186,12 @@ pub enum Error {
     },
     /// Another open of the image holds its lock: one writer, or any number
     /// of readers, at a time.
-    #[error("image {path} is in use (locked by another process or open handle)")]
     InUse {
         /// The image file.
         path: alloc::string::String,
     },
     /// The path names something other than a file the backend can use
     /// (a FIFO, a device, a directory, a socket).
-    #[error("{path}: not a regular file{also} ({kind})")]
     NotRegular {
         /// The path.
         path: alloc::string::String,
@@ -206,7 +203,6 @@ pub enum Error {
     /// The image's storage could not be allocated (a full disk): `create`
     /// reserves every block up front so that this is the only place it shows.
     #[cfg(feature = "std")]
-    #[error("image {path}: cannot allocate {len} bytes: {source}")]
     Allocate {
         /// The image file.
         path: alloc::string::String,
@@ -272,6 +268,21 @@ impl core::fmt::Display for Error {
             Error::Image { path, what } => write!(f, "image {path}: {what}"),
             #[cfg(feature = "std")]
             Error::Io { path, source } => write!(f, "{path}: {source}"),
+            #[cfg(feature = "std")]
+            Error::PageIo { path, addr, source } => {
+                write!(f, "{path}: reading the page at {addr}: {source}")
+            }
+            Error::InUse { path } => write!(
+                f,
+                "image {path} is in use (locked by another process or open handle)"
+            ),
+            Error::NotRegular { path, kind, also } => {
+                write!(f, "{path}: not a regular file{also} ({kind})")
+            }
+            #[cfg(feature = "std")]
+            Error::Allocate { path, len, source } => {
+                write!(f, "image {path}: cannot allocate {len} bytes: {source}")
+            }
         }
     }
 }
@@ -280,7 +291,9 @@ impl core::error::Error for Error {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             #[cfg(feature = "std")]
-            Error::Io { source, .. } => Some(source),
+            Error::Io { source, .. }
+            | Error::PageIo { source, .. }
+            | Error::Allocate { source, .. } => Some(source),
             _ => None,
         }
     }

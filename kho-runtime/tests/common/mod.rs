@@ -60,7 +60,7 @@ macro_rules! field {
         FieldLayout {
             name: $name,
             offset: $offset,
-            size: <$ty as AbiField>::SIZE,
+            size: <$ty as AbiField>::FIELD_SIZE,
             ty: &<$ty as AbiField>::TYPE,
         }
     };
@@ -78,7 +78,7 @@ const CONN_LAYOUT: StructLayout = StructLayout {
 };
 
 impl AbiField for Conn {
-    const SIZE: usize = 24;
+    const FIELD_SIZE: usize = 24;
     const TYPE: TypeDesc = TypeDesc::Struct(&CONN_LAYOUT);
     fn write_to(&self, out: &mut [u8]) {
         let (id, port, flags, peer) = (self.id, self.port, self.flags, self.peer);
@@ -132,7 +132,7 @@ const CONNV2_LAYOUT: StructLayout = StructLayout {
 };
 
 impl AbiField for ConnV2 {
-    const SIZE: usize = 24;
+    const FIELD_SIZE: usize = 24;
     const TYPE: TypeDesc = TypeDesc::Struct(&CONNV2_LAYOUT);
     fn write_to(&self, out: &mut [u8]) {
         let words = self.words;
@@ -166,7 +166,7 @@ const CONNSAMENAME_LAYOUT: StructLayout = StructLayout {
 };
 
 impl AbiField for ConnSameName {
-    const SIZE: usize = 24;
+    const FIELD_SIZE: usize = 24;
     const TYPE: TypeDesc = TypeDesc::Struct(&CONNSAMENAME_LAYOUT);
     fn write_to(&self, out: &mut [u8]) {
         let words = self.words;
@@ -199,7 +199,7 @@ const WIDE_LAYOUT: StructLayout = StructLayout {
 };
 
 impl AbiField for Wide {
-    const SIZE: usize = 40;
+    const FIELD_SIZE: usize = 40;
     const TYPE: TypeDesc = TypeDesc::Struct(&WIDE_LAYOUT);
     fn write_to(&self, out: &mut [u8]) {
         let words = self.words;
