@@ -125,6 +125,18 @@ pub const fn struct_layout<T: AbiField>() -> Option<&'static StructLayout> {
     crate::layout::compare::struct_layout(&T::TYPE)
 }
 
+/// The fingerprint of `T`'s layout, for any ABI type: a struct's is its
+/// [`layout_fingerprint`](crate::layout::layout_fingerprint) (for an entry,
+/// `KhoEntry::FINGERPRINT`), so generated code can pin the layout of a
+/// struct that is only a field type; a primitive's or an array's is that of
+/// its type text (`u64`, `u8[48]`).
+pub const fn fingerprint_of<T: AbiField>() -> u64 {
+    match struct_layout::<T>() {
+        Some(layout) => crate::layout::layout_fingerprint(layout),
+        None => crate::layout::type_fingerprint(&T::TYPE),
+    }
+}
+
 /// Stores `s` in a NUL-padded name field; it must leave room for the NUL.
 pub fn set_name(field: &mut [u8], s: &str) -> Result<()> {
     if s.len() >= field.len() {
