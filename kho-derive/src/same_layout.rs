@@ -34,7 +34,12 @@ pub fn checks(entry: &Entry, krate: &syn::Path) -> TokenStream {
     } else {
         other_name
     };
-    let at_path = other.span();
+    // The type's own name, the last segment: a span cannot cover the whole
+    // path on stable, and its first segment (`kho`) says less.
+    let at_path = other
+        .segments
+        .last()
+        .map_or_else(|| other.span(), |s| s.ident.span());
     let explain = |span: proc_macro2::Span| {
         quote_spanned! {span=>
             ::core::panic!("{}", #cmp::explain(OURS, THEIRS, #other_name, DIFF).as_str())
