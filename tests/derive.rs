@@ -55,9 +55,9 @@ fn constants_match_the_kernel_layout() {
     );
     assert_eq!(
         LuoSessionSer::FINGERPRINT,
-        kho::layout::fingerprint(&canonical_text(&LuoSessionSer::LAYOUT))
+        kho::layout::fingerprint(&canonical_text(LuoSessionSer::LAYOUT))
     );
-    assert!(canonical_text(&LuoSessionSer::LAYOUT).contains(
+    assert!(canonical_text(LuoSessionSer::LAYOUT).contains(
         "  file_set_ser luo_file_set_ser offset 64 size 16\n    struct luo_file_set_ser size 16\n"
     ));
 }
@@ -195,7 +195,10 @@ mod hand_written_runtime_types {
             KhoBlockHeaderSer::FINGERPRINT,
             <kho::BlockHeaderSer as KhoEntry>::FINGERPRINT
         );
-        assert_eq!(RootRecord::FINGERPRINT, <kho::RootRecord as KhoEntry>::FINGERPRINT);
+        assert_eq!(
+            RootRecord::FINGERPRINT,
+            <kho::RootRecord as KhoEntry>::FINGERPRINT
+        );
         assert_eq!(RootRecord::SIZE, 168);
     }
 }
