@@ -54,7 +54,7 @@ impl<'a> Entry<'a> {
             },
             syn::Data::Enum(data) => {
                 cx.error(
-                    data.enum_token,
+                    &data.enum_token,
                     "KhoEntry can only be derived for a struct: an enum has no fixed C \
                      layout; store its discriminant in an integer field",
                 );
@@ -62,7 +62,7 @@ impl<'a> Entry<'a> {
             }
             syn::Data::Union(data) => {
                 cx.error(
-                    data.union_token,
+                    &data.union_token,
                     "KhoEntry can only be derived for a struct: a union's meaning depends on \
                      state the next kernel cannot see",
                 );

@@ -12,22 +12,25 @@ pub fn derive(input: &syn::DeriveInput) -> TokenStream {
     let mut cx = Ctxt::default();
     let entry = Entry::from_input(&mut cx, input);
     valid::check(&mut cx, &entry);
-    let krate = entry
-        .attrs
-        .krate
-        .clone()
-        .unwrap_or_else(|| syn::parse_quote!(::kho));
+    let default_krate: syn::Path;
+    let krate = match &entry.attrs.krate {
+        Some(path) => path,
+        None => {
+            default_krate = syn::parse_quote!(::kho);
+            &default_krate
+        }
+    };
     match cx.check() {
         Ok(()) => {
-            let impls = impls(&entry, &krate);
-            let same_layout = crate::same_layout::checks(&entry, &krate);
+            let impls = impls(&entry, krate);
+            let same_layout = crate::same_layout::checks(&entry, krate);
             quote! { #impls #same_layout }
         }
         // One fallback impl beside the errors, so that a mistake in the
         // struct does not also break every use of it (as thiserror does).
         Err(err) => {
             let errors = err.to_compile_error();
-            let fallback = fallback(&entry, &krate);
+            let fallback = fallback(&entry, krate);
             quote! { #errors #fallback }
         }
     }
