@@ -2,10 +2,10 @@
 //!
 //! Use it through the `kho` crate, which documents it and re-exports it
 //! beside the trait of the same name. The derive is a small compiler:
-//! [`attr`] reads `#[kho(...)]` and `#[repr(...)]`, [`ast`] builds our model
-//! of the struct, [`valid`] checks it (collecting every error with its
-//! span), and [`expand`] emits the impls and the compile-time layout proofs;
-//! [`same_layout`] emits the comparison with another type's layout. It reads
+//! `attr.rs` reads `#[kho(...)]` and `#[repr(...)]`, `ast.rs` builds our model
+//! of the struct, `valid.rs` checks it (collecting every error with its
+//! span), and `expand.rs` emits the impls and the compile-time layout proofs;
+//! `same_layout.rs` emits the comparison with another type's layout. It reads
 //! no files: what it checks against another ABI, the compiler checks, from
 //! that type's `AbiField::TYPE`.
 #![forbid(unsafe_code)]
