@@ -2,7 +2,7 @@
 //! fingerprints, nested entries, typed pointers, and `same_layout_as`
 //! checks of the runtime's hand-written entry types.
 
-use kho::layout::{canonical_text, TypeDesc};
+use kho::layout::{canonical_text, Len, Node, Prim, Ty};
 use kho::{AbiField, BlockSet, CharArray, KhoEntry, PhysAddr, PhysPtr, SimMemory};
 
 #[derive(KhoEntry, Clone, Copy, Debug, PartialEq)]
@@ -39,15 +39,15 @@ fn constants_match_the_kernel_layout() {
     let offsets: Vec<_> = l
         .fields
         .iter()
-        .map(|f| (f.name, f.offset, f.size))
+        .map(|f| (f.name.as_str(), f.offset, f.size))
         .collect();
     assert_eq!(
         offsets,
         [("name", 0, 48), ("data", 48, 8), ("token", 56, 8)]
     );
     assert_eq!(
-        *l.fields[0].ty,
-        TypeDesc::Array(&TypeDesc::Prim("char"), 48)
+        l.fields[0].ty,
+        Ty::Array(Node::Ref(&Ty::Prim(Prim::Char)), Len::new(48))
     );
     assert_eq!(
         <LuoSessionSer as KhoEntry>::FINGERPRINT,

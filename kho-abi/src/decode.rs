@@ -1,44 +1,25 @@
 //! Entries decoded field by field with a schema's layout (`inspect
 //! --schema FILE --struct NAME`).
 //!
-//! The layout comes from the schema compiler's IR: each field's offset,
-//! size and type. Integers are read in native byte order, as the kernel
+//! The layout is the schema compiler's, in the layout model: each field's
+//! offset, size and type, nested structs followed by index. Integers are read in native byte order, as the kernel
 //! that wrote them left them.
 
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 
-use kho_schema::{Abi, Prim, Struct, Ty};
+use std::sync::Arc;
+
+use kho_schema::{Abi, Prim, Struct, StructSet, Ty};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
-/// How to decode one entry: a struct's fields, resolved down to
-/// primitives, with their offsets.
+/// How to decode one entry: a struct of the layout model, found once by
+/// name; nested structs are followed through the set it was compiled in.
 #[derive(Debug)]
 pub struct Decoder {
-    name: String,
-    size: usize,
-    fields: Vec<FieldPlan>,
-}
-
-#[derive(Debug)]
-struct FieldPlan {
-    name: String,
-    offset: usize,
-    size: usize,
-    plan: Plan,
-}
-
-#[derive(Debug)]
-enum Plan {
-    Prim(Prim),
-    /// `char[N]`: a NUL-padded string.
-    Char,
-    Array {
-        elem: Box<Plan>,
-        elem_size: usize,
-    },
-    Struct(Vec<FieldPlan>),
+    set: Arc<StructSet>,
+    index: usize,
 }
 
 impl Decoder {
@@ -47,33 +28,41 @@ impl Decoder {
     pub fn new(abis: &[Abi], file: &str, name: &str) -> Result<Self, String> {
         let own = abis.iter().filter(|a| a.file == file);
         let others = abis.iter().filter(|a| a.file != file);
-        let Some(s) = own.chain(others).find_map(|a| a.find(name)) else {
+        let found = own.chain(others).find_map(|a| {
+            let set = a.shared_set();
+            let index = set
+                .structs
+                .iter()
+                .zip(&set.notes)
+                .position(|(s, n)| s.name == name && n.abi == a.name)?;
+            Some(Decoder { set, index })
+        });
+        found.ok_or_else(|| {
             let known: Vec<&str> = abis
                 .iter()
                 .filter(|a| a.file == file)
-                .flat_map(|a| a.structs.iter().map(|s| s.name.as_str()))
+                .flat_map(|a| a.structs().iter().map(|s| s.name.as_str()))
                 .collect();
-            return Err(format!(
+            format!(
                 "invalid value '{name}' for '--struct <NAME>': {file} declares no such struct \
                  (it declares: {})",
                 known.join(", ")
-            ));
-        };
-        Ok(Decoder {
-            name: s.name.clone(),
-            size: s.size,
-            fields: fields(abis, s)?,
+            )
         })
+    }
+
+    fn layout(&self) -> Option<&Struct<'static>> {
+        self.set.structs.get(self.index)
     }
 
     /// The struct's name.
     pub fn name(&self) -> &str {
-        &self.name
+        self.layout().map_or("", |s| s.name.as_str())
     }
 
     /// The struct's size: the entry size it decodes.
     pub fn size(&self) -> usize {
-        self.size
+        self.layout().map_or(0, |s| s.size)
     }
 
     /// Writes entry `index`: a line `[index]`, then one line per field,
@@ -81,74 +70,26 @@ impl Decoder {
     pub fn write_text(&self, index: usize, entry: &[u8], out: &mut impl Write) -> io::Result<()> {
         writeln!(out, "[{index}]")?;
         let mut text = String::new();
-        write_fields(&self.fields, entry, 1, &mut text).map_err(io::Error::other)?;
+        if let Some(s) = self.layout() {
+            write_fields(&self.set.structs, s, entry, 1, &mut text).map_err(io::Error::other)?;
+        }
         out.write_all(text.as_bytes())
     }
 
     /// Entry `entry` as a JSON object, fields in declaration order.
     pub fn json<'a>(&'a self, entry: &'a [u8]) -> impl Serialize + 'a {
         Json {
-            plan: PlanRef::Fields(&self.fields),
+            set: &self.set.structs,
+            what: What::Fields(self.layout()),
             bytes: entry,
         }
     }
 }
 
-fn fields(abis: &[Abi], s: &Struct) -> Result<Vec<FieldPlan>, String> {
-    s.fields
-        .iter()
-        .map(|f| {
-            let (plan, size) = plan(abis, &f.ty)?;
-            if size != f.size {
-                return Err(format!(
-                    "{}.{}: the layout says {} bytes, its type {size}",
-                    s.name, f.name, f.size
-                ));
-            }
-            Ok(FieldPlan {
-                name: f.name.clone(),
-                offset: f.offset,
-                size: f.size,
-                plan,
-            })
-        })
-        .collect()
-}
-
-/// The plan for `ty` and its size. The schema compiler has refused
-/// recursive structs, so this ends.
-fn plan(abis: &[Abi], ty: &Ty) -> Result<(Plan, usize), String> {
-    Ok(match ty {
-        Ty::Prim(p) => (Plan::Prim(*p), p.size()),
-        Ty::Char(len) => (Plan::Char, len.value),
-        Ty::Array(elem, len) => {
-            let (elem, elem_size) = plan(abis, elem)?;
-            let size = elem_size
-                .checked_mul(len.value)
-                .ok_or_else(|| "an array too large for this machine".to_string())?;
-            (
-                Plan::Array {
-                    elem: Box::new(elem),
-                    elem_size,
-                },
-                size,
-            )
-        }
-        Ty::Struct { abi, name } => {
-            let s = abis
-                .iter()
-                .filter(|a| a.name == *abi)
-                .find_map(|a| a.find(name))
-                .ok_or_else(|| format!("struct {name} of {abi} is not in the schemas loaded"))?;
-            (Plan::Struct(fields(abis, s)?), s.size)
-        }
-    })
-}
-
 /// The bytes of `f` in `bytes`: its offset and size are inside the struct,
 /// which is as long as the entry, so this is never short; an empty slice
 /// stands in if it were.
-fn field_bytes<'a>(f: &FieldPlan, bytes: &'a [u8]) -> &'a [u8] {
+fn field_bytes<'a>(f: &kho_schema::Field, bytes: &'a [u8]) -> &'a [u8] {
     f.offset
         .checked_add(f.size)
         .and_then(|end| bytes.get(f.offset..end))
@@ -165,7 +106,7 @@ enum Num {
 fn read(p: Prim, bytes: &[u8]) -> Option<Num> {
     let b = bytes.get(..p.size())?;
     Some(match p {
-        Prim::U8 => Num::Unsigned(u64::from(u8::from_ne_bytes(b.try_into().ok()?))),
+        Prim::U8 | Prim::Char => Num::Unsigned(u64::from(u8::from_ne_bytes(b.try_into().ok()?))),
         Prim::U16 => Num::Unsigned(u64::from(u16::from_ne_bytes(b.try_into().ok()?))),
         Prim::U32 => Num::Unsigned(u64::from(u32::from_ne_bytes(b.try_into().ok()?))),
         Prim::U64 => Num::Unsigned(u64::from_ne_bytes(b.try_into().ok()?)),
@@ -214,18 +155,26 @@ fn string(bytes: &[u8], quote: bool) -> String {
     out
 }
 
-fn write_fields(fields: &[FieldPlan], bytes: &[u8], depth: usize, out: &mut String) -> fmt::Result {
+fn write_fields(
+    set: &[Struct<'static>],
+    s: &Struct<'static>,
+    bytes: &[u8],
+    depth: usize,
+    out: &mut String,
+) -> fmt::Result {
     let pad = depth * 2;
-    for f in fields {
+    for f in s.fields.iter() {
         let b = field_bytes(f, bytes);
-        match &f.plan {
-            Plan::Struct(inner) => {
+        match &f.ty {
+            Ty::Struct(r) => {
                 writeln!(out, "{:pad$}{}:", "", f.name)?;
-                write_fields(inner, b, depth + 1, out)?;
+                if let Some(inner) = r.resolve(set) {
+                    write_fields(set, inner, b, depth + 1, out)?;
+                }
             }
-            plan => {
+            ty => {
                 write!(out, "{:pad$}{} = ", "", f.name)?;
-                write_inline(plan, b, out)?;
+                write_inline(set, ty, b, out)?;
                 out.push('\n');
             }
         }
@@ -233,33 +182,46 @@ fn write_fields(fields: &[FieldPlan], bytes: &[u8], depth: usize, out: &mut Stri
     Ok(())
 }
 
+/// The size of one element of an array of `elem`, from the model (at
+/// least 1, so chunking always advances).
+fn elem_size(set: &[Struct<'static>], elem: &Ty<'static>) -> usize {
+    elem.size(set).unwrap_or(1).max(1)
+}
+
 /// A value on one line: `12`, `0x1000`, `"name"`, `[1, 2]`, `{a = 1, b = 2}`.
-fn write_inline(plan: &Plan, bytes: &[u8], out: &mut String) -> fmt::Result {
-    match plan {
-        Plan::Prim(p) => match read(*p, bytes) {
+fn write_inline(
+    set: &[Struct<'static>],
+    ty: &Ty<'static>,
+    bytes: &[u8],
+    out: &mut String,
+) -> fmt::Result {
+    match ty {
+        Ty::Prim(p) => match read(*p, bytes) {
             Some(n) => write!(out, "{n}"),
             None => out.write_str("?"),
         },
-        Plan::Char => write!(out, "\"{}\"", string(bytes, true)),
-        Plan::Array { elem, elem_size } => {
+        Ty::Array(..) if ty.is_char_array() => write!(out, "\"{}\"", string(bytes, true)),
+        Ty::Array(elem, _) => {
             out.push('[');
-            for (i, chunk) in bytes.chunks_exact((*elem_size).max(1)).enumerate() {
+            for (i, chunk) in bytes.chunks_exact(elem_size(set, elem.get())).enumerate() {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                write_inline(elem, chunk, out)?;
+                write_inline(set, elem.get(), chunk, out)?;
             }
             out.push(']');
             Ok(())
         }
-        Plan::Struct(fields) => {
+        Ty::Struct(r) => {
             out.push('{');
-            for (i, f) in fields.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
+            if let Some(s) = r.resolve(set) {
+                for (i, f) in s.fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    write!(out, "{} = ", f.name)?;
+                    write_inline(set, &f.ty, field_bytes(f, bytes), out)?;
                 }
-                write!(out, "{} = ", f.name)?;
-                write_inline(&f.plan, field_bytes(f, bytes), out)?;
             }
             out.push('}');
             Ok(())
@@ -268,25 +230,26 @@ fn write_inline(plan: &Plan, bytes: &[u8], out: &mut String) -> fmt::Result {
 }
 
 #[derive(Clone, Copy)]
-enum PlanRef<'a> {
-    Fields(&'a [FieldPlan]),
-    One(&'a Plan),
+enum What<'a> {
+    Fields(Option<&'a Struct<'static>>),
+    One(&'a Ty<'static>),
 }
 
 /// JSON: integers as numbers, physical addresses as `"0x.."` strings (as
 /// elsewhere in kho-abi's JSON), `char[N]` as a string, arrays as arrays,
 /// structs as objects with their fields in order.
 struct Json<'a> {
-    plan: PlanRef<'a>,
+    set: &'a [Struct<'static>],
+    what: What<'a>,
     bytes: &'a [u8],
 }
 
 impl Serialize for Json<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let fields: &[FieldPlan] = match self.plan {
-            PlanRef::Fields(fields) => fields,
-            PlanRef::One(Plan::Struct(fields)) => fields,
-            PlanRef::One(Plan::Prim(p)) => {
+        let st: Option<&Struct<'static>> = match self.what {
+            What::Fields(st) => st,
+            What::One(Ty::Struct(r)) => r.resolve(self.set),
+            What::One(Ty::Prim(p)) => {
                 return match read(*p, self.bytes) {
                     Some(Num::Unsigned(n)) => s.serialize_u64(n),
                     Some(Num::Signed(n)) => s.serialize_i64(n),
@@ -294,25 +257,30 @@ impl Serialize for Json<'_> {
                     None => s.serialize_none(),
                 }
             }
-            PlanRef::One(Plan::Char) => return s.serialize_str(&string(self.bytes, false)),
-            PlanRef::One(Plan::Array { elem, elem_size }) => {
-                let chunks = self.bytes.chunks_exact((*elem_size).max(1));
+            What::One(ty @ Ty::Array(elem, _)) => {
+                if ty.is_char_array() {
+                    return s.serialize_str(&string(self.bytes, false));
+                }
+                let chunks = self.bytes.chunks_exact(elem_size(self.set, elem.get()));
                 let mut seq = s.serialize_seq(Some(chunks.len()))?;
                 for chunk in chunks {
                     seq.serialize_element(&Json {
-                        plan: PlanRef::One(elem),
+                        set: self.set,
+                        what: What::One(elem.get()),
                         bytes: chunk,
                     })?;
                 }
                 return seq.end();
             }
         };
+        let fields = st.map_or(&[][..], |st| st.fields.as_slice());
         let mut map = s.serialize_map(Some(fields.len()))?;
         for f in fields {
             map.serialize_entry(
-                &f.name,
+                f.name.as_str(),
                 &Json {
-                    plan: PlanRef::One(&f.plan),
+                    set: self.set,
+                    what: What::One(&f.ty),
                     bytes: field_bytes(f, self.bytes),
                 },
             )?;

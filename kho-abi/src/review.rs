@@ -4,9 +4,10 @@
 
 use std::fmt::Write as _;
 
-use kho_schema::diff::{AbiDiff, Kind, Row, Slot, StructDiff, Verdict};
+use kho_schema::diff::{AbiDiff, Kind, Row, StructDiff, Verdict};
 use kho_schema::view::AbiView;
 use kho_schema::Abi;
+use kho_schema::Field;
 use serde::Serialize;
 
 /// Every ABI of `old` and `new`, compared (matched by name).
@@ -146,7 +147,7 @@ fn abi_section(d: &AbiDiff, out: &mut String) {
         let list: Vec<String> = v
             .structs
             .iter()
-            .map(|s| format!("{} ({} bytes)", code(&s.name), s.size))
+            .map(|s| format!("{} ({} bytes)", code(&s.layout.name), s.layout.size))
             .collect();
         let _ = writeln!(out, "- structs: {}", list.join(", "));
     }
@@ -198,7 +199,7 @@ fn struct_table(s: &StructDiff, out: &mut String) {
             cell(o.map(|s| s.name.clone()), n.map(|s| s.name.clone())),
             cell(o.map(|s| s.offset), n.map(|s| s.offset)),
             cell(o.map(|s| s.size), n.map(|s| s.size)),
-            cell(o.map(|s| s.ty.clone()), n.map(|s| s.ty.clone())),
+            cell(o.map(|s| s.ty.to_string()), n.map(|s| s.ty.to_string())),
             row_change(r).to_string(),
         ];
         out.push('|');
@@ -298,16 +299,16 @@ struct RowReport<'a> {
 struct SlotReport<'a> {
     name: &'a str,
     #[serde(rename = "type")]
-    ty: &'a str,
+    ty: String,
     offset: usize,
     size: usize,
 }
 
-impl<'a> From<&'a Slot> for SlotReport<'a> {
-    fn from(s: &'a Slot) -> Self {
+impl<'a> From<&'a Field<'static>> for SlotReport<'a> {
+    fn from(s: &'a Field<'static>) -> Self {
         SlotReport {
-            name: &s.name,
-            ty: &s.ty,
+            name: s.name.as_str(),
+            ty: s.ty.to_string(),
             offset: s.offset,
             size: s.size,
         }

@@ -63,11 +63,11 @@ fn impls(entry: &Entry, krate: &syn::Path) -> TokenStream {
         .zip(&tys)
         .map(|((name, s), ty)| {
             quote! {
-                #krate::layout::FieldLayout {
-                    name: #s,
+                #krate::layout::Field {
+                    name: #krate::layout::Str::Ref(#s),
                     offset: ::core::mem::offset_of!(#ident, #name),
                     size: <#ty as #krate::AbiField>::FIELD_SIZE,
-                    ty: &<#ty as #krate::AbiField>::TYPE,
+                    ty: <#ty as #krate::AbiField>::TYPE,
                 }
             }
         });
@@ -100,11 +100,18 @@ fn impls(entry: &Entry, krate: &syn::Path) -> TokenStream {
     quote! {
         impl #krate::AbiField for #ident {
             const FIELD_SIZE: usize = 0 #(+ #sizes)*;
-            const TYPE: #krate::layout::TypeDesc = #krate::layout::TypeDesc::Struct(&#krate::layout::StructLayout {
-                name: #abi_name,
-                size: #this::FIELD_SIZE,
-                fields: &[#(#layout_fields),*],
-            });
+            // The layout lives here, in the one place every derived struct
+            // has (an entry's `KhoEntry::LAYOUT` points at it): each field's
+            // name, offset, size and type.
+            const TYPE: #krate::layout::Ty<'static> =
+                #krate::layout::Ty::Struct(#krate::layout::StructRef::Ref(&#krate::layout::Struct {
+                    name: #krate::layout::Str::Ref(#abi_name),
+                    size: #this::FIELD_SIZE,
+                    align: 1,
+                    packed: true,
+                    kind: #krate::layout::Kind::Struct,
+                    fields: #krate::layout::List::Ref(&[#(#layout_fields),*]),
+                }));
 
             #[inline]
             fn write_to(&self, out: &mut [u8]) {
@@ -145,18 +152,17 @@ fn fallback(entry: &Entry, krate: &syn::Path) -> TokenStream {
         quote! {
             impl #krate::KhoEntry for #ident {
                 const COMPATIBLE: &'static str = #compat;
-                const LAYOUT: &'static #krate::layout::StructLayout = &#krate::layout::StructLayout {
-                    name: #abi_name,
-                    size: 0,
-                    fields: &[],
-                };
+                const LAYOUT: &'static #krate::layout::StructLayout =
+                    &#krate::layout::Struct::packed(#abi_name, 0, &[]);
+                const FINGERPRINT: u64 = 0;
             }
         }
     });
     quote! {
         impl #krate::AbiField for #ident {
             const FIELD_SIZE: usize = 0;
-            const TYPE: #krate::layout::TypeDesc = #krate::layout::TypeDesc::Prim(#abi_name);
+            const TYPE: #krate::layout::Ty<'static> =
+                #krate::layout::Ty::Struct(#krate::layout::StructRef::Named(#krate::layout::Str::Ref(#abi_name)));
             fn write_to(&self, _: &mut [u8]) {
                 ::core::unreachable!()
             }

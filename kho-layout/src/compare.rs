@@ -7,7 +7,7 @@
 //! without allocating. Each field's `const` panics only when the first
 //! difference is at that field, so the one error points at it.
 
-use crate::{base_name, layout_fingerprint, StructLayout, TypeDesc};
+use crate::{layout_fingerprint, Struct, StructRef, Ty};
 
 /// The first difference between two layouts, in the order a reader meets
 /// them: the struct's name, then each field's name, offset, size and type,
@@ -78,27 +78,32 @@ pub const fn str_eq(a: &str, b: &str) -> bool {
 
 /// Whether two field types are the same: the same primitive, arrays of the
 /// same length of the same type, or structs with the same layout (compared
-/// by fingerprint, which covers the name and every nested field).
-pub const fn same_type(a: &TypeDesc, b: &TypeDesc) -> bool {
+/// by fingerprint, which covers the name and every nested field; by name
+/// when a struct is known only by name or index, as in a lock text).
+pub const fn same_type(a: &Ty<'_>, b: &Ty<'_>) -> bool {
     match (a, b) {
-        (TypeDesc::Prim(a), TypeDesc::Prim(b)) => str_eq(a, b),
-        (TypeDesc::Array(a, n), TypeDesc::Array(b, m)) => *n == *m && same_type(a, b),
-        (TypeDesc::Struct(a), TypeDesc::Struct(b)) => {
-            layout_fingerprint(a) == layout_fingerprint(b)
-        }
+        (Ty::Prim(a), Ty::Prim(b)) => *a as u8 == *b as u8,
+        (Ty::Array(a, n), Ty::Array(b, m)) => n.value == m.value && same_type(a.get(), b.get()),
+        (Ty::Struct(a), Ty::Struct(b)) => match (a, b) {
+            (StructRef::Ref(a), StructRef::Ref(b)) => {
+                layout_fingerprint(a) == layout_fingerprint(b)
+            }
+            _ => str_eq(a.name(), b.name()),
+        },
         _ => false,
     }
 }
 
 /// The first difference between `ours` and `theirs` (see [`Difference`]).
-pub const fn first_difference(ours: &StructLayout, theirs: &StructLayout) -> Difference {
-    if !str_eq(ours.name, theirs.name) {
+pub const fn first_difference(ours: &Struct<'_>, theirs: &Struct<'_>) -> Difference {
+    if !str_eq(ours.name.as_str(), theirs.name.as_str()) {
         return Difference::StructName;
     }
+    let (a_fields, b_fields) = (ours.fields.as_slice(), theirs.fields.as_slice());
     let mut i = 0;
-    while i < ours.fields.len() && i < theirs.fields.len() {
-        let (a, b) = (&ours.fields[i], &theirs.fields[i]);
-        if !str_eq(a.name, b.name) {
+    while i < a_fields.len() && i < b_fields.len() {
+        let (a, b) = (&a_fields[i], &b_fields[i]);
+        if !str_eq(a.name.as_str(), b.name.as_str()) {
             return Difference::FieldName(i);
         }
         if a.offset != b.offset {
@@ -107,30 +112,21 @@ pub const fn first_difference(ours: &StructLayout, theirs: &StructLayout) -> Dif
         if a.size != b.size {
             return Difference::FieldSize(i);
         }
-        if !same_type(a.ty, b.ty) {
+        if !same_type(&a.ty, &b.ty) {
             return Difference::FieldType(i);
         }
         i += 1;
     }
-    if i < ours.fields.len() {
+    if i < a_fields.len() {
         return Difference::Extra(i);
     }
-    if i < theirs.fields.len() {
+    if i < b_fields.len() {
         return Difference::Missing(i);
     }
     if ours.size != theirs.size {
         return Difference::StructSize;
     }
     Difference::Same
-}
-
-/// The struct layout a type is, when it is a struct (not a primitive or an
-/// array).
-pub const fn struct_layout(ty: &TypeDesc) -> Option<&'static StructLayout> {
-    match ty {
-        TypeDesc::Struct(s) => Some(s),
-        _ => None,
-    }
 }
 
 /// Room for one message; longer names are cut at a whole piece and marked
@@ -206,23 +202,23 @@ impl Message {
     }
 
     /// The type as the canonical text writes it: `u64`, `u8[2][3]`.
-    const fn ty(mut self, ty: &TypeDesc) -> Self {
-        self = self.push(base_name(ty));
+    const fn ty(mut self, ty: &Ty<'_>) -> Self {
+        self = self.push(ty.base_name());
         let mut ty = ty;
-        while let TypeDesc::Array(elem, n) = ty {
-            self = self.push("[").num(*n).push("]");
-            ty = elem;
+        while let Ty::Array(elem, n) = ty {
+            self = self.push("[").num(n.value).push("]");
+            ty = elem.get();
         }
         self
     }
 
     /// `` `name` (u64 at offset 48) ``
-    const fn field_summary(self, s: &StructLayout, i: usize) -> Self {
-        let f = &s.fields[i];
+    const fn field_summary(self, s: &Struct<'_>, i: usize) -> Self {
+        let f = &s.fields.as_slice()[i];
         self.push("`")
-            .push(f.name)
+            .push(f.name.as_str())
             .push("` (")
-            .ty(f.ty)
+            .ty(&f.ty)
             .push(" at offset ")
             .num(f.offset)
             .push(")")
@@ -233,8 +229,8 @@ impl Message {
 /// (as the user wrote it), for difference `d` from [`first_difference`] of
 /// the same two layouts.
 pub const fn explain(
-    ours: &StructLayout,
-    theirs: &StructLayout,
+    ours: &Struct<'_>,
+    theirs: &Struct<'_>,
     theirs_name: &str,
     d: Difference,
 ) -> Message {
@@ -245,30 +241,33 @@ pub const fn explain(
         Difference::FieldName(i)
         | Difference::FieldOffset(i)
         | Difference::FieldSize(i)
-        | Difference::FieldType(i) => i < ours.fields.len() && i < theirs.fields.len(),
-        Difference::Extra(i) => i < ours.fields.len(),
-        Difference::Missing(i) => i < theirs.fields.len(),
+        | Difference::FieldType(i) => {
+            i < ours.fields.as_slice().len() && i < theirs.fields.as_slice().len()
+        }
+        Difference::Extra(i) => i < ours.fields.as_slice().len(),
+        Difference::Missing(i) => i < theirs.fields.as_slice().len(),
         _ => true,
     };
     if !in_range {
         return m.push("the layouts differ");
     }
-    let field = ours.fields;
+    let field = ours.fields.as_slice();
+    let other = theirs.fields.as_slice();
     match d {
         Difference::Same => m.push("the layouts are the same"),
         Difference::StructName => m
             .push("this struct's ABI name is `")
-            .push(ours.name)
+            .push(ours.name.as_str())
             .push("`, but `")
             .push(theirs_name)
             .push("` is named `")
-            .push(theirs.name)
+            .push(theirs.name.as_str())
             .push("`: rename it or add #[kho(name = \"")
-            .push(theirs.name)
+            .push(theirs.name.as_str())
             .push("\")]"),
         Difference::FieldName(i) => m
             .push("field `")
-            .push(field[i].name)
+            .push(field[i].name.as_str())
             .push("` differs from `")
             .push(theirs_name)
             .push("`: it has ")
@@ -276,37 +275,37 @@ pub const fn explain(
             .push(" here"),
         Difference::FieldOffset(i) => m
             .push("field `")
-            .push(field[i].name)
+            .push(field[i].name.as_str())
             .push("` differs from `")
             .push(theirs_name)
             .push("`: it is at offset ")
             .num(field[i].offset)
             .push(" here and at offset ")
-            .num(theirs.fields[i].offset)
+            .num(other[i].offset)
             .push(" there"),
         Difference::FieldSize(i) => m
             .push("field `")
-            .push(field[i].name)
+            .push(field[i].name.as_str())
             .push("` differs from `")
             .push(theirs_name)
             .push("`: it is ")
             .num(field[i].size)
             .push(" bytes here and ")
-            .num(theirs.fields[i].size)
+            .num(other[i].size)
             .push(" there"),
         Difference::FieldType(i) => m
             .push("field `")
-            .push(field[i].name)
+            .push(field[i].name.as_str())
             .push("` differs from `")
             .push(theirs_name)
             .push("`: its type is ")
-            .ty(field[i].ty)
+            .ty(&field[i].ty)
             .push(" here and ")
-            .ty(theirs.fields[i].ty)
+            .ty(&other[i].ty)
             .push(" there"),
         Difference::Extra(i) => m
             .push("field `")
-            .push(field[i].name)
+            .push(field[i].name.as_str())
             .push("` is not in `")
             .push(theirs_name)
             .push("`, which ends before it"),
@@ -342,60 +341,44 @@ pub const fn explain_compatible(ours: &str, theirs: &str, theirs_name: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::FieldLayout;
+    use crate::{Field, Len, Node, Prim};
+    use alloc::string::String;
 
-    const U64: TypeDesc = TypeDesc::Prim("u64");
-    const I64: TypeDesc = TypeDesc::Prim("i64");
-    const U8: TypeDesc = TypeDesc::Prim("u8");
-    const NAME48: TypeDesc = TypeDesc::Array(&U8, 48);
-    const NAME40: TypeDesc = TypeDesc::Array(&U8, 40);
+    const U64: Ty<'static> = Ty::Prim(Prim::U64);
+    const I64: Ty<'static> = Ty::Prim(Prim::I64);
+    const CHAR: Ty<'static> = Ty::Prim(Prim::Char);
+    const NAME48: Ty<'static> = Ty::Array(Node::Ref(&CHAR), Len::new(48));
+    const NAME40: Ty<'static> = Ty::Array(Node::Ref(&CHAR), Len::new(40));
 
-    const fn f(
-        name: &'static str,
-        offset: usize,
-        size: usize,
-        ty: &'static TypeDesc,
-    ) -> FieldLayout {
-        FieldLayout {
-            name,
-            offset,
-            size,
-            ty,
-        }
+    const fn f(name: &'static str, offset: usize, size: usize, ty: Ty<'static>) -> Field<'static> {
+        Field::new(name, offset, size, ty)
     }
 
-    const FILE: StructLayout = StructLayout {
-        name: "luo_file_ser",
-        size: 64,
-        fields: &[
-            f("name", 0, 48, &NAME48),
-            f("data", 48, 8, &U64),
-            f("token", 56, 8, &U64),
-        ],
-    };
+    const FILE_FIELDS: &[Field<'static>] = &[
+        f("name", 0, 48, NAME48),
+        f("data", 48, 8, U64),
+        f("token", 56, 8, U64),
+    ];
+    const FILE: &Struct<'static> = &Struct::packed("luo_file_ser", 64, FILE_FIELDS);
 
-    fn diff(fields: &'static [FieldLayout], size: usize) -> (Difference, alloc::string::String) {
-        let ours = StructLayout {
-            name: "luo_file_ser",
-            size,
-            fields,
-        };
-        let d = first_difference(&ours, &FILE);
+    fn diff(fields: &'static [Field<'static>], size: usize) -> (Difference, String) {
+        let ours = Struct::packed("luo_file_ser", size, fields);
+        let d = first_difference(&ours, FILE);
         (
             d,
-            explain(&ours, &FILE, "luo::LuoFileSer", d).as_str().into(),
+            explain(&ours, FILE, "luo::LuoFileSer", d).as_str().into(),
         )
     }
 
     #[test]
     fn each_difference_is_found_first_and_explained() {
-        assert_eq!(first_difference(&FILE, &FILE), Difference::Same);
+        assert_eq!(first_difference(FILE, FILE), Difference::Same);
         let (d, m) = diff(
             const {
                 &[
-                    f("name", 0, 48, &NAME48),
-                    f("cookie", 48, 8, &U64),
-                    f("token", 56, 8, &U64),
+                    f("name", 0, 48, NAME48),
+                    f("cookie", 48, 8, U64),
+                    f("token", 56, 8, U64),
                 ]
             },
             64,
@@ -408,9 +391,9 @@ mod tests {
         let (d, m) = diff(
             const {
                 &[
-                    f("name", 0, 40, &NAME40),
-                    f("data", 40, 8, &U64),
-                    f("token", 48, 8, &U64),
+                    f("name", 0, 40, NAME40),
+                    f("data", 40, 8, U64),
+                    f("token", 48, 8, U64),
                 ]
             },
             56,
@@ -423,9 +406,9 @@ mod tests {
         let (d, m) = diff(
             const {
                 &[
-                    f("name", 0, 48, &NAME48),
-                    f("data", 48, 8, &I64),
-                    f("token", 56, 8, &U64),
+                    f("name", 0, 48, NAME48),
+                    f("data", 48, 8, I64),
+                    f("token", 56, 8, U64),
                 ]
             },
             64,
@@ -436,7 +419,7 @@ mod tests {
             "field `data` differs from `luo::LuoFileSer`: its type is i64 here and u64 there"
         );
         let (d, m) = diff(
-            const { &[f("name", 0, 48, &NAME48), f("data", 48, 8, &U64)] },
+            const { &[f("name", 0, 48, NAME48), f("data", 48, 8, U64)] },
             56,
         );
         assert_eq!(d, Difference::Missing(2));
@@ -448,10 +431,10 @@ mod tests {
         let (d, m) = diff(
             const {
                 &[
-                    f("name", 0, 48, &NAME48),
-                    f("data", 48, 8, &U64),
-                    f("token", 56, 8, &U64),
-                    f("flags", 64, 8, &U64),
+                    f("name", 0, 48, NAME48),
+                    f("data", 48, 8, U64),
+                    f("token", 56, 8, U64),
+                    f("flags", 64, 8, U64),
                 ]
             },
             72,
@@ -462,63 +445,58 @@ mod tests {
             m,
             "field `flags` is not in `luo::LuoFileSer`, which ends before it"
         );
-        let (d, _) = diff(
-            const {
-                &[
-                    f("name", 0, 48, &NAME48),
-                    f("data", 48, 8, &U64),
-                    f("token", 56, 8, &U64),
-                ]
-            },
-            65,
-        );
+        let (d, _) = diff(FILE_FIELDS, 65);
         assert_eq!(d, Difference::StructSize);
-        let renamed = StructLayout {
-            name: "luo_file",
-            ..FILE
-        };
-        let d = first_difference(&renamed, &FILE);
+        let renamed = Struct::packed("luo_file", 64, FILE_FIELDS);
+        let d = first_difference(&renamed, FILE);
         assert_eq!(d, Difference::StructName);
         assert_eq!(
-            explain(&renamed, &FILE, "F", d).as_str(),
+            explain(&renamed, FILE, "F", d).as_str(),
             "this struct's ABI name is `luo_file`, but `F` is named `luo_file_ser`: rename it or add #[kho(name = \"luo_file_ser\")]"
+        );
+        assert_eq!(
+            explain_compatible("a-v1", "b-v2", "B").as_str(),
+            "compatible string \"a-v1\" differs from `B`'s, \"b-v2\""
+        );
+        // A difference that is not of these layouts gets a plain message,
+        // not an index out of range.
+        assert_eq!(
+            explain(FILE, FILE, "F", Difference::FieldName(9)).as_str(),
+            "the layouts differ"
         );
     }
 
     #[test]
     fn nested_structs_compare_by_their_whole_layout() {
-        const A: StructLayout = StructLayout {
-            name: "inner",
-            size: 8,
-            fields: &[f("x", 0, 8, &U64)],
-        };
-        const B: StructLayout = StructLayout {
-            name: "inner",
-            size: 8,
-            fields: &[f("x", 0, 8, &I64)],
-        };
-        assert!(same_type(&TypeDesc::Struct(&A), &TypeDesc::Struct(&A)));
-        assert!(!same_type(&TypeDesc::Struct(&A), &TypeDesc::Struct(&B)));
+        const A_FIELDS: &[Field<'static>] = &[f("x", 0, 8, U64)];
+        const B_FIELDS: &[Field<'static>] = &[f("x", 0, 8, I64)];
+        const A: &Struct<'static> = &Struct::packed("inner", 8, A_FIELDS);
+        const B: &Struct<'static> = &Struct::packed("inner", 8, B_FIELDS);
+        assert!(same_type(
+            &Ty::Struct(StructRef::Ref(A)),
+            &Ty::Struct(StructRef::Ref(A))
+        ));
         assert!(!same_type(
-            &TypeDesc::Array(&U64, 2),
-            &TypeDesc::Array(&U64, 3)
+            &Ty::Struct(StructRef::Ref(A)),
+            &Ty::Struct(StructRef::Ref(B))
+        ));
+        assert!(!same_type(
+            &Ty::Array(Node::Ref(&U64), Len::new(2)),
+            &Ty::Array(Node::Ref(&U64), Len::new(3))
         ));
     }
 
     #[test]
     fn a_long_message_is_cut_at_a_whole_piece() {
-        const LONG: &str =
-            "a_very_long_name_that_goes_on_and_on_and_on_and_on_and_on_and_on_and_on";
-        let ours = StructLayout { name: LONG, ..FILE };
-        let m = explain(&ours, &FILE, LONG, first_difference(&ours, &FILE));
-        let mut long = alloc::string::String::new();
+        let mut long = String::new();
         for _ in 0..8 {
-            long.push_str(LONG);
+            long.push_str("a_very_long_name_that_goes_on_and_on");
         }
-        let leaked: &'static str = alloc::boxed::Box::leak(long.into_boxed_str());
-        let m2 = explain(&ours, &FILE, leaked, Difference::StructName);
-        assert!(m.as_str().starts_with("this struct's ABI name is `a_very"));
-        assert!(m2.as_str().ends_with("..."), "{}", m2.as_str());
-        assert!(m2.as_str().len() <= MESSAGE_CAPACITY);
+        let m = explain(FILE, FILE, &long, Difference::StructName);
+        assert!(m
+            .as_str()
+            .starts_with("this struct's ABI name is `luo_file_ser`, but `"));
+        assert!(m.as_str().ends_with("..."), "{}", m.as_str());
+        assert!(m.as_str().len() <= MESSAGE_CAPACITY);
     }
 }

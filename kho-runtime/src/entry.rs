@@ -1,6 +1,6 @@
 //! Entry types: what a block holds, and how it becomes bytes.
 
-use crate::layout::{FieldLayout, StructLayout, TypeDesc};
+use crate::layout::{Field, Len, Node, Prim, StructLayout, StructRef, Ty};
 use crate::{Error, PhysAddr, Result};
 
 /// A fixed-size, endian-native value that can cross a kexec: an integer of
@@ -23,7 +23,7 @@ pub trait AbiField: Copy {
     /// reads exactly this many.
     const FIELD_SIZE: usize;
     /// The type in the layout model.
-    const TYPE: TypeDesc;
+    const TYPE: Ty<'static>;
     /// Writes the value into `out[..FIELD_SIZE]`.
     fn write_to(&self, out: &mut [u8]);
     /// Reads a value from `bytes[..FIELD_SIZE]`.
@@ -31,10 +31,10 @@ pub trait AbiField: Copy {
 }
 
 macro_rules! abi_int {
-    ($($t:ty),*) => {$(
+    ($($t:ty => $p:ident),*) => {$(
         impl AbiField for $t {
             const FIELD_SIZE: usize = core::mem::size_of::<$t>();
-            const TYPE: TypeDesc = TypeDesc::Prim(stringify!($t));
+            const TYPE: Ty<'static> = Ty::Prim(Prim::$p);
             #[inline]
             fn write_to(&self, out: &mut [u8]) {
                 out[..Self::FIELD_SIZE].copy_from_slice(&self.to_ne_bytes());
@@ -48,11 +48,11 @@ macro_rules! abi_int {
         }
     )*};
 }
-abi_int!(u8, u16, u32, u64, i8, i16, i32, i64);
+abi_int!(u8 => U8, u16 => U16, u32 => U32, u64 => U64, i8 => I8, i16 => I16, i32 => I32, i64 => I64);
 
 impl AbiField for PhysAddr {
     const FIELD_SIZE: usize = 8;
-    const TYPE: TypeDesc = TypeDesc::Prim("phys_addr");
+    const TYPE: Ty<'static> = Ty::Prim(Prim::PhysAddr);
     #[inline]
     fn write_to(&self, out: &mut [u8]) {
         self.0.write_to(out)
@@ -65,7 +65,7 @@ impl AbiField for PhysAddr {
 
 impl<T: AbiField, const N: usize> AbiField for [T; N] {
     const FIELD_SIZE: usize = T::FIELD_SIZE * N;
-    const TYPE: TypeDesc = TypeDesc::Array(&T::TYPE, N);
+    const TYPE: Ty<'static> = Ty::Array(Node::Ref(&T::TYPE), Len::new(N));
     #[inline]
     fn write_to(&self, out: &mut [u8]) {
         for (value, slot) in self.iter().zip(out.chunks_exact_mut(T::FIELD_SIZE)) {
@@ -122,7 +122,12 @@ pub trait KhoEntry: AbiField {
 /// array. Lets a `const` reach the layout of any derived struct without an
 /// inherent item on it.
 pub const fn struct_layout<T: AbiField>() -> Option<&'static StructLayout> {
-    crate::layout::compare::struct_layout(&T::TYPE)
+    // `const { &.. }`: a `'static` reference, not a temporary of a type
+    // that needs dropping (which a `const fn` cannot do).
+    match const { &T::TYPE } {
+        Ty::Struct(StructRef::Ref(layout)) => Some(*layout),
+        _ => None,
+    }
 }
 
 /// The fingerprint of `T`'s layout, for any ABI type: a struct's is its
@@ -133,7 +138,7 @@ pub const fn struct_layout<T: AbiField>() -> Option<&'static StructLayout> {
 pub const fn fingerprint_of<T: AbiField>() -> u64 {
     match struct_layout::<T>() {
         Some(layout) => crate::layout::layout_fingerprint(layout),
-        None => crate::layout::type_fingerprint(&T::TYPE),
+        None => crate::layout::type_fingerprint(const { &T::TYPE }),
     }
 }
 
@@ -172,28 +177,26 @@ pub struct KhoBlockHeaderSer {
     pub count: u64,
 }
 
-const HEADER_LAYOUT: StructLayout = StructLayout {
-    name: "kho_block_header_ser",
-    size: 16,
-    fields: &[
-        FieldLayout {
-            name: "next",
-            offset: core::mem::offset_of!(KhoBlockHeaderSer, next),
-            size: 8,
-            ty: &<u64 as AbiField>::TYPE,
-        },
-        FieldLayout {
-            name: "count",
-            offset: core::mem::offset_of!(KhoBlockHeaderSer, count),
-            size: 8,
-            ty: &<u64 as AbiField>::TYPE,
-        },
-    ],
-};
+const HEADER_FIELDS: &[Field<'static>] = &[
+    Field::new(
+        "next",
+        core::mem::offset_of!(KhoBlockHeaderSer, next),
+        8,
+        <u64 as AbiField>::TYPE,
+    ),
+    Field::new(
+        "count",
+        core::mem::offset_of!(KhoBlockHeaderSer, count),
+        8,
+        <u64 as AbiField>::TYPE,
+    ),
+];
+const HEADER_LAYOUT: &StructLayout =
+    &StructLayout::packed("kho_block_header_ser", 16, HEADER_FIELDS);
 
 impl AbiField for KhoBlockHeaderSer {
     const FIELD_SIZE: usize = 16;
-    const TYPE: TypeDesc = TypeDesc::Struct(&HEADER_LAYOUT);
+    const TYPE: Ty<'static> = Ty::Struct(StructRef::Ref(HEADER_LAYOUT));
     #[inline]
     fn write_to(&self, out: &mut [u8]) {
         let (next, count) = (self.next, self.count);
@@ -211,7 +214,7 @@ impl AbiField for KhoBlockHeaderSer {
 
 impl KhoEntry for KhoBlockHeaderSer {
     const COMPATIBLE: &'static str = "kho-block-v1";
-    const LAYOUT: &'static StructLayout = &HEADER_LAYOUT;
+    const LAYOUT: &'static StructLayout = HEADER_LAYOUT;
 }
 
 /// The block header under its short name.
@@ -243,7 +246,7 @@ mod tests {
         let at: alloc::vec::Vec<_> = <BlockHeaderSer as KhoEntry>::LAYOUT
             .fields
             .iter()
-            .map(|f| (f.name, f.offset))
+            .map(|f| (f.name.as_str(), f.offset))
             .collect();
         assert_eq!(at, [("next", 0), ("count", 8)]);
     }

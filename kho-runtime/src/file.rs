@@ -58,7 +58,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cache::PageCache;
 use crate::image_file::{self, io_error, shown, Access, ImageFile, Wait};
-use crate::layout::{FieldLayout, StructLayout, TypeDesc};
+use crate::layout::{Field, StructLayout, StructRef, Ty};
 use crate::memory::{check_page_size, page_offset, PAGE_SIZES};
 use crate::{
     name_bytes, set_name, AbiField, BlockSet, Error, Fault, KhoEntry, PhysAddr, PreservedMemory,
@@ -110,32 +110,33 @@ pub struct RootRecord {
 /// One field of [`ROOT_RECORD_LAYOUT`], as the derive would write it.
 macro_rules! root_field {
     ($name:ident: $ty:ty) => {
-        FieldLayout {
-            name: stringify!($name),
-            offset: core::mem::offset_of!(RootRecord, $name),
-            size: <$ty as AbiField>::FIELD_SIZE,
-            ty: &<$ty as AbiField>::TYPE,
-        }
+        Field::new(
+            stringify!($name),
+            core::mem::offset_of!(RootRecord, $name),
+            <$ty as AbiField>::FIELD_SIZE,
+            <$ty as AbiField>::TYPE,
+        )
     };
 }
 
-const ROOT_RECORD_LAYOUT: StructLayout = StructLayout {
-    name: "root_record",
-    size: core::mem::size_of::<RootRecord>(),
-    fields: &[
-        root_field!(name: [u8; 64]),
-        root_field!(compatible: [u8; 64]),
-        root_field!(head: u64),
-        root_field!(entry_size: u64),
-        root_field!(entries: u64),
-        root_field!(blocks: u64),
-        root_field!(fingerprint: u64),
-    ],
-};
+const ROOT_RECORD_FIELDS: &[Field<'static>] = &[
+    root_field!(name: [u8; 64]),
+    root_field!(compatible: [u8; 64]),
+    root_field!(head: u64),
+    root_field!(entry_size: u64),
+    root_field!(entries: u64),
+    root_field!(blocks: u64),
+    root_field!(fingerprint: u64),
+];
+const ROOT_RECORD_LAYOUT: &StructLayout = &StructLayout::packed(
+    "root_record",
+    core::mem::size_of::<RootRecord>(),
+    ROOT_RECORD_FIELDS,
+);
 
 impl AbiField for RootRecord {
     const FIELD_SIZE: usize = 168;
-    const TYPE: TypeDesc = TypeDesc::Struct(&ROOT_RECORD_LAYOUT);
+    const TYPE: Ty<'static> = Ty::Struct(StructRef::Ref(ROOT_RECORD_LAYOUT));
 
     fn write_to(&self, out: &mut [u8]) {
         macro_rules! put {
@@ -176,7 +177,7 @@ impl AbiField for RootRecord {
 
 impl KhoEntry for RootRecord {
     const COMPATIBLE: &'static str = "kho-image-root-v1";
-    const LAYOUT: &'static StructLayout = &ROOT_RECORD_LAYOUT;
+    const LAYOUT: &'static StructLayout = ROOT_RECORD_LAYOUT;
 }
 
 // What the derive would prove: no padding.

@@ -4,7 +4,7 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use crate::entry::name_bytes;
-use crate::layout::TypeDesc;
+use crate::layout::{Len, Node, Prim, Ty};
 use crate::{AbiField, BlockSet, Error, Fault, KhoEntry, PhysAddr, PreservedMemory, Result};
 
 /// An 8-byte physical address that says what it points at, as the
@@ -103,7 +103,7 @@ impl<T: KhoEntry> PhysPtr<T> {
 
 impl<T: 'static> AbiField for PhysPtr<T> {
     const FIELD_SIZE: usize = 8;
-    const TYPE: TypeDesc = TypeDesc::Prim("phys_addr");
+    const TYPE: Ty<'static> = Ty::Prim(Prim::PhysAddr);
     fn write_to(&self, out: &mut [u8]) {
         self.addr.write_to(out)
     }
@@ -120,7 +120,7 @@ impl<T: 'static> AbiField for PhysPtr<T> {
 #[repr(transparent)]
 pub struct CharArray<const N: usize>(pub [u8; N]);
 
-const CHAR: TypeDesc = TypeDesc::Prim("char");
+const CHAR: Ty<'static> = Ty::Prim(Prim::Char);
 
 impl<const N: usize> CharArray<N> {
     /// An all-NUL (empty) string.
@@ -163,7 +163,7 @@ impl<const N: usize> fmt::Debug for CharArray<N> {
 
 impl<const N: usize> AbiField for CharArray<N> {
     const FIELD_SIZE: usize = N;
-    const TYPE: TypeDesc = TypeDesc::Array(&CHAR, N);
+    const TYPE: Ty<'static> = Ty::Array(Node::Ref(&CHAR), Len::new(N));
     fn write_to(&self, out: &mut [u8]) {
         out[..N].copy_from_slice(&self.0);
     }

@@ -14,55 +14,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kho_derive::KhoEntry;
-use kho_runtime::{BlockSet, FileMemory, FileMemoryConfig, PreservedMemory, RootRecord};
+use kho_runtime::{FileMemory, FileMemoryConfig, PreservedMemory};
 
-#[derive(KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(C, packed)]
-#[kho(crate = "kho_runtime", compatible = "kho-crash-stamp-v1")]
-struct Stamp {
-    generation: u64,
-    set: u64,
-    index: u64,
-    check: u64,
-}
+mod stamps;
+use stamps::Rng;
 
 const SETS: u64 = 12;
+
 const KILLS: usize = 40;
 
 fn entries(generation: u64, set: u64) -> u64 {
     3_000 + (generation * 7 + set * 131) % 1_500
-}
-
-fn check(generation: u64, set: u64, index: u64) -> u64 {
-    (generation ^ (set << 20) ^ (index << 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-}
-
-/// Builds and publishes generation `g` into `mem`; returns the sets so the
-/// caller can release them before the next generation.
-fn save(mem: &mut FileMemory, g: u64) -> Vec<BlockSet<Stamp, FileMemory>> {
-    let mut sets = Vec::new();
-    let mut records = Vec::new();
-    for s in 0..SETS {
-        let n = entries(g, s);
-        let mut set = BlockSet::<Stamp, FileMemory>::new(mem).expect("new set");
-        set.grow(mem, n as usize).expect("grow");
-        let mut w = set.writer(mem);
-        for i in 0..n {
-            w.push(&Stamp {
-                generation: g,
-                set: s,
-                index: i,
-                check: check(g, s, i),
-            })
-            .expect("push");
-        }
-        w.finish().expect("finish");
-        records.push(RootRecord::for_set(&format!("stamps-{s}"), &set).expect("record"));
-        sets.push(set);
-    }
-    mem.publish(&records).expect("publish");
-    sets
 }
 
 /// Verifies the image holds one whole generation and returns it. The
@@ -79,41 +41,7 @@ fn verify_unlocked(path: &Path) -> Result<u64, String> {
 }
 
 fn verify_mem(mem: &FileMemory) -> Result<u64, String> {
-    if mem.root().len() != SETS as usize {
-        return Err(format!(
-            "root table has {} sets, not {SETS}",
-            mem.root().len()
-        ));
-    }
-    let mut generation = None;
-    for s in 0..SETS {
-        let set = mem
-            .restore_set::<Stamp>(&format!("stamps-{s}"))
-            .map_err(|e| format!("set {s}: {e}"))?;
-        for (i, e) in set.iter(mem).enumerate() {
-            let g = *generation.get_or_insert(e.generation);
-            let want = Stamp {
-                generation: g,
-                set: s,
-                index: i as u64,
-                check: check(g, s, i as u64),
-            };
-            if e != want {
-                return Err(format!(
-                    "set {s} entry {i}: {e:?}, expected {want:?} (a mix of generations)"
-                ));
-            }
-        }
-        let g = generation.ok_or("empty set")?;
-        if set.len() as u64 != entries(g, s) {
-            return Err(format!(
-                "set {s} of generation {g} has {} entries, not {}",
-                set.len(),
-                entries(g, s)
-            ));
-        }
-    }
-    generation.ok_or_else(|| "no entries".to_string())
+    stamps::verify(mem, None, SETS, entries)
 }
 
 /// The child: take over the image, then publish generations until killed.
@@ -121,29 +49,14 @@ fn child(path: &str) -> ! {
     let mut mem = FileMemory::open(path).expect("child open");
     let mut g = verify_unlocked(Path::new(path)).expect("child sees a whole generation");
     // Claim the previous generation's pages so the image does not fill up.
-    for s in 0..SETS {
-        let mut set = mem
-            .restore_set::<Stamp>(&format!("stamps-{s}"))
-            .expect("restore");
-        set.destroy(&mut mem).expect("release");
-    }
+    stamps::release_all(&mut mem, SETS);
     loop {
         g += 1;
-        for mut set in save(&mut mem, g) {
+        for mut set in stamps::save(&mut mem, g, SETS, entries) {
             set.destroy(&mut mem).expect("release own");
         }
         // Only the published root table (one block) stays preserved.
         assert_eq!(mem.stats().preserved, 1);
-    }
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
     }
 }
 
@@ -159,7 +72,7 @@ fn main() {
     };
     let mut mem = FileMemory::create(&path, config).expect("create");
     let t = Instant::now();
-    drop(save(&mut mem, 1));
+    drop(stamps::save(&mut mem, 1, SETS, entries));
     let one_save = t.elapsed();
     assert_eq!(mem.page_size(), 4096);
     drop(mem);

@@ -25,8 +25,10 @@ use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use kho_derive::KhoEntry;
-use kho_runtime::{BlockSet, FileMemory, FileMemoryConfig, ImageFile, RootRecord};
+use kho_runtime::{FileMemory, FileMemoryConfig, ImageFile};
+
+mod stamps;
+use stamps::{Rng, Stamp};
 
 const DISK_PAGE: usize = 4096;
 const SECTOR: usize = 512;
@@ -34,33 +36,6 @@ const SETS: u64 = 4;
 const SAVES: u64 = 40;
 /// Random landed-or-not subsets tried at each cut, besides none and all.
 const SUBSETS: usize = 6;
-
-#[derive(KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(C, packed)]
-#[kho(crate = "kho_runtime", compatible = "kho-power-stamp-v1")]
-struct Stamp {
-    generation: u64,
-    set: u64,
-    index: u64,
-    check: u64,
-}
-
-fn check(generation: u64, set: u64, index: u64) -> u64 {
-    (generation ^ (set << 20) ^ (index << 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// What one run saves: set sizes are a function of the seed, the
 /// generation and the set, so a reopened image can be checked by itself.
@@ -351,65 +326,8 @@ fn verify(bytes: Vec<u8>, w: &Workload) -> Result<u64, String> {
             Err(format!("generation 1 has {} sets", mem.root().len()))
         };
     }
-    if mem.root().len() != SETS as usize {
-        return Err(format!(
-            "generation {g}: the root table has {} sets, not {SETS}",
-            mem.root().len()
-        ));
-    }
-    for s in 0..SETS {
-        let set = mem
-            .restore_set::<Stamp>(&format!("stamps-{s}"))
-            .map_err(|e| format!("generation {g}, set {s}: {e}"))?;
-        if set.len() as u64 != w.entries(g, s) {
-            return Err(format!(
-                "generation {g}, set {s}: {} entries, not {}",
-                set.len(),
-                w.entries(g, s)
-            ));
-        }
-        for (i, e) in set.iter(&mem).enumerate() {
-            let want = Stamp {
-                generation: g,
-                set: s,
-                index: i as u64,
-                check: check(g, s, i as u64),
-            };
-            if e != want {
-                return Err(format!(
-                    "generation {g}, set {s}, entry {i}: {e:?}, expected {want:?} (a mix of generations)"
-                ));
-            }
-        }
-    }
-    Ok(g)
-}
-
-/// Builds generation `g` (the one the next publish makes) and publishes it.
-fn save(mem: &mut FileMemory<Disk>, w: &Workload) -> Vec<BlockSet<Stamp, FileMemory<Disk>>> {
-    let g = mem.generation() + 1;
-    let mut sets = Vec::new();
-    let mut records = Vec::new();
-    for s in 0..SETS {
-        let n = w.entries(g, s);
-        let mut set = BlockSet::<Stamp, FileMemory<Disk>>::new(mem).expect("new set");
-        set.grow(mem, n as usize).expect("grow");
-        let mut wr = set.writer(mem);
-        for i in 0..n {
-            wr.push(&Stamp {
-                generation: g,
-                set: s,
-                index: i,
-                check: check(g, s, i),
-            })
-            .expect("push");
-        }
-        wr.finish().expect("finish");
-        records.push(RootRecord::for_set(&format!("stamps-{s}"), &set).expect("record"));
-        sets.push(set);
-    }
-    mem.publish(&records).expect("publish");
-    sets
+    stamps::verify(&mem, Some(g), SETS, |g, s| w.entries(g, s))
+        .map_err(|e| format!("generation {g}: {e}"))
 }
 
 /// Runs the saves with every write a cut point; returns the report.
@@ -435,7 +353,8 @@ fn run(page_size: usize, seed: u64, honour_syncs: bool) -> Report {
             save: save_no,
             workload: w,
         });
-        let sets = save(&mut mem, &w);
+        let g = mem.generation() + 1;
+        let sets = stamps::save(&mut mem, g, SETS, |g, s| w.entries(g, s));
         let mut s = disk.lock();
         s.watch = None;
         // Publish returned: the synced disk alone must hold the new one.
@@ -455,12 +374,7 @@ fn run(page_size: usize, seed: u64, honour_syncs: bool) -> Report {
             drop(sets);
             drop(mem);
             mem = FileMemory::open_on(disk.clone(), "power-loss.img").expect("reopen");
-            for s in 0..SETS {
-                let mut set = mem
-                    .restore_set::<Stamp>(&format!("stamps-{s}"))
-                    .expect("restore");
-                set.destroy(&mut mem).expect("release");
-            }
+            stamps::release_all(&mut mem, SETS);
         } else {
             for mut set in sets {
                 set.destroy(&mut mem).expect("release own");

@@ -12,7 +12,7 @@
 //! ```
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::diag::Diags;
 
@@ -21,8 +21,9 @@ use crate::diag::Diags;
 pub enum BuildError {
     /// The schemas do not compile (every error, with its place).
     Schema(Diags),
-    /// A file could not be read or written.
-    Io(PathBuf, std::io::Error),
+    /// The output file could not be written, or its name leaves the
+    /// output directory (see [`crate::fs::OutDir`]).
+    Fs(crate::fs::FsError),
     /// No output directory: not in a build script and none given.
     NoOutDir,
 }
@@ -31,7 +32,7 @@ impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BuildError::Schema(d) => write!(f, "{d}"),
-            BuildError::Io(p, e) => write!(f, "{}: {e}", p.display()),
+            BuildError::Fs(e) => write!(f, "{e}"),
             BuildError::NoOutDir => {
                 f.write_str("OUT_DIR is not set: call out_dir() outside a build script")
             }
@@ -116,18 +117,19 @@ impl Config {
         }
         let abis = crate::compile(&sources).map_err(BuildError::Schema)?;
         let text = crate::emit::rust::bundle(&abis);
-        let path = out_dir.join(&self.file_name);
-        write_if_changed(&path, &text)?;
+        // The same rules as `kho-abi generate`: inside OUT_DIR, no link
+        // followed, replaced atomically, and left alone when unchanged so
+        // cargo does not rebuild what includes it.
+        // The directory itself is the caller's choice (cargo's OUT_DIR or
+        // one given to `out_dir`), so it may be created as asked.
+        std::fs::create_dir_all(&out_dir)
+            .map_err(|e| BuildError::Fs(crate::fs::FsError::from_io(&out_dir, e)))?;
+        let out = crate::fs::OutDir::new(out_dir);
+        let path = out.path(&self.file_name).map_err(BuildError::Fs)?;
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            out.write(&self.file_name, text.as_bytes())
+                .map_err(BuildError::Fs)?;
+        }
         Ok(path)
     }
-}
-
-fn write_if_changed(path: &Path, text: &str) -> Result<(), BuildError> {
-    if std::fs::read_to_string(path).ok().as_deref() == Some(text) {
-        return Ok(());
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| BuildError::Io(dir.to_path_buf(), e))?;
-    }
-    std::fs::write(path, text).map_err(|e| BuildError::Io(path.to_path_buf(), e))
 }

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::view::{AbiView, FieldView, StructView};
+use kho_layout::{Field, LockStruct};
+
+use crate::view::{AbiView, StructDocs};
 
 /// How much a change matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,26 +40,13 @@ pub struct Change {
     pub what: String,
 }
 
-/// A field's position, size and type on one side.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Slot {
-    /// Field name.
-    pub name: String,
-    /// Type.
-    pub ty: String,
-    /// Offset.
-    pub offset: usize,
-    /// Size.
-    pub size: usize,
-}
-
 /// One row of a struct's field table: old and new side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     /// The field before.
-    pub old: Option<Slot>,
+    pub old: Option<Field<'static>>,
     /// The field after.
-    pub new: Option<Slot>,
+    pub new: Option<Field<'static>>,
     /// The change in this row, if any.
     pub kind: Option<Kind>,
 }
@@ -280,51 +269,59 @@ fn constants(o: &AbiView, n: &AbiView, c: &mut Vec<Change>) {
     }
 }
 
-fn same_shape(a: &StructView, b: &StructView) -> bool {
+fn same_shape(a: &LockStruct, b: &LockStruct) -> bool {
+    let (a, b) = (&a.layout, &b.layout);
     a.size == b.size
         && a.fields.len() == b.fields.len()
         && a.fields
             .iter()
-            .zip(&b.fields)
+            .zip(b.fields.iter())
             .all(|(x, y)| x.ty == y.ty && x.offset == y.offset && x.name == y.name)
+}
+
+/// The doc text of field `i` of a struct, when known.
+fn field_doc(docs: Option<&StructDocs>, i: usize) -> Option<String> {
+    docs.and_then(|d| d.fields.get(i)).cloned()
 }
 
 fn structs(o: &AbiView, n: &AbiView, d: &mut AbiDiff) {
     let mut renamed_from = BTreeSet::new();
     for ns in &n.structs {
-        let os = match o.find(&ns.name) {
+        let name = ns.layout.name.as_str();
+        let os = match o.find(name) {
             Some(os) => os,
             None => {
                 // A struct that replaces a removed one of the same shape is a rename.
                 let twin = o
                     .structs
                     .iter()
-                    .find(|os| n.find(&os.name).is_none() && same_shape(os, ns));
+                    .find(|os| n.find(&os.layout.name).is_none() && same_shape(os, ns));
                 match twin {
                     Some(os) => {
-                        renamed_from.insert(os.name.clone());
+                        renamed_from.insert(os.layout.name.to_string());
                         d.changes.push(Change {
                             kind: Kind::NameOnly,
-                            place: format!("struct {}", ns.name),
-                            what: format!("renamed from {}", os.name),
+                            place: format!("struct {name}"),
+                            what: format!("renamed from {}", os.layout.name),
                         });
                     }
                     None => {
                         d.changes.push(Change {
                             kind: Kind::Breaking,
-                            place: format!("struct {}", ns.name),
-                            what: format!("added ({} bytes)", ns.size),
+                            place: format!("struct {name}"),
+                            what: format!("added ({} bytes)", ns.layout.size),
                         });
                         d.structs.push(StructDiff {
-                            name: ns.name.clone(),
+                            name: name.to_string(),
                             old_size: None,
-                            new_size: Some(ns.size),
+                            new_size: Some(ns.layout.size),
                             rows: ns
+                                .layout
                                 .fields
                                 .iter()
                                 .map(|f| Row {
                                     old: None,
-                                    new: Some(slot(f)),
+                                    new: Some(f.clone()),
                                     kind: Some(Kind::Breaking),
                                 })
                                 .collect(),
@@ -343,25 +340,27 @@ fn structs(o: &AbiView, n: &AbiView, d: &mut AbiDiff) {
             };
             d.changes.push(Change {
                 kind: Kind::Breaking,
-                place: format!("struct {}", ns.name),
+                place: format!("struct {name}"),
                 what: what.into(),
             });
         }
-        if doc_differs(&os.doc, &ns.doc) {
+        let (odocs, ndocs) = (o.docs_of(name), n.docs_of(name));
+        if doc_differs(&odocs.map(|x| x.doc.clone()), &ndocs.map(|x| x.doc.clone())) {
             d.changes.push(Change {
                 kind: Kind::DocOnly,
-                place: format!("struct {}", ns.name),
+                place: format!("struct {name}"),
                 what: "doc text changed".into(),
             });
         }
-        let rows = fields(&ns.name, os, ns, &mut d.changes);
+        let rows = fields(name, (os, odocs), (ns, ndocs), &mut d.changes);
         // After the fields: a size change is their consequence, and the
         // first change is the one `explain` names.
-        if os.size != ns.size {
+        let (osize, nsize) = (os.layout.size, ns.layout.size);
+        if osize != nsize {
             d.changes.push(Change {
                 kind: Kind::Breaking,
-                place: format!("struct {}", ns.name),
-                what: format!("size changed from {} to {} bytes", os.size, ns.size),
+                place: format!("struct {name}"),
+                what: format!("size changed from {osize} to {nsize} bytes"),
             });
         }
         let field_level = d.changes[before..].iter().any(|c| c.kind > Kind::DocOnly);
@@ -371,55 +370,54 @@ fn structs(o: &AbiView, n: &AbiView, d: &mut AbiDiff) {
             // The fields read the same, so a struct they hold changed: name
             // the first field whose struct has a new fingerprint (its own
             // changes are listed under it when it is of this ABI).
-            let changed = |ty: &str| {
-                let base = ty.split('[').next().unwrap_or(ty);
+            let changed = |f: &&Field| {
+                let base = f.ty.base_name();
                 match (o.find(base), n.find(base)) {
                     (Some(a), Some(b)) => a.fingerprint != b.fingerprint,
                     _ => false,
                 }
             };
-            let what = match ns.fields.iter().find(|f| changed(&f.ty)) {
+            let what = match ns.layout.fields.iter().find(changed) {
                 Some(f) => format!(
                     "the layout of struct {}, which field {} holds, changed",
-                    f.ty.split('[').next().unwrap_or(&f.ty),
+                    f.ty.base_name(),
                     f.name
                 ),
                 None => "a nested struct's layout changed".into(),
             };
             d.changes.push(Change {
                 kind: Kind::Breaking,
-                place: format!("struct {}", ns.name),
+                place: format!("struct {name}"),
                 what,
             });
         }
         if d.changes.len() > before {
             d.structs.push(StructDiff {
-                name: ns.name.clone(),
-                old_size: Some(os.size),
-                new_size: Some(ns.size),
+                name: name.to_string(),
+                old_size: Some(osize),
+                new_size: Some(nsize),
                 rows,
             });
         }
     }
-    for os in o
-        .structs
-        .iter()
-        .filter(|os| n.find(&os.name).is_none() && !renamed_from.contains(&os.name))
-    {
+    for os in o.structs.iter().filter(|os| {
+        n.find(&os.layout.name).is_none() && !renamed_from.contains(os.layout.name.as_str())
+    }) {
         d.changes.push(Change {
             kind: Kind::Breaking,
-            place: format!("struct {}", os.name),
+            place: format!("struct {}", os.layout.name),
             what: "removed".into(),
         });
         d.structs.push(StructDiff {
-            name: os.name.clone(),
-            old_size: Some(os.size),
+            name: os.layout.name.to_string(),
+            old_size: Some(os.layout.size),
             new_size: None,
             rows: os
+                .layout
                 .fields
                 .iter()
                 .map(|f| Row {
-                    old: Some(slot(f)),
+                    old: Some(f.clone()),
                     new: None,
                     kind: Some(Kind::Breaking),
                 })
@@ -428,31 +426,27 @@ fn structs(o: &AbiView, n: &AbiView, d: &mut AbiDiff) {
     }
 }
 
-fn slot(f: &FieldView) -> Slot {
-    Slot {
-        name: f.name.clone(),
-        ty: f.ty.clone(),
-        offset: f.offset,
-        size: f.size,
-    }
-}
-
 /// Field-by-field comparison: matched by name, then unmatched fields at
 /// the same offset with the same type and size are renames.
-fn fields(sname: &str, os: &StructView, ns: &StructView, changes: &mut Vec<Change>) -> Vec<Row> {
+fn fields(
+    sname: &str,
+    (os, odocs): (&LockStruct<'static>, Option<&StructDocs>),
+    (ns, ndocs): (&LockStruct<'static>, Option<&StructDocs>),
+    changes: &mut Vec<Change>,
+) -> Vec<Row> {
+    let (ofields, nfields) = (os.layout.fields.as_slice(), ns.layout.fields.as_slice());
     let mut rows = Vec::new();
-    let unmatched_old: Vec<&FieldView> = os
-        .fields
+    let unmatched_old: Vec<&Field<'static>> = ofields
         .iter()
-        .filter(|f| !ns.fields.iter().any(|g| g.name == f.name))
+        .filter(|f| !nfields.iter().any(|g| g.name == f.name))
         .collect();
     let mut used_old = BTreeSet::new();
-    for nf in &ns.fields {
+    for (ni, nf) in nfields.iter().enumerate() {
         let place = format!("{sname}.{}", nf.name);
-        let by_name = os.fields.iter().position(|f| f.name == nf.name);
+        let by_name = ofields.iter().position(|f| f.name == nf.name);
         let (of, kind) = match by_name {
             Some(oi) => {
-                let of = &os.fields[oi];
+                let of = &ofields[oi];
                 let mut kind = None;
                 if of.offset != nf.offset {
                     changes.push(Change {
@@ -478,7 +472,7 @@ fn fields(sname: &str, os: &StructView, ns: &StructView, changes: &mut Vec<Chang
                     });
                     kind = Some(Kind::Breaking);
                 }
-                if kind.is_none() && doc_differs(&of.doc, &nf.doc) {
+                if kind.is_none() && doc_differs(&field_doc(odocs, oi), &field_doc(ndocs, ni)) {
                     changes.push(Change {
                         kind: Kind::DocOnly,
                         place: place.clone(),
@@ -490,14 +484,14 @@ fn fields(sname: &str, os: &StructView, ns: &StructView, changes: &mut Vec<Chang
             }
             None => {
                 let twin = unmatched_old.iter().find(|f| {
-                    !used_old.contains(&f.name)
+                    !used_old.contains(f.name.as_str())
                         && f.offset == nf.offset
                         && f.ty == nf.ty
                         && f.size == nf.size
                 });
                 match twin {
                     Some(of) => {
-                        used_old.insert(of.name.clone());
+                        used_old.insert(of.name.to_string());
                         changes.push(Change {
                             kind: Kind::NameOnly,
                             place: place.clone(),
@@ -517,12 +511,15 @@ fn fields(sname: &str, os: &StructView, ns: &StructView, changes: &mut Vec<Chang
             }
         };
         rows.push(Row {
-            old: of.map(slot),
-            new: Some(slot(nf)),
+            old: of.cloned(),
+            new: Some(nf.clone()),
             kind,
         });
     }
-    for of in unmatched_old.iter().filter(|f| !used_old.contains(&f.name)) {
+    for of in unmatched_old
+        .iter()
+        .filter(|f| !used_old.contains(f.name.as_str()))
+    {
         changes.push(Change {
             kind: Kind::Breaking,
             place: format!("{sname}.{}", of.name),
@@ -535,7 +532,7 @@ fn fields(sname: &str, os: &StructView, ns: &StructView, changes: &mut Vec<Chang
         rows.insert(
             at,
             Row {
-                old: Some(slot(of)),
+                old: Some((*of).clone()),
                 new: None,
                 kind: Some(Kind::Breaking),
             },

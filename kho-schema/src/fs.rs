@@ -26,6 +26,8 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use rustix::fs::OFlags;
+
 /// The most bytes read from one schema file or `abi.lock`: 16 MiB, far more
 /// than any real schema, small enough that a hostile file cannot exhaust
 /// memory.
@@ -35,40 +37,6 @@ pub const MAX_INPUT: u64 = 16 << 20;
 /// files sit at most a few levels down; a deeper tree is reported rather
 /// than walked (a walk must end, whatever is on disk).
 pub const MAX_WALK_DEPTH: usize = 32;
-
-/// `O_NONBLOCK` for `open(2)`, so that opening a FIFO returns at once
-/// instead of waiting for a writer. std has no constant for it and this
-/// crate takes no libc dependency for one number; the values are those of
-/// the kernel's and the BSDs' headers.
-#[cfg(all(
-    target_os = "linux",
-    any(
-        target_arch = "mips",
-        target_arch = "mips64",
-        target_arch = "mips32r6",
-        target_arch = "mips64r6"
-    )
-))]
-const O_NONBLOCK: i32 = 0o200;
-#[cfg(all(
-    target_os = "linux",
-    any(target_arch = "sparc", target_arch = "sparc64")
-))]
-const O_NONBLOCK: i32 = 0o40000;
-#[cfg(all(
-    any(target_os = "linux", target_os = "android"),
-    not(any(
-        target_arch = "mips",
-        target_arch = "mips64",
-        target_arch = "mips32r6",
-        target_arch = "mips64r6",
-        target_arch = "sparc",
-        target_arch = "sparc64"
-    ))
-))]
-const O_NONBLOCK: i32 = 0o4000;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-const O_NONBLOCK: i32 = 0x4;
 
 /// An operation on `path` that failed, and why.
 #[derive(Debug)]
@@ -121,6 +89,11 @@ impl FsError {
             FsErrorKind::Symlink => "is a symlink; kho does not write through links".into(),
             FsErrorKind::Escapes(why) => format!("not a path inside the output directory: {why}"),
         }
+    }
+
+    /// An I/O error on `path`.
+    pub fn from_io(path: impl Into<PathBuf>, e: io::Error) -> Self {
+        FsError::io(path, e)
     }
 
     /// Whether the file does not exist.
@@ -179,7 +152,7 @@ pub fn type_name(t: FileType) -> &'static str {
 fn open_regular(path: &Path) -> Result<(File, Metadata), FsError> {
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(O_NONBLOCK)
+        .custom_flags(OFlags::NONBLOCK.bits() as i32)
         .open(path)
         .map_err(|e| FsError::io(path, e))?;
     let meta = file.metadata().map_err(|e| FsError::io(path, e))?;

@@ -3,23 +3,25 @@
 //! code the derive uses.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::Arc;
 
-use kho_layout::{fingerprint, FieldLayout, StructLayout, TypeDesc};
+use kho_layout::{fingerprint_in, format, Field, LockStruct, LockText, Str, Struct, StructRef, Ty};
 
 use crate::diag::{Diags, Source};
 use crate::parse::{Compose, ConstValue};
-use crate::validate::{self, Checked, Len, Ty};
+use crate::validate::{self, Checked};
 
 /// Largest entry of a block set: a 4 KiB block less its 16-byte header.
-pub const MAX_ENTRY_SIZE: usize = 4096 - 16;
+pub const MAX_ENTRY_SIZE: usize = format::MAX_ENTRY_SIZE;
 /// Longest compatible string, however composed: the kernel's 48 bytes
 /// with the NUL.
-pub const MAX_COMPATIBLE: usize = 47;
+pub const MAX_COMPATIBLE: usize = format::MAX_COMPATIBLE;
 /// Deepest nesting of structs in structs: a struct of primitives is 1 deep,
 /// one holding it 2. Far above what an ABI needs (the kernel's nest 3
 /// deep), low enough that the canonical texts that struct fingerprints
 /// hash, which inline every nested struct, stay small.
-pub const MAX_NESTING: usize = 1024;
+pub const MAX_NESTING: usize = kho_layout::MAX_NESTING;
 /// Largest struct, entry or not: 1 GiB. A block-set entry is far smaller
 /// (at most a page less its header); a struct this large is a mistake.
 pub const MAX_STRUCT_SIZE: usize = 1 << 30;
@@ -29,7 +31,10 @@ pub const MAX_CANONICAL_TEXT: usize = 16 << 20;
 /// Largest sum of the canonical texts of every struct compiled at once.
 pub const MAX_TOTAL_CANONICAL_TEXT: usize = 256 << 20;
 
-/// One ABI, laid out.
+/// One ABI, laid out. Its structs are kho-layout's
+/// [`Struct`](kho_layout::Struct)s, in a [`StructSet`] shared with the
+/// ABIs compiled with it; what the layout model does not hold (doc text,
+/// which structs are entries, each struct's ABI) is in the set's notes.
 #[derive(Debug, Clone)]
 pub struct Abi {
     /// The schema file.
@@ -50,8 +55,40 @@ pub struct Abi {
     pub c: CInfo,
     /// Constants in declaration order.
     pub constants: Vec<Constant>,
-    /// Structs in declaration order.
-    pub structs: Vec<Struct>,
+    /// Every struct compiled with this ABI.
+    set: Arc<StructSet>,
+    /// This ABI's structs in `set`, in declaration order.
+    own: Range<usize>,
+    /// [`Abi::layout_text`], made once.
+    layout_text: String,
+    /// Its hash.
+    fingerprint: u64,
+}
+
+/// Every struct of a set of ABIs compiled together, in the layout model:
+/// a nested struct is [`StructRef::At`] its index here (so a struct is
+/// stored once however many hold it), with a [`Note`] beside each.
+#[derive(Debug, Clone, Default)]
+pub struct StructSet {
+    /// The layouts.
+    pub structs: Vec<Struct<'static>>,
+    /// `notes[i]` is about `structs[i]`.
+    pub notes: Vec<Note>,
+}
+
+/// What an ABI says about one struct beside its layout.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Note {
+    /// The ABI it belongs to.
+    pub abi: String,
+    /// Doc text.
+    pub doc: String,
+    /// Whether it is a block-set entry.
+    pub entry: bool,
+    /// The layout fingerprint (the derive's `FINGERPRINT`).
+    pub fingerprint: u64,
+    /// Doc text of each field, in field order.
+    pub field_docs: Vec<String>,
 }
 
 /// Where the C header goes and what it is called.
@@ -76,85 +113,87 @@ pub struct Constant {
     pub doc: String,
 }
 
-/// A struct, laid out.
-#[derive(Debug, Clone)]
-pub struct Struct {
-    /// snake_case C name.
-    pub name: String,
-    /// Doc text.
-    pub doc: String,
-    /// Whether it is a block-set entry.
-    pub entry: bool,
-    /// Size in bytes.
-    pub size: usize,
-    /// Fields in order.
-    pub fields: Vec<Field>,
-    /// The layout in the shared model (for the canonical text).
-    pub layout: &'static StructLayout,
-    /// The layout fingerprint (the derive's `FINGERPRINT`).
-    pub fingerprint: u64,
-}
-
-/// A field, laid out.
-#[derive(Debug, Clone)]
-pub struct Field {
-    /// Name.
-    pub name: String,
-    /// Doc text.
-    pub doc: String,
-    /// Type.
-    pub ty: Ty,
-    /// Offset in the struct.
-    pub offset: usize,
-    /// Size.
-    pub size: usize,
-}
-
 impl Abi {
-    /// The struct named `name`.
-    pub fn find(&self, name: &str) -> Option<&Struct> {
-        self.structs.iter().find(|s| s.name == name)
+    /// This ABI's structs, in declaration order.
+    pub fn structs(&self) -> &[Struct<'static>] {
+        self.set.structs.get(self.own.clone()).unwrap_or_default()
     }
 
-    /// The text the ABI's fingerprint hashes (and the lock records): its
-    /// constants' values, which structs are entries, and each struct's
-    /// layout, one line `struct <name> size <size> fingerprint <fp>` and
-    /// one line per field as in the canonical text, two spaces in. A nested
-    /// struct is named by its field's type and not inlined: its layout is
-    /// in the struct fingerprint of every struct that holds it, and its own
-    /// lines are in its ABI's text. So the text is linear in the schema,
-    /// and still changes when any nested field does. Names of the ABI and
-    /// doc text are not part of it.
-    pub fn layout_text(&self) -> String {
-        let mut out = String::new();
-        for c in &self.constants {
-            out.push_str(&format!(
-                "const {} = {}\n",
-                c.name,
-                crate::view::const_text(&c.value)
-            ));
-        }
-        for s in &self.structs {
-            if s.entry {
-                out.push_str(&format!("entry {}\n", s.name));
-            }
-            out.push_str(&format!(
-                "struct {} size {} fingerprint {:#018x}\n",
-                s.name, s.size, s.fingerprint
-            ));
-            for f in s.layout.fields {
-                out.push_str(&format!(
-                    "  {} {} offset {} size {}\n",
-                    f.name, f.ty, f.offset, f.size
-                ));
-            }
-        }
-        out
+    /// The notes of [`structs`](Self::structs), in the same order.
+    pub fn notes(&self) -> &[Note] {
+        self.set.notes.get(self.own.clone()).unwrap_or_default()
     }
 
-    /// The ABI's fingerprint: the hash of [`layout_text`](Self::layout_text).
+    /// Each struct with its note.
+    pub fn items(&self) -> impl Iterator<Item = (&Struct<'static>, &Note)> {
+        self.structs().iter().zip(self.notes())
+    }
+
+    /// Every struct compiled with this ABI: where its nested structs'
+    /// [`StructRef::At`] indices point.
+    pub fn set(&self) -> &[Struct<'static>] {
+        &self.set.structs
+    }
+
+    /// The shared set, for a consumer that keeps it (the CLI's decoder).
+    pub fn shared_set(&self) -> Arc<StructSet> {
+        Arc::clone(&self.set)
+    }
+
+    /// The struct a type is, or is an array of, with its note.
+    pub fn nested(&self, ty: &Ty<'_>) -> Option<(&Struct<'static>, &Note)> {
+        match ty.struct_ref()? {
+            StructRef::At(i, _) => Some((self.set.structs.get(*i)?, self.set.notes.get(*i)?)),
+            _ => None,
+        }
+    }
+
+    /// The struct named `name`, with its note.
+    pub fn find(&self, name: &str) -> Option<(&Struct<'static>, &Note)> {
+        self.items().find(|(s, _)| s.name == name)
+    }
+
+    /// This ABI's struct `i`, to change by hand (tests that prove a check
+    /// catches a wrong layout). The set is copied first if shared.
+    pub fn struct_mut(&mut self, i: usize) -> Option<&mut Struct<'static>> {
+        let at = self
+            .own
+            .start
+            .checked_add(i)
+            .filter(|&at| at < self.own.end)?;
+        Arc::make_mut(&mut self.set).structs.get_mut(at)
+    }
+
+    /// The text the ABI's fingerprint hashes (and the lock records): see
+    /// [`LockText::render`]. Names of the ABI and doc text are not part of
+    /// it.
+    pub fn layout_text(&self) -> &str {
+        &self.layout_text
+    }
+
+    /// The ABI's fingerprint: the hash of [`layout_text`](Self::layout_text),
+    /// computed once when the ABI was laid out.
     pub fn fingerprint(&self) -> u64 {
-        fingerprint(&self.layout_text())
+        self.fingerprint
+    }
+
+    /// What the lock records of this ABI, borrowing its structs.
+    pub fn lock_text(&self) -> LockText<'_> {
+        LockText {
+            constants: self
+                .constants
+                .iter()
+                .map(|c| (c.name.clone(), crate::view::const_text(&c.value)))
+                .collect(),
+            structs: self
+                .items()
+                .map(|(s, n)| LockStruct {
+                    layout: s.borrowed(),
+                    entry: n.entry,
+                    fingerprint: Some(n.fingerprint),
+                })
+                .collect(),
+        }
     }
 }
 
@@ -164,26 +203,22 @@ impl Abi {
 /// large for a block, compatible strings past [`MAX_COMPATIBLE`], layouts
 /// whose canonical text would be too large to fingerprint.
 pub fn layout(srcs: &[Source], checked: &[Checked], diags: &mut Diags) -> Vec<Abi> {
-    let mut laid = lay_out_structs(srcs, checked, diags);
+    let set = lay_out_structs(srcs, checked, diags);
     let composed = compose_all(checked, MAX_COMPATIBLE);
-    let mut out = Vec::new();
+    let mut ranges = Vec::with_capacity(checked.len());
+    let mut next = 0usize;
     for (ci, c) in checked.iter().enumerate() {
         let a = &c.ast;
         let src = &srcs[c.index];
-        let structs: Vec<Struct> = std::mem::take(&mut laid[ci])
-            .into_iter()
-            .flatten()
-            .collect();
-        for s in &structs {
-            if s.entry && s.size > MAX_ENTRY_SIZE {
-                let span = a
-                    .structs
-                    .iter()
-                    .find(|x| x.name.value == s.name)
-                    .map(|x| x.name.span.clone());
+        let own = next..next + a.structs.len();
+        next = own.end;
+        let structs = set.structs.get(own.clone()).unwrap_or_default();
+        let notes = set.notes.get(own.clone()).unwrap_or_default();
+        for ((s, n), x) in structs.iter().zip(notes).zip(&a.structs) {
+            if n.entry && s.size > MAX_ENTRY_SIZE {
                 diags.at(
                     src,
-                    span.unwrap_or(0..0),
+                    x.name.span.clone(),
                     format!(
                         "entry {} is {} bytes: a block holds at most {MAX_ENTRY_SIZE} after its 16-byte header",
                         s.name, s.size
@@ -202,7 +237,14 @@ pub fn layout(srcs: &[Source], checked: &[Checked], diags: &mut Diags) -> Vec<Ab
                 String::new()
             }
         };
-        out.push(Abi {
+        ranges.push((own, compatible));
+    }
+    let set = Arc::new(set);
+    let mut out = Vec::new();
+    for (c, (own, compatible)) in checked.iter().zip(ranges) {
+        let a = &c.ast;
+        let src = &srcs[c.index];
+        let mut abi = Abi {
             file: src.path.clone(),
             name: a.name.value.clone(),
             version: a.version.value,
@@ -228,8 +270,14 @@ pub fn layout(srcs: &[Source], checked: &[Checked], diags: &mut Diags) -> Vec<Ab
                     doc: k.doc.clone(),
                 })
                 .collect(),
-            structs,
-        });
+            set: Arc::clone(&set),
+            own,
+            layout_text: String::new(),
+            fingerprint: 0,
+        };
+        abi.layout_text = abi.lock_text().render();
+        abi.fingerprint = kho_layout::fingerprint(&abi.layout_text);
+        out.push(abi);
     }
     out
 }
@@ -383,15 +431,11 @@ pub(crate) fn compose_all(checked: &[Checked], limit: usize) -> Vec<Composed> {
         .collect()
 }
 
-/// The struct a type is, or is an array of: (ABI, name).
-fn struct_of(ty: &Ty) -> Option<(&str, &str)> {
-    let mut t = ty;
-    loop {
-        match t {
-            Ty::Array(elem, _) => t = elem,
-            Ty::Struct { abi, name } => return Some((abi, name)),
-            _ => return None,
-        }
+/// The index in the set of the struct a type is, or is an array of.
+fn struct_of(ty: &Ty<'_>) -> Option<usize> {
+    match ty.struct_ref()? {
+        StructRef::At(i, _) => Some(*i),
+        _ => None,
     }
 }
 
@@ -399,19 +443,11 @@ fn struct_of(ty: &Ty) -> Option<(&str, &str)> {
 /// error (reported once, where it starts). Structs are visited in an order
 /// where what a struct holds comes first, found without recursion, so no
 /// nesting can overflow the stack.
-fn lay_out_structs(
-    srcs: &[Source],
-    checked: &[Checked],
-    diags: &mut Diags,
-) -> Vec<Vec<Option<Struct>>> {
+fn lay_out_structs(srcs: &[Source], checked: &[Checked], diags: &mut Diags) -> StructSet {
+    // Node `v` is struct `v` of the set, as validation numbered them.
     let mut nodes: Vec<(usize, usize)> = Vec::new();
-    let mut index: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     for (ci, c) in checked.iter().enumerate() {
-        for (si, s) in c.ast.structs.iter().enumerate() {
-            index.insert(
-                (c.ast.name.value.as_str(), s.name.value.as_str()),
-                nodes.len(),
-            );
+        for si in 0..c.ast.structs.len() {
             nodes.push((ci, si));
         }
     }
@@ -428,7 +464,7 @@ fn lay_out_structs(
                 .into_iter()
                 .flatten()
                 .filter_map(struct_of)
-                .filter_map(|k| index.get(&k).copied())
+                .filter(|&k| k < nodes.len())
                 .collect()
         })
         .collect();
@@ -453,10 +489,21 @@ fn lay_out_structs(
 
     let mut depth = vec![0usize; nodes.len()];
     let mut deepest: Vec<Option<usize>> = vec![None; nodes.len()];
-    let mut done: Vec<Option<Struct>> = vec![None; nodes.len()];
+    // Placeholders until laid out; a failed struct keeps its own, which
+    // nothing reads (the compile fails).
+    let mut set = StructSet {
+        structs: nodes
+            .iter()
+            .map(|&(ci, si)| {
+                let name = checked[ci].ast.structs[si].name.value.clone();
+                Struct::packed_owned(name, 0, Vec::new())
+            })
+            .collect(),
+        notes: vec![Note::default(); nodes.len()],
+    };
+    let mut done = vec![false; nodes.len()];
     let mut canon = vec![0usize; nodes.len()];
     let mut total_canon = 0usize;
-    let mut fp = Fingerprinter::default();
     for &v in &order {
         if failed[v] || children[v].iter().any(|&c| failed[c]) {
             failed[v] = true;
@@ -491,7 +538,7 @@ fn lay_out_structs(
             }
             continue;
         }
-        match lay_out_one(c, si, src, &done, &index, &canon, diags) {
+        match lay_out_one(c, si, src, &set.structs, &done, &canon, diags) {
             Some((layout, text)) => {
                 if text > MAX_CANONICAL_TEXT {
                     diags.at(
@@ -525,41 +572,35 @@ fn lay_out_structs(
                     continue;
                 }
                 canon[v] = text;
-                let fields = s
-                    .fields
-                    .iter()
-                    .zip(&c.types[si])
-                    .zip(layout.fields)
-                    .map(|((f, ty), l)| Field {
-                        name: f.name.value.clone(),
-                        doc: f.doc.clone(),
-                        ty: ty.clone(),
-                        offset: l.offset,
-                        size: l.size,
-                    })
-                    .collect();
-                done[v] = Some(Struct {
-                    name: s.name.value.clone(),
+                let fingerprint = fingerprint_in(&layout, &set.structs);
+                let Some(fingerprint) = fingerprint else {
+                    // Cannot happen: every nested struct is laid out and
+                    // the nesting is within MAX_NESTING.
+                    diags.at(
+                        src,
+                        s.name.span.clone(),
+                        format!(
+                            "struct {}: its layout cannot be fingerprinted",
+                            s.name.value
+                        ),
+                    );
+                    failed[v] = true;
+                    continue;
+                };
+                set.notes[v] = Note {
+                    abi: c.ast.name.value.clone(),
                     doc: s.doc.clone(),
                     entry: s.entry,
-                    size: layout.size,
-                    fields,
-                    layout,
-                    fingerprint: fp.layout(layout),
-                });
+                    fingerprint,
+                    field_docs: s.fields.iter().map(|f| f.doc.clone()).collect(),
+                };
+                set.structs[v] = layout;
+                done[v] = true;
             }
             None => failed[v] = true,
         }
     }
-    let mut out: Vec<Vec<Option<Struct>>> = checked
-        .iter()
-        .map(|c| vec![None; c.ast.structs.len()])
-        .collect();
-    for (v, s) in done.into_iter().enumerate() {
-        let (ci, si) = nodes[v];
-        out[ci][si] = s;
-    }
-    out
+    set
 }
 
 /// Decimal digits of `n`.
@@ -574,18 +615,18 @@ fn lay_out_one(
     c: &Checked,
     si: usize,
     src: &Source,
-    done: &[Option<Struct>],
-    index: &BTreeMap<(&str, &str), usize>,
+    set: &[Struct<'static>],
+    done: &[bool],
     canon: &[usize],
     diags: &mut Diags,
-) -> Option<(&'static StructLayout, usize)> {
+) -> Option<(Struct<'static>, usize)> {
     let s = &c.ast.structs[si];
-    let mut fields: Vec<FieldLayout> = Vec::new();
+    let mut fields: Vec<Field<'static>> = Vec::new();
     let mut offset = 0usize;
     let mut text = 0usize;
     for (f, ty) in s.fields.iter().zip(&c.types[si]) {
         let at = format!("{}.{}", s.name.value, f.name.value);
-        let (desc, size) = type_desc(ty, done, index)?;
+        let size = type_size(ty, set, done)?;
         if size > MAX_STRUCT_SIZE as u128 {
             let size = if size == u128::MAX {
                 "more than 2^128 bytes".to_string()
@@ -618,186 +659,55 @@ fn lay_out_one(
         // Both fit in MAX_STRUCT_SIZE, so in usize.
         let size = usize::try_from(size).ok()?;
         let nested = struct_of(ty)
-            .and_then(|k| index.get(&k))
-            .map_or(0, |&n| canon[n]);
+            .and_then(|n| canon.get(n))
+            .copied()
+            .unwrap_or(0);
         let line = f.name.value.len()
             + 1
-            + desc.to_string().len()
+            + ty.to_string().len()
             + " offset ".len()
             + digits(offset)
             + " size ".len()
             + digits(size)
             + 1;
         text = text.saturating_add(line).saturating_add(nested);
-        fields.push(FieldLayout {
-            name: leak(&f.name.value),
+        fields.push(Field {
+            name: Str::Owned(f.name.value.clone()),
             offset,
             size,
-            ty: desc,
+            ty: ty.clone(),
         });
         offset = usize::try_from(end).ok()?;
     }
     text = text
         .saturating_add("struct ".len() + s.name.value.len() + " size ".len() + digits(offset) + 1);
-    let layout: &'static StructLayout = Box::leak(Box::new(StructLayout {
-        name: leak(&s.name.value),
-        size: offset,
-        fields: Box::leak(fields.into_boxed_slice()),
-    }));
-    Some((layout, text))
+    Some((
+        Struct::packed_owned(s.name.value.clone(), offset, fields),
+        text,
+    ))
 }
 
-/// A field type in the shared model, and its size in bytes (saturating at
-/// `u128::MAX`, so an overflow cannot pass for a small size). Recursion
-/// is bounded by the dimensions a type may have.
-fn type_desc(
-    ty: &Ty,
-    done: &[Option<Struct>],
-    index: &BTreeMap<(&str, &str), usize>,
-) -> Option<(&'static TypeDesc, u128)> {
-    Some(match ty {
-        Ty::Prim(p) => (leak_ty(TypeDesc::Prim(p.name())), p.size() as u128),
-        Ty::Char(Len { value, .. }) => (
-            leak_ty(TypeDesc::Array(leak_ty(TypeDesc::Prim("char")), *value)),
-            *value as u128,
-        ),
-        Ty::Array(elem, Len { value, .. }) => {
-            let (e, size) = type_desc(elem, done, index)?;
-            (
-                leak_ty(TypeDesc::Array(e, *value)),
-                size.saturating_mul(*value as u128),
-            )
-        }
-        Ty::Struct { abi, name } => {
-            let s = done
-                .get(*index.get(&(abi.as_str(), name.as_str()))?)?
-                .as_ref()?;
-            (leak_ty(TypeDesc::Struct(s.layout)), s.size as u128)
-        }
-    })
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// What hashing `m` spaces does to an FNV-1a state `h`: it becomes
-/// `mul * h + add[h & 63]`. Each step is `(h ^ 0x20) * P`; the xor adds
-/// +32 or -32 depending on bit 5 alone, and the low 6 bits of a product
-/// depend on the low 6 bits of its factors only, so the low 6 bits of the
-/// start decide every step (`low` is where they end up).
-struct Pad {
-    mul: u64,
-    add: [u64; 64],
-    low: [u8; 64],
-}
-
-/// [`kho_layout::layout_fingerprint`], computed without recursion and with
-/// indentation hashed in constant time per line. The canonical text inlines
-/// every nested struct, deeper each level, so a chain of n nested structs
-/// has O(n^2) bytes of indentation per struct; hashing it byte by byte
-/// would take minutes for a chain of 1,000.
-#[derive(Default)]
-struct Fingerprinter {
-    pads: Vec<Pad>,
-}
-
-impl Fingerprinter {
-    fn bytes(h: u64, b: &[u8]) -> u64 {
-        b.iter()
-            .fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME))
-    }
-
-    fn num(h: u64, n: usize) -> u64 {
-        Self::bytes(h, n.to_string().as_bytes())
-    }
-
-    fn spaces(&mut self, h: u64, m: usize) -> u64 {
-        if self.pads.is_empty() {
-            self.pads.push(Pad {
-                mul: 1,
-                add: [0; 64],
-                low: std::array::from_fn(|l| l as u8),
-            });
-        }
-        while self.pads.len() <= m {
-            let Some(p) = self.pads.last() else { break };
-            let mut next = Pad {
-                mul: p.mul.wrapping_mul(FNV_PRIME),
-                add: [0; 64],
-                low: [0; 64],
-            };
-            for l in 0..64 {
-                let low = u64::from(p.low[l]);
-                let d: u64 = if low & 0x20 == 0 {
-                    0x20
-                } else {
-                    0x20u64.wrapping_neg()
-                };
-                next.add[l] = p.add[l].wrapping_add(d).wrapping_mul(FNV_PRIME);
-                next.low[l] = (((low ^ 0x20).wrapping_mul(FNV_PRIME)) & 63) as u8;
+/// A field type's size in bytes (saturating at `u128::MAX`, so an
+/// overflow cannot pass for a small size); `None` when a struct it holds
+/// is not laid out. Loops over the dimensions a type may have.
+fn type_size(ty: &Ty<'_>, set: &[Struct<'static>], done: &[bool]) -> Option<u128> {
+    let mut mul = 1u128;
+    let mut t = ty;
+    loop {
+        match t {
+            Ty::Array(elem, len) => {
+                mul = mul.saturating_mul(len.value as u128);
+                t = elem.get();
             }
-            self.pads.push(next);
-        }
-        match self.pads.get(m) {
-            Some(p) => p.mul.wrapping_mul(h).wrapping_add(p.add[(h & 63) as usize]),
-            None => h,
-        }
-    }
-
-    fn ty(h: u64, ty: &TypeDesc) -> u64 {
-        let mut base = ty;
-        while let TypeDesc::Array(elem, _) = base {
-            base = elem;
-        }
-        let name = match base {
-            TypeDesc::Prim(p) => p,
-            TypeDesc::Struct(s) => s.name,
-            TypeDesc::Array(..) => "",
-        };
-        let mut h = Self::bytes(h, name.as_bytes());
-        let mut t = ty;
-        while let TypeDesc::Array(elem, n) = t {
-            h = Self::bytes(Self::num(Self::bytes(h, b"["), *n), b"]");
-            t = elem;
-        }
-        h
-    }
-
-    fn struct_line(&mut self, h: u64, s: &StructLayout, depth: usize) -> u64 {
-        let h = self.spaces(h, depth * 2);
-        let h = Self::bytes(h, b"struct ");
-        let h = Self::bytes(h, s.name.as_bytes());
-        let h = Self::bytes(h, b" size ");
-        Self::bytes(Self::num(h, s.size), b"\n")
-    }
-
-    /// The fingerprint of `top`, equal to `kho_layout::layout_fingerprint`.
-    fn layout(&mut self, top: &StructLayout) -> u64 {
-        let mut h = self.struct_line(FNV_OFFSET, top, 0);
-        // (struct, its depth, the next field to hash)
-        let mut stack: Vec<(&StructLayout, usize, usize)> = vec![(top, 0, 0)];
-        while let Some(last) = stack.last_mut() {
-            let (s, depth, i) = *last;
-            let Some(f) = s.fields.get(i) else {
-                stack.pop();
-                continue;
-            };
-            last.2 += 1;
-            h = self.spaces(h, depth * 2 + 2);
-            h = Self::bytes(Self::bytes(h, f.name.as_bytes()), b" ");
-            h = Self::bytes(Self::ty(h, f.ty), b" offset ");
-            h = Self::bytes(Self::num(h, f.offset), b" size ");
-            h = Self::bytes(Self::num(h, f.size), b"\n");
-            let mut t = f.ty;
-            while let TypeDesc::Array(elem, _) = t {
-                t = elem;
-            }
-            if let TypeDesc::Struct(nested) = t {
-                h = self.struct_line(h, nested, depth + 2);
-                stack.push((nested, depth + 2, 0));
+            Ty::Prim(p) => return Some(mul.saturating_mul(p.size() as u128)),
+            Ty::Struct(r) => {
+                let StructRef::At(i, _) = r else { return None };
+                if !*done.get(*i)? {
+                    return None;
+                }
+                return Some(mul.saturating_mul(set.get(*i)?.size as u128));
             }
         }
-        h
     }
 }
 
@@ -827,17 +737,6 @@ pub fn include_guard(header: &str) -> String {
         }
     }
     g
-}
-
-// The shared layout model holds `&'static` data (so the derive can build it
-// in a `const`). A schema compiler builds a bounded amount of it once per
-// run, so leaking is the simple, honest way to get there.
-fn leak(s: &str) -> &'static str {
-    Box::leak(s.to_string().into_boxed_str())
-}
-
-fn leak_ty(t: TypeDesc) -> &'static TypeDesc {
-    Box::leak(Box::new(t))
 }
 
 #[cfg(test)]
@@ -927,7 +826,6 @@ mod tests {
 
     #[test]
     fn fast_fingerprints_equal_the_shared_model() {
-        let mut fp = Fingerprinter::default();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
         let abis = crate::load_dir(&dir).unwrap_or_else(|d| panic!("{d}"));
         let mut text = String::from("[abi]\nname = \"t\"\nversion = 1\n[[struct]]\nname = \"s0\"\nfields = [{ name = \"a\", type = \"u8[3][2]\" }]\n");
@@ -939,19 +837,12 @@ mod tests {
             ));
         }
         let more = crate::compile(&[Source::new("t.toml", text)]).unwrap_or_else(|d| panic!("{d}"));
-        for s in abis.iter().chain(&more).flat_map(|a| &a.structs) {
-            assert_eq!(
-                fp.layout(s.layout),
-                kho_layout::layout_fingerprint(s.layout),
-                "{}",
-                s.name
-            );
-            assert_eq!(
-                s.fingerprint,
-                fingerprint(&kho_layout::canonical_text(s.layout)),
-                "{}",
-                s.name
-            );
+        for a in abis.iter().chain(&more) {
+            for (s, n) in a.items() {
+                let text = kho_layout::canonical_text_in(s, a.set())
+                    .unwrap_or_else(|| panic!("{}", s.name));
+                assert_eq!(n.fingerprint, kho_layout::fingerprint(&text), "{}", s.name);
+            }
         }
     }
 }

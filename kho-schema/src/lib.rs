@@ -28,9 +28,9 @@ use std::path::{Path, PathBuf};
 #[cfg(feature = "emit")]
 pub use build::{BuildError, Config};
 pub use diag::{Diag, Diags, Source};
-pub use layout::{Abi, Field, Struct};
+pub use kho_layout::{Field, Len, Prim, Struct, Ty};
+pub use layout::{Abi, Note, StructSet};
 pub use parse::{Compose, ConstValue};
-pub use validate::{Len, Prim, Ty};
 
 /// Compiles a set of schemas that may depend on each other. Every error is
 /// reported, each with `file:line:col`.

@@ -27,7 +27,7 @@ impl Locked {
         Locked {
             compatible: abi.compatible.clone(),
             fingerprint: abi.fingerprint(),
-            layout: abi.layout_text(),
+            layout: abi.layout_text().to_string(),
         }
     }
 

@@ -14,134 +14,21 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use kho_layout::{Len, Node, Prim, Str, StructRef, Ty};
+
 use crate::diag::{Diags, Source};
 use crate::parse::{ConstValue, SchemaAst, Sp};
-
-/// A field type with names resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ty {
-    /// An integer or `phys_addr`.
-    Prim(Prim),
-    /// `char[N]`: a NUL-padded string.
-    Char(Len),
-    /// `T[N]`.
-    Array(Box<Ty>, Len),
-    /// A struct of this schema or of a dependency.
-    Struct {
-        /// The ABI (schema) it belongs to.
-        abi: String,
-        /// The struct's name.
-        name: String,
-    },
-}
-
-/// What a type is made of, under its array dimensions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Elem<'a> {
-    /// An integer or `phys_addr`.
-    Prim(Prim),
-    /// The `char` of a `char[N]`.
-    Char,
-    /// A struct, by name.
-    Struct(&'a str),
-}
-
-impl Ty {
-    /// The element type and the dimensions, outermost first, as C and the
-    /// schema write them: `char[4][16]` is `(Char, [4, 16])`.
-    pub fn split(&self) -> (Elem<'_>, Vec<&Len>) {
-        let mut dims = Vec::new();
-        let mut t = self;
-        loop {
-            match t {
-                Ty::Array(elem, len) => {
-                    dims.push(len);
-                    t = elem;
-                }
-                Ty::Char(len) => {
-                    dims.push(len);
-                    return (Elem::Char, dims);
-                }
-                Ty::Prim(p) => return (Elem::Prim(*p), dims),
-                Ty::Struct { name, .. } => return (Elem::Struct(name), dims),
-            }
-        }
-    }
-}
-
-/// An array length and the constant it was written with, if any.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Len {
-    /// The number of elements.
-    pub value: usize,
-    /// The constant named in the schema (kept for the emitted code).
-    pub constant: Option<String>,
-}
-
-/// A primitive type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Prim {
-    U8,
-    U16,
-    U32,
-    U64,
-    I8,
-    I16,
-    I32,
-    I64,
-    /// A physical address: `u64` in C, `kho::PhysAddr` in Rust.
-    PhysAddr,
-}
-
-impl Prim {
-    /// The schema's (and the layout model's) name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Prim::U8 => "u8",
-            Prim::U16 => "u16",
-            Prim::U32 => "u32",
-            Prim::U64 => "u64",
-            Prim::I8 => "i8",
-            Prim::I16 => "i16",
-            Prim::I32 => "i32",
-            Prim::I64 => "i64",
-            Prim::PhysAddr => "phys_addr",
-        }
-    }
-
-    /// Size in bytes.
-    pub fn size(self) -> usize {
-        match self {
-            Prim::U8 | Prim::I8 => 1,
-            Prim::U16 | Prim::I16 => 2,
-            Prim::U32 | Prim::I32 => 4,
-            Prim::U64 | Prim::I64 | Prim::PhysAddr => 8,
-        }
-    }
-
-    fn parse(s: &str) -> Option<Prim> {
-        Some(match s {
-            "u8" => Prim::U8,
-            "u16" => Prim::U16,
-            "u32" => Prim::U32,
-            "u64" => Prim::U64,
-            "i8" => Prim::I8,
-            "i16" => Prim::I16,
-            "i32" => Prim::I32,
-            "i64" => Prim::I64,
-            "phys_addr" => Prim::PhysAddr,
-            _ => return None,
-        })
-    }
-}
 
 /// A checked schema: names resolved, not yet laid out.
 #[derive(Debug, Clone)]
 pub struct Checked {
     pub index: usize,
     pub ast: SchemaAst,
-    /// Field types of each struct, in field order.
-    pub types: Vec<Vec<Ty>>,
+    /// Field types of each struct, in field order, in the layout model: a
+    /// struct is [`StructRef::At`] its index among every struct of every
+    /// schema checked together (schemas in order, then structs in order),
+    /// which is where the layout stage puts it.
+    pub types: Vec<Vec<Ty<'static>>>,
 }
 
 /// Keywords of C (C89 to C23) and of GNU C: an error as any name the
@@ -498,6 +385,22 @@ pub fn check(srcs: &[Source], asts: Vec<SchemaAst>, diags: &mut Diags) -> Vec<Ch
         })
         .collect();
 
+    // Where each schema's structs start in the set of every struct.
+    let first: Vec<usize> = asts
+        .iter()
+        .scan(0usize, |n, a| {
+            let at = *n;
+            *n += a.structs.len();
+            Some(at)
+        })
+        .collect();
+    let position = |d: usize, name: &str| {
+        asts[d]
+            .structs
+            .iter()
+            .position(|st| st.name.value == name)
+            .map(|p| first[d] + p)
+    };
     let mut out = Vec::new();
     for (i, a) in asts.iter().enumerate() {
         let src = &srcs[i];
@@ -618,13 +521,13 @@ pub fn check(srcs: &[Source], asts: Vec<SchemaAst>, diags: &mut Diags) -> Vec<Ch
                         ),
                     );
                 }
-                let resolve = |base: &str| -> Result<Option<String>, String> {
+                let resolve = |base: &str| -> Result<Option<usize>, String> {
                     if own.contains(base) {
-                        return Ok(Some(a.name.value.clone()));
+                        return Ok(position(i, base));
                     }
                     match from_deps.get(base).map(Vec::as_slice) {
                         None | Some([]) => Ok(None),
-                        Some([d]) => Ok(Some(asts[*d].name.value.clone())),
+                        Some([d]) => Ok(position(*d, base)),
                         Some(many) => {
                             let names: Vec<String> = many
                                 .iter()
@@ -1031,8 +934,8 @@ fn constants(src: &Source, a: &SchemaAst, diags: &mut Diags) -> BTreeMap<String,
 fn parse_type(
     ty: &Sp<String>,
     consts: &BTreeMap<String, Option<u64>>,
-    resolve: &dyn Fn(&str) -> Result<Option<String>, String>,
-) -> Result<Ty, String> {
+    resolve: &dyn Fn(&str) -> Result<Option<usize>, String>,
+) -> Result<Ty<'static>, String> {
     let text = ty.value.trim();
     let (base, mut rest) = match text.find('[') {
         Some(i) => (text[..i].trim(), &text[i..]),
@@ -1059,7 +962,7 @@ fn parse_type(
                 Some(Some(n)) => Len {
                     value: usize::try_from(*n)
                         .map_err(|_| format!("array length {inner} = {n} is too large"))?,
-                    constant: Some(inner.to_string()),
+                    constant: Some(Str::Owned(inner.to_string())),
                 },
                 Some(None) => {
                     return Err(format!(
@@ -1087,14 +990,11 @@ fn parse_type(
         let Some(first) = dims.pop() else {
             return Err("char needs a length: char[N] is a NUL-padded string".into());
         };
-        Ty::Char(first)
+        Ty::Array(Node::Owned(Box::new(Ty::Prim(Prim::Char))), first)
     } else if let Some(p) = Prim::parse(base) {
         Ty::Prim(p)
-    } else if let Some(abi) = resolve(base)? {
-        Ty::Struct {
-            abi,
-            name: base.to_string(),
-        }
+    } else if let Some(at) = resolve(base)? {
+        Ty::Struct(StructRef::At(at, Str::Owned(base.to_string())))
     } else {
         let hint = match base {
             "usize" | "isize" | "size_t" | "long" | "unsigned long" => {
@@ -1111,7 +1011,7 @@ fn parse_type(
     };
     // Innermost dimension last in C order: wrap from the inside out.
     while let Some(len) = dims.pop() {
-        ty = Ty::Array(Box::new(ty), len);
+        ty = Ty::Array(Node::Owned(Box::new(ty)), len);
     }
     Ok(ty)
 }

@@ -71,3 +71,33 @@ fn schema_errors_come_back_with_places() {
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_bundle_stays_inside_the_output_directory() {
+    let base = std::env::temp_dir().join(format!("kho-build-api-out-{}", std::process::id()));
+    let out = base.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let outside = base.join("outside.rs");
+    std::fs::write(&outside, "keep").unwrap();
+    let schemas = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+    let generate = |name: &str| {
+        kho_schema::Config::new()
+            .schema_dir(&schemas)
+            .out_dir(&out)
+            .file_name(name)
+            .rerun_if_changed(false)
+            .generate()
+    };
+    let err = generate("../outside.rs").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("not a path inside the output directory"),
+        "{err}"
+    );
+    // A link at the target is not written through.
+    std::os::unix::fs::symlink(&outside, out.join("linked.rs")).unwrap();
+    let err = generate("linked.rs").unwrap_err();
+    assert!(err.to_string().contains("is a symlink"), "{err}");
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
+    std::fs::remove_dir_all(&base).unwrap();
+}

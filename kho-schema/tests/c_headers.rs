@@ -160,14 +160,14 @@ fn layout_check(abi: &Abi) -> String {
             );
         }
     }
-    for s in &abi.structs {
+    for s in abi.structs() {
         let st = format!("struct {}", s.name);
         let _ = writeln!(
             c,
             "_Static_assert(sizeof({st}) == {0}, \"sizeof({st}) == {0}\");",
             s.size
         );
-        for f in &s.fields {
+        for f in s.fields.iter() {
             let _ = writeln!(
                 c,
                 "_Static_assert(offsetof({st}, {f}) == {o}, \"offsetof({st}, {f}) == {o}\");\n\
@@ -265,7 +265,7 @@ fn the_layout_check_catches_a_wrong_size_or_offset() {
     let block = abi(&abis, "kho-block");
 
     let mut bigger = block.clone();
-    bigger.structs[0].size += 1;
+    bigger.struct_mut(0).unwrap().size += 1;
     let e = run_layout_check(&dir, &include, &bigger).expect_err("a wrong size must not compile");
     assert!(
         e.contains("sizeof(struct kho_block_header_ser) == 17"),
@@ -273,7 +273,7 @@ fn the_layout_check_catches_a_wrong_size_or_offset() {
     );
 
     let mut moved = block.clone();
-    moved.structs[0].fields[1].offset = 4;
+    moved.struct_mut(0).unwrap().fields.to_mut()[1].offset = 4;
     let e = run_layout_check(&dir, &include, &moved).expect_err("a wrong offset must not compile");
     assert!(
         e.contains("offsetof(struct kho_block_header_ser, count) == 4"),

@@ -60,9 +60,9 @@ fn luo_matches_the_published_layout() {
             ],
         ),
     ];
-    assert_eq!(luo.structs.len(), expect.len());
+    assert_eq!(luo.structs().len(), expect.len());
     for (name, size, fields) in expect {
-        let s = luo.find(name).unwrap_or_else(|| panic!("{name} missing"));
+        let (s, _) = luo.find(name).unwrap_or_else(|| panic!("{name} missing"));
         assert_eq!(s.size, size, "{name}");
         let got: Vec<_> = s
             .fields
@@ -72,15 +72,17 @@ fn luo_matches_the_published_layout() {
         assert_eq!(got, fields, "{name}");
     }
     let entries: Vec<_> = luo
-        .structs
-        .iter()
-        .filter(|s| s.entry)
-        .map(|s| s.name.as_str())
+        .items()
+        .filter(|(_, n)| n.entry)
+        .map(|(s, _)| s.name.as_str())
         .collect();
     assert_eq!(entries, ["luo_file_ser", "luo_session_ser"]);
     let block = abis.iter().find(|a| a.name == "kho-block").unwrap();
     assert_eq!(block.compatible, "kho-block-v1");
-    assert_eq!(block.find("kho_block_header_ser").map(|s| s.size), Some(16));
+    assert_eq!(
+        block.find("kho_block_header_ser").map(|(s, _)| s.size),
+        Some(16)
+    );
 }
 
 fn errors(files: &[(&str, &str)]) -> String {
@@ -211,7 +213,9 @@ fn same_canonical_text_as_the_derive() {
     // same fields has the same fingerprint whichever way it was declared.
     let abis = shipped();
     let block = abis.iter().find(|a| a.name == "kho-block").unwrap();
-    let text = kho_layout::canonical_text(block.find("kho_block_header_ser").unwrap().layout);
+    let text =
+        kho_layout::canonical_text_in(block.find("kho_block_header_ser").unwrap().0, block.set())
+            .unwrap();
     assert_eq!(text, "struct kho_block_header_ser size 16\n  next u64 offset 0 size 8\n  count u64 offset 8 size 8\n");
 }
 

@@ -54,7 +54,7 @@ fn lock_matches_the_schemas() {
     let view = parsed["luo"].view("luo").unwrap();
     assert_eq!(view.structs.len(), 9);
     assert_eq!(
-        view.find("luo_file_ser").map(|s| s.fields[1].offset),
+        view.find("luo_file_ser").map(|s| s.layout.fields[1].offset),
         Some(48)
     );
 }

@@ -114,13 +114,16 @@ fn a_thousand_nested_structs_compile_to_a_small_lock() {
         lock_text.len()
     );
     assert_eq!(files.len(), 3);
-    let top = abis[0].find("s999").unwrap();
+    let (top, note) = abis[0].find("s999").unwrap();
     assert_eq!(top.size, 8 * 1000);
     // Struct fingerprints are still those of the shared layout model.
-    assert_eq!(top.fingerprint, kho_layout::layout_fingerprint(top.layout));
+    assert_eq!(
+        Some(note.fingerprint),
+        kho_layout::fingerprint_in(top, abis[0].set())
+    );
     assert!(lock_text.contains(&format!(
         "struct s999 size 8000 fingerprint {:#018x}\n  a u64 offset 0 size 8\n  inner s998 offset 8 size 7992\n",
-        top.fingerprint
+        note.fingerprint
     )));
 }
 
@@ -133,8 +136,8 @@ fn a_change_deep_down_changes_every_fingerprint_above_and_is_named() {
         )
     });
     assert_ne!(old[0].fingerprint(), new[0].fingerprint());
-    for (o, n) in old[0].structs.iter().zip(&new[0].structs) {
-        assert_ne!(o.fingerprint, n.fingerprint, "{}", o.name);
+    for ((s, o), (_, n)) in old[0].items().zip(new[0].items()) {
+        assert_ne!(o.fingerprint, n.fingerprint, "{}", s.name);
     }
     // The lock's record of the old side still tells which field changed.
     let locked = lock::parse(&lock::render(&old)).unwrap();
@@ -342,7 +345,7 @@ fn sizes_are_checked_and_bounded() {
         "o.toml",
         &one_struct("{ name = \"a\", type = \"u8[1073741824]\" }"),
     )]);
-    assert_eq!(abis[0].structs[0].size, 1 << 30);
+    assert_eq!(abis[0].structs()[0].size, 1 << 30);
 }
 
 // ---------------------------------------------------------------------------
@@ -585,8 +588,8 @@ fn keyword_fields_compile_in_c() {
     }
     let stubs = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kernel-stubs/include");
     let mut c = format!("#include <{}>\n#include <stddef.h>\n", abis[0].c.header);
-    for s in &abis[0].structs {
-        for f in &s.fields {
+    for s in abis[0].structs() {
+        for f in s.fields.iter() {
             c.push_str(&format!(
                 "_Static_assert(offsetof(struct {0}, {1}) == {2}, \"{0}.{1}\");\n",
                 s.name, f.name, f.offset

@@ -2,7 +2,7 @@
 //! entry types and temporary image paths.
 #![allow(dead_code)]
 
-use kho_runtime::layout::{layout_fingerprint, FieldLayout, StructLayout, TypeDesc};
+use kho_runtime::layout::{layout_fingerprint, Field, StructLayout, StructRef, Ty};
 use kho_runtime::{AbiField, KhoEntry, PhysAddr, PreservedMemory, SimMemory};
 
 /// Base address used by most tests (page aligned for every page size).
@@ -57,29 +57,26 @@ pub struct Conn {
 /// One field of a hand-written layout, as the derive emits it.
 macro_rules! field {
     ($name:literal, $offset:expr, $ty:ty) => {
-        FieldLayout {
-            name: $name,
-            offset: $offset,
-            size: <$ty as AbiField>::FIELD_SIZE,
-            ty: &<$ty as AbiField>::TYPE,
-        }
+        Field::new(
+            $name,
+            $offset,
+            <$ty as AbiField>::FIELD_SIZE,
+            <$ty as AbiField>::TYPE,
+        )
     };
 }
 
-const CONN_LAYOUT: StructLayout = StructLayout {
-    name: "test_conn",
-    size: 24,
-    fields: &[
-        field!("id", 0, u64),
-        field!("port", 8, u16),
-        field!("flags", 10, [u8; 6]),
-        field!("peer", 16, PhysAddr),
-    ],
-};
+const CONN_FIELDS: &[Field<'static>] = &[
+    field!("id", 0, u64),
+    field!("port", 8, u16),
+    field!("flags", 10, [u8; 6]),
+    field!("peer", 16, PhysAddr),
+];
+const CONN_LAYOUT: &StructLayout = &StructLayout::packed("test_conn", 24, CONN_FIELDS);
 
 impl AbiField for Conn {
     const FIELD_SIZE: usize = 24;
-    const TYPE: TypeDesc = TypeDesc::Struct(&CONN_LAYOUT);
+    const TYPE: Ty<'static> = Ty::Struct(StructRef::Ref(CONN_LAYOUT));
     fn write_to(&self, out: &mut [u8]) {
         let (id, port, flags, peer) = (self.id, self.port, self.flags, self.peer);
         id.write_to(&mut out[0..]);
@@ -99,8 +96,8 @@ impl AbiField for Conn {
 
 impl KhoEntry for Conn {
     const COMPATIBLE: &'static str = "test-conn-v1";
-    const LAYOUT: &'static StructLayout = &CONN_LAYOUT;
-    const FINGERPRINT: u64 = layout_fingerprint(&CONN_LAYOUT);
+    const LAYOUT: &'static StructLayout = CONN_LAYOUT;
+    const FINGERPRINT: u64 = layout_fingerprint(CONN_LAYOUT);
 }
 
 const _: () = assert!(core::mem::size_of::<Conn>() == Conn::SIZE);
@@ -125,15 +122,12 @@ pub struct ConnV2 {
     pub words: [u64; 3],
 }
 
-const CONNV2_LAYOUT: StructLayout = StructLayout {
-    name: "test_conn_v2",
-    size: 24,
-    fields: &[field!("words", 0, [u64; 3])],
-};
+const CONNV2_FIELDS: &[Field<'static>] = &[field!("words", 0, [u64; 3])];
+const CONNV2_LAYOUT: &StructLayout = &StructLayout::packed("test_conn_v2", 24, CONNV2_FIELDS);
 
 impl AbiField for ConnV2 {
     const FIELD_SIZE: usize = 24;
-    const TYPE: TypeDesc = TypeDesc::Struct(&CONNV2_LAYOUT);
+    const TYPE: Ty<'static> = Ty::Struct(StructRef::Ref(CONNV2_LAYOUT));
     fn write_to(&self, out: &mut [u8]) {
         let words = self.words;
         words.write_to(out);
@@ -147,8 +141,8 @@ impl AbiField for ConnV2 {
 
 impl KhoEntry for ConnV2 {
     const COMPATIBLE: &'static str = "test-conn-v2";
-    const LAYOUT: &'static StructLayout = &CONNV2_LAYOUT;
-    const FINGERPRINT: u64 = layout_fingerprint(&CONNV2_LAYOUT);
+    const LAYOUT: &'static StructLayout = CONNV2_LAYOUT;
+    const FINGERPRINT: u64 = layout_fingerprint(CONNV2_LAYOUT);
 }
 
 /// Same compatible string as [`Conn`] but another layout: only the
@@ -159,15 +153,13 @@ pub struct ConnSameName {
     pub words: [u64; 3],
 }
 
-const CONNSAMENAME_LAYOUT: StructLayout = StructLayout {
-    name: "test_conn",
-    size: 24,
-    fields: &[field!("words", 0, [u64; 3])],
-};
+const CONNSAMENAME_FIELDS: &[Field<'static>] = &[field!("words", 0, [u64; 3])];
+const CONNSAMENAME_LAYOUT: &StructLayout =
+    &StructLayout::packed("test_conn", 24, CONNSAMENAME_FIELDS);
 
 impl AbiField for ConnSameName {
     const FIELD_SIZE: usize = 24;
-    const TYPE: TypeDesc = TypeDesc::Struct(&CONNSAMENAME_LAYOUT);
+    const TYPE: Ty<'static> = Ty::Struct(StructRef::Ref(CONNSAMENAME_LAYOUT));
     fn write_to(&self, out: &mut [u8]) {
         let words = self.words;
         words.write_to(out);
@@ -181,8 +173,8 @@ impl AbiField for ConnSameName {
 
 impl KhoEntry for ConnSameName {
     const COMPATIBLE: &'static str = "test-conn-v1";
-    const LAYOUT: &'static StructLayout = &CONNSAMENAME_LAYOUT;
-    const FINGERPRINT: u64 = layout_fingerprint(&CONNSAMENAME_LAYOUT);
+    const LAYOUT: &'static StructLayout = CONNSAMENAME_LAYOUT;
+    const FINGERPRINT: u64 = layout_fingerprint(CONNSAMENAME_LAYOUT);
 }
 
 /// A 40-byte entry (another size).
@@ -192,15 +184,12 @@ pub struct Wide {
     pub words: [u64; 5],
 }
 
-const WIDE_LAYOUT: StructLayout = StructLayout {
-    name: "test_wide",
-    size: 40,
-    fields: &[field!("words", 0, [u64; 5])],
-};
+const WIDE_FIELDS: &[Field<'static>] = &[field!("words", 0, [u64; 5])];
+const WIDE_LAYOUT: &StructLayout = &StructLayout::packed("test_wide", 40, WIDE_FIELDS);
 
 impl AbiField for Wide {
     const FIELD_SIZE: usize = 40;
-    const TYPE: TypeDesc = TypeDesc::Struct(&WIDE_LAYOUT);
+    const TYPE: Ty<'static> = Ty::Struct(StructRef::Ref(WIDE_LAYOUT));
     fn write_to(&self, out: &mut [u8]) {
         let words = self.words;
         words.write_to(out);
@@ -214,8 +203,8 @@ impl AbiField for Wide {
 
 impl KhoEntry for Wide {
     const COMPATIBLE: &'static str = "test-wide-v1";
-    const LAYOUT: &'static StructLayout = &WIDE_LAYOUT;
-    const FINGERPRINT: u64 = layout_fingerprint(&WIDE_LAYOUT);
+    const LAYOUT: &'static StructLayout = WIDE_LAYOUT;
+    const FINGERPRINT: u64 = layout_fingerprint(WIDE_LAYOUT);
 }
 
 impl Wide {

@@ -5,9 +5,10 @@
 
 use std::collections::BTreeSet;
 
-use crate::layout::{Abi, Struct};
+use kho_layout::{Elem, Len, Prim, Struct, Ty};
+
+use crate::layout::{Abi, Note};
 use crate::parse::ConstValue;
-use crate::validate::{Elem, Len, Prim, Ty};
 
 /// Where the kernel declares `static_assert`; every header needs it.
 const BUILD_BUG_H: &str = "linux/build_bug.h";
@@ -60,9 +61,9 @@ pub fn header(abi: &Abi, all: &[Abi]) -> String {
         out.push_str(&format!("#define {} {value}\n", k.name));
     }
 
-    for s in definition_order(abi) {
+    for (s, note) in definition_order(abi) {
         out.push('\n');
-        out.push_str(&struct_text(s));
+        out.push_str(&struct_text(s, note));
     }
     out.push_str(&format!("\n#endif /* {guard} */\n"));
     out
@@ -109,19 +110,14 @@ fn include_lines(abi: &Abi, all: &[Abi]) -> Vec<String> {
 
 /// Names of the other ABIs whose structs `abi`'s fields use.
 fn used_dependencies(abi: &Abi) -> BTreeSet<String> {
-    fn walk(ty: &Ty, own: &str, out: &mut BTreeSet<String>) {
-        match ty {
-            Ty::Array(e, _) => walk(e, own, out),
-            Ty::Struct { abi, .. } if abi != own => {
-                out.insert(abi.clone());
-            }
-            _ => {}
-        }
-    }
     let mut out = BTreeSet::new();
-    for s in &abi.structs {
-        for f in &s.fields {
-            walk(&f.ty, &abi.name, &mut out);
+    for s in abi.structs() {
+        for f in s.fields.iter() {
+            if let Some((_, note)) = abi.nested(&f.ty) {
+                if note.abi != abi.name {
+                    out.insert(note.abi.clone());
+                }
+            }
         }
     }
     out
@@ -130,38 +126,31 @@ fn used_dependencies(abi: &Abi) -> BTreeSet<String> {
 /// Structs in declaration order, except that a struct used by value in
 /// another comes first (C needs a complete type). Stable: a schema already
 /// in order comes out unchanged.
-fn definition_order(abi: &Abi) -> Vec<&Struct> {
+fn definition_order(abi: &Abi) -> Vec<(&Struct<'static>, &Note)> {
     let index: std::collections::BTreeMap<&str, usize> = abi
-        .structs
+        .structs()
         .iter()
         .enumerate()
         .map(|(i, s)| (s.name.as_str(), i))
         .collect();
     let children: Vec<Vec<usize>> = abi
-        .structs
+        .structs()
         .iter()
         .map(|s| {
             s.fields
                 .iter()
-                .filter_map(|f| own_struct(&f.ty, &abi.name))
-                .filter_map(|n| index.get(n).copied())
+                .filter_map(|f| abi.nested(&f.ty))
+                .filter(|(_, note)| note.abi == abi.name)
+                .filter_map(|(n, _)| index.get(n.name.as_str()).copied())
                 .collect()
         })
         .collect();
     // Without recursion: nesting may be deep (up to layout::MAX_NESTING).
+    let items: Vec<_> = abi.items().collect();
     crate::validate::post_order(&children, |_| {})
         .into_iter()
-        .filter_map(|i| abi.structs.get(i))
+        .filter_map(|i| items.get(i).copied())
         .collect()
-}
-
-/// The struct of `own` ABI that `ty` holds by value, if any.
-fn own_struct<'a>(ty: &'a Ty, own: &str) -> Option<&'a str> {
-    match ty {
-        Ty::Array(e, _) => own_struct(e, own),
-        Ty::Struct { abi, name } if abi == own => Some(name),
-        _ => None,
-    }
 }
 
 /// The `DOC:` block: the first paragraph of the doc is the title when it
@@ -209,17 +198,18 @@ fn compatible_note(abi: &Abi) -> String {
 }
 
 /// A struct's kernel-doc comment, definition and size assertion.
-fn struct_text(s: &Struct) -> String {
+fn struct_text(s: &Struct, note: &Note) -> String {
     let mut c = Comment::kernel_doc();
     let fields: Vec<(String, String)> = s
         .fields
         .iter()
-        .map(|f| (format!("@{}: ", f.name), flow(&f.doc, "undocumented.")))
+        .zip(&note.field_docs)
+        .map(|(f, doc)| (format!("@{}: ", f.name), flow(doc, "undocumented.")))
         .collect();
-    doc_with_brief(&mut c, &format!("struct {} - ", s.name), &s.doc, &fields);
+    doc_with_brief(&mut c, &format!("struct {} - ", s.name), &note.doc, &fields);
     let mut out = c.finish();
     out.push_str(&format!("struct {} {{\n", s.name));
-    for f in &s.fields {
+    for f in s.fields.iter() {
         out.push_str(&format!("\t{};\n", declaration(&f.ty, &f.name)));
     }
     out.push_str("} __packed;\n");
@@ -236,8 +226,7 @@ pub fn declaration(ty: &Ty, name: &str) -> String {
     let (elem, dims) = ty.split();
     let base = match elem {
         Elem::Prim(p) => prim(p).to_string(),
-        Elem::Char => "char".to_string(),
-        Elem::Struct(s) => format!("struct {s}"),
+        Elem::Struct(s) => format!("struct {}", s.name()),
     };
     let dims: String = dims.iter().map(|l| format!("[{}]", len_text(l))).collect();
     format!("{base} {name}{dims}")
@@ -245,7 +234,7 @@ pub fn declaration(ty: &Ty, name: &str) -> String {
 
 fn len_text(len: &Len) -> String {
     match &len.constant {
-        Some(c) => c.clone(),
+        Some(c) => c.to_string(),
         None => len.value.to_string(),
     }
 }
@@ -262,6 +251,7 @@ fn prim(p: Prim) -> &'static str {
         Prim::I16 => "s16",
         Prim::I32 => "s32",
         Prim::I64 => "s64",
+        Prim::Char => "char",
     }
 }
 

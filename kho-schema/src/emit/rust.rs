@@ -5,9 +5,10 @@
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::layout::{Abi, Struct};
+use kho_layout::{Len, Prim, Struct, Ty};
+
+use crate::layout::{Abi, Note};
 use crate::parse::ConstValue;
-use crate::validate::{Len, Prim, Ty};
 
 /// The module name of an ABI: `kho-block` -> `kho_block`.
 pub fn module_name(abi: &str) -> String {
@@ -64,55 +65,56 @@ fn len_tokens(len: &Len) -> TokenStream {
     }
 }
 
-fn ty_tokens(ty: &Ty, own_abi: &str) -> TokenStream {
+fn ty_tokens(ty: &Ty, abi: &Abi) -> TokenStream {
     match ty {
         Ty::Prim(Prim::PhysAddr) => quote!(::kho::PhysAddr),
         Ty::Prim(p) => {
             let id = Ident::new(p.name(), Span::call_site());
             quote!(#id)
         }
-        Ty::Char(len) => {
+        Ty::Array(_, len) if ty.is_char_array() => {
             let n = len_tokens(len);
             quote!(::kho::CharArray<#n>)
         }
         Ty::Array(elem, len) => {
-            let e = ty_tokens(elem, own_abi);
+            let e = ty_tokens(elem.get(), abi);
             let n = len_tokens(len);
             quote!([#e; #n])
         }
-        Ty::Struct { abi, name } => {
-            let t = format_ident!("{}", type_name(name));
-            if abi == own_abi {
-                quote!(#t)
-            } else {
-                let m = format_ident!("{}", module_name(abi));
-                quote!(super::#m::#t)
+        Ty::Struct(r) => {
+            let t = format_ident!("{}", type_name(r.name()));
+            match abi.nested(ty) {
+                Some((_, note)) if note.abi != abi.name => {
+                    let m = format_ident!("{}", module_name(&note.abi));
+                    quote!(super::#m::#t)
+                }
+                _ => quote!(#t),
             }
         }
     }
 }
 
-fn struct_tokens(abi: &Abi, s: &Struct) -> TokenStream {
-    let doc = docs(&s.doc);
+fn struct_tokens(abi: &Abi, s: &Struct, note: &Note) -> TokenStream {
+    let doc = docs(&note.doc);
     let name = format_ident!("{}", type_name(&s.name));
-    let c_name = &s.name;
+    let c_name = s.name.as_str();
     let compatible = &abi.compatible;
-    let kho_attr = if s.entry {
+    let kho_attr = if note.entry {
         quote!(#[kho(name = #c_name, compatible = #compatible)])
     } else {
         quote!(#[kho(name = #c_name)])
     };
-    let fields = s.fields.iter().map(|f| {
-        let doc = docs(&f.doc);
+    let fields = s.fields.iter().zip(&note.field_docs).map(|(f, doc)| {
+        let doc = docs(doc);
         let id = field_ident(&f.name);
-        let ty = ty_tokens(&f.ty, &abi.name);
+        let ty = ty_tokens(&f.ty, abi);
         quote! { #doc pub #id: #ty, }
     });
     let size_note = format!(
         " {} bytes; offsets and sizes are checked at compile time.",
         s.size
     );
-    let fp = syn::LitInt::new(&format!("{:#018x}", s.fingerprint), Span::call_site());
+    let fp = syn::LitInt::new(&format!("{:#018x}", note.fingerprint), Span::call_site());
     let fp_msg = format!("the derive and the schema compiler disagree on the layout of {c_name}");
     quote! {
         #doc
@@ -216,7 +218,7 @@ fn body_tokens(abi: &Abi) -> TokenStream {
             }
         }
     });
-    let structs = abi.structs.iter().map(|s| struct_tokens(abi, s));
+    let structs = abi.items().map(|(s, note)| struct_tokens(abi, s, note));
     quote! {
         /// The compatible string: only an exact match is restored.
         pub const COMPATIBLE: &str = #compatible;

@@ -1,7 +1,7 @@
 // `KhoEntry::SIZE` is provided from `AbiField::FIELD_SIZE`; a hand impl that
 // overrides it with another value fails where a block set of it is made,
 // instead of writing entries of the wrong length.
-use kho::layout::{FieldLayout, StructLayout, TypeDesc};
+use kho::layout::{Field, StructLayout, StructRef, Ty};
 use kho::{AbiField, BlockSet, KhoEntry, SimMemory};
 
 #[derive(Clone, Copy)]
@@ -10,20 +10,12 @@ pub struct Hand {
     pub a: u64,
 }
 
-const LAYOUT: StructLayout = StructLayout {
-    name: "hand",
-    size: 8,
-    fields: &[FieldLayout {
-        name: "a",
-        offset: 0,
-        size: 8,
-        ty: &<u64 as AbiField>::TYPE,
-    }],
-};
+const FIELDS: &[Field<'static>] = &[Field::new("a", 0, 8, <u64 as AbiField>::TYPE)];
+const LAYOUT: &StructLayout = &StructLayout::packed("hand", 8, FIELDS);
 
 impl AbiField for Hand {
     const FIELD_SIZE: usize = 8;
-    const TYPE: TypeDesc = TypeDesc::Struct(&LAYOUT);
+    const TYPE: Ty<'static> = Ty::Struct(StructRef::Ref(LAYOUT));
     fn write_to(&self, out: &mut [u8]) {
         { self.a }.write_to(out)
     }
@@ -35,7 +27,7 @@ impl AbiField for Hand {
 impl KhoEntry for Hand {
     const SIZE: usize = 9;
     const COMPATIBLE: &'static str = "hand-v1";
-    const LAYOUT: &'static StructLayout = &LAYOUT;
+    const LAYOUT: &'static StructLayout = LAYOUT;
 }
 
 fn main() {

@@ -1,7 +1,7 @@
 // A hand-written entry must say its layout: there is no default, so two
 // such impls cannot share one fingerprint.
 use kho::{AbiField, KhoEntry};
-use kho::layout::TypeDesc;
+use kho::layout::{Prim, Ty};
 
 #[derive(Clone, Copy)]
 #[repr(C, packed)]
@@ -11,7 +11,7 @@ pub struct Hand {
 
 impl AbiField for Hand {
     const FIELD_SIZE: usize = 8;
-    const TYPE: TypeDesc = TypeDesc::Prim("u64");
+    const TYPE: Ty<'static> = Ty::Prim(Prim::U64);
     fn write_to(&self, out: &mut [u8]) {
         { self.a }.write_to(out)
     }
