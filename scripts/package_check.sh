@@ -52,10 +52,14 @@ rm -f target/package/*.crate
 cargo package --workspace --no-verify --offline --allow-dirty -q
 
 scratch="$(mktemp -d "${TMPDIR:-/tmp}/kho-package-check.XXXXXX")"
-trap 'rm -rf "$scratch"' EXIT
+trap '[ -n "${KEEP_SCRATCH:-}" ] || rm -rf "$scratch"' EXIT
 mkdir "$scratch/crates"
+# -m: the files get the time of extraction, not the archive's. The scratch
+# workspace's layout is the same every run, so cargo keys the kho crates'
+# builds in target/package-check the same way; with the archive's (older)
+# times it would take last run's build for fresh.
 for crate in target/package/*.crate; do
-    tar -xzf "$crate" -C "$scratch/crates"
+    tar -xzmf "$crate" -C "$scratch/crates"
 done
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)"
 for name in kho kho-layout kho-derive kho-runtime kho-schema kho-abi; do
