@@ -195,7 +195,7 @@ impl Config {
                 .map(|per| per * DEFAULT_MAX_BLOCKS)
                 .map_err(|e| Failure::Usage(e.to_string()))
         };
-        let max_sessions = max(LuoSessionSer::SIZE)?;
+        let max_sessions = max(<LuoSessionSer as kho::KhoEntry>::SIZE)?;
         if self.sessions > max_sessions {
             return usage(format!(
                 "--sessions {} exceeds what one chain of {DEFAULT_MAX_BLOCKS} blocks holds \
@@ -203,7 +203,7 @@ impl Config {
                 self.sessions
             ));
         }
-        let max_files = max(LuoFileSer::SIZE)?;
+        let max_files = max(<LuoFileSer as kho::KhoEntry>::SIZE)?;
         let largest = file_counts(self).into_iter().max().unwrap_or(0);
         if largest > max_files {
             return usage(format!(
@@ -350,9 +350,11 @@ fn mib(bytes: usize) -> String {
 /// well under 1/1024 of the pages at any supported page size).
 fn image_pages(cfg: &Config, counts: &[usize]) -> Result<usize, Failure> {
     let per = |size| count_per_block(cfg.page_size, size).map_err(run_err("block geometry"));
-    let per_file = per(LuoFileSer::SIZE)?;
+    let per_file = per(<LuoFileSer as kho::KhoEntry>::SIZE)?;
     let data = counts.iter().map(|n| n.div_ceil(per_file)).sum::<usize>()
-        + cfg.sessions.div_ceil(per(LuoSessionSer::SIZE)?)
+        + cfg
+            .sessions
+            .div_ceil(per(<LuoSessionSer as kho::KhoEntry>::SIZE)?)
         + 1;
     Ok(data + data / 1024 + 16)
 }

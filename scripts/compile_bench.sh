@@ -34,6 +34,8 @@
 #   SCRATCH_RELEASE_RUNS=2  timed runs for that cell
 #   OUT=<repo>/target/compile-bench   scratch directory (wiped and regenerated)
 #   NO_HYPERFINE=1    force the date-based fallback
+#   KHO_FEATURES=derive  kho without its default features, with these
+#                     (comma-separated): e.g. without `std`'s file backends
 #   KHO_REV=<git rev> depend on a `git archive` snapshot of that commit
 #                     (extracted under $OUT) instead of the live working tree:
 #                     reproducible, and immune to edits made during the run
@@ -53,6 +55,7 @@ KHO_CRATE="bench_kho_$N"
 ZC_CRATE="bench_zerocopy_$N"
 RESULTS="$OUT/results"
 KHO_REV="${KHO_REV:-}"
+KHO_FEATURES="${KHO_FEATURES:-}"
 # Where the kho crate comes from: the repo itself, or a snapshot of KHO_REV.
 KHO_SRC="$REPO"
 
@@ -173,7 +176,12 @@ write_crate() {
         printf '[package]\nname = "%s"\nversion = "0.0.0"\nedition = "2021"\npublish = false\n\n' "$crate"
         printf '[dependencies]\n'
         if [[ $kind == kho ]]; then
-            printf 'kho = { path = "%s" }\n' "$KHO_SRC"
+            if [[ -n $KHO_FEATURES ]]; then
+                printf 'kho = { path = "%s", default-features = false, features = [%s] }\n' \
+                    "$KHO_SRC" "$(sed 's/[^ ,][^ ,]*/"&"/g' <<<"$KHO_FEATURES")"
+            else
+                printf 'kho = { path = "%s" }\n' "$KHO_SRC"
+            fi
         else
             printf 'zerocopy = { version = "0.8", features = ["derive"] }\n'
         fi
@@ -207,7 +215,7 @@ write_crate() {
             if [[ $kind == kho ]]; then
                 printf '    let v = <%s as kho::AbiField>::read_from(src);\n' "$name"
                 printf '    kho::AbiField::write_to(&v, dst);\n'
-                printf '    <%s as kho::AbiField>::SIZE\n' "$name"
+                printf '    <%s as kho::KhoEntry>::SIZE\n' "$name"
             else
                 printf '    let n = ::core::mem::size_of::<%s>();\n' "$name"
                 printf '    let v = <%s as zerocopy::FromBytes>::read_from_bytes(&src[..n]).unwrap();\n' "$name"
@@ -362,7 +370,7 @@ echo
 echo "- rustc: $(cd "$KHO_DIR" && rustc -V)"
 echo "- cargo: $(cd "$KHO_DIR" && cargo -V)"
 if [[ -n $KHO_REV ]]; then
-    echo "- kho: snapshot of commit $KHO_REV ($KHO_SRC)"
+    echo "- kho: snapshot of commit $KHO_REV ($KHO_SRC)${KHO_FEATURES:+, features: $KHO_FEATURES (no defaults)}"
 else
     dirty=$(git -C "$REPO" status --porcelain --untracked-files=no | head -1)
     echo "- kho: working tree at $(git -C "$REPO" rev-parse --short HEAD)${dirty:+ + uncommitted changes}"

@@ -1,5 +1,6 @@
-//! The derive as a user sees it: generated constants, byte conversion,
-//! fingerprints, nested entries and typed pointers.
+//! The derive as a user sees it: trait constants, byte conversion,
+//! fingerprints, nested entries, typed pointers, and `same_layout_as`
+//! checks of the runtime's hand-written entry types.
 
 use kho::layout::{canonical_text, Len, Node, Prim, Ty};
 use kho::{AbiField, BlockSet, CharArray, KhoEntry, PhysAddr, PhysPtr, SimMemory};
@@ -54,9 +55,9 @@ fn constants_match_the_kernel_layout() {
     );
     assert_eq!(
         LuoSessionSer::FINGERPRINT,
-        kho::layout::fingerprint(&canonical_text(&LuoSessionSer::LAYOUT))
+        kho::layout::fingerprint(&canonical_text(LuoSessionSer::LAYOUT))
     );
-    assert!(canonical_text(&LuoSessionSer::LAYOUT).contains(
+    assert!(canonical_text(LuoSessionSer::LAYOUT).contains(
         "  file_set_ser luo_file_set_ser offset 64 size 16\n    struct luo_file_set_ser size 16\n"
     ));
 }
@@ -129,12 +130,102 @@ fn shipped_abis_are_usable_from_the_facade() {
     assert_eq!(luo::COMPATIBLE, "luo-v4-kho-block-v1");
     // The runtime's own header and the schema's are one layout.
     assert_eq!(
-        kho_block::KhoBlockHeaderSer::FINGERPRINT,
-        kho::BlockHeaderSer::FINGERPRINT
+        kho::fingerprint_of::<kho_block::KhoBlockHeaderSer>(),
+        <kho::BlockHeaderSer as KhoEntry>::FINGERPRINT
     );
     assert_eq!(luo::LuoFileSer::SIZE, 64);
     assert_eq!(luo::LuoSessionSer::SIZE, 80);
-    assert_eq!(luo::LuoSer::SIZE, 152);
-    assert_eq!(luo::LuoFeatureHdr::LAYOUT.fields[3].offset, 24);
+    // Structs that are only field types: their facts are AbiField's.
+    assert_eq!(<luo::LuoSer as AbiField>::FIELD_SIZE, 152);
+    let hdr = kho::struct_layout::<luo::LuoFeatureHdr>().map(|l| l.fields[3].offset);
+    assert_eq!(hdr, Some(24));
+    assert_eq!(kho::struct_layout::<u64>(), None);
     assert_eq!(<luo::LuoFileSer as KhoEntry>::COMPATIBLE, luo::COMPATIBLE);
+}
+
+/// The runtime writes its two entry types by hand (it does not depend on
+/// its derive); derived twins declared `same_layout_as` them make the
+/// compiler prove the hand-written layouts are what the derive would emit.
+mod hand_written_runtime_types {
+    use kho::KhoEntry;
+
+    #[derive(KhoEntry, Clone, Copy)]
+    #[repr(C, packed)]
+    #[kho(
+        compatible = "kho-block-v1",
+        same_layout_as = kho::BlockHeaderSer,
+    )]
+    pub struct KhoBlockHeaderSer {
+        pub next: u64,
+        pub count: u64,
+    }
+
+    /// The same ABI again, against the type generated from
+    /// schemas/kho_block.toml (one `same_layout_as` per struct).
+    #[derive(KhoEntry, Clone, Copy)]
+    #[repr(C, packed)]
+    #[kho(
+        name = "kho_block_header_ser",
+        same_layout_as = kho::abi::kho_block::KhoBlockHeaderSer
+    )]
+    pub struct GeneratedHeader {
+        pub next: u64,
+        pub count: u64,
+    }
+
+    #[derive(KhoEntry, Clone, Copy)]
+    #[repr(C, packed)]
+    #[kho(
+        compatible = "kho-image-root-v1",
+        same_layout_as = kho::RootRecord
+    )]
+    pub struct RootRecord {
+        pub name: [u8; 64],
+        pub compatible: [u8; 64],
+        pub head: u64,
+        pub entry_size: u64,
+        pub entries: u64,
+        pub blocks: u64,
+        pub fingerprint: u64,
+    }
+
+    #[test]
+    fn twins_have_the_hand_written_fingerprints() {
+        assert_eq!(
+            KhoBlockHeaderSer::FINGERPRINT,
+            <kho::BlockHeaderSer as KhoEntry>::FINGERPRINT
+        );
+        assert_eq!(
+            RootRecord::FINGERPRINT,
+            <kho::RootRecord as KhoEntry>::FINGERPRINT
+        );
+        assert_eq!(RootRecord::SIZE, 168);
+    }
+}
+
+/// A type's own inherent items do not collide with the derive's, which are
+/// all trait items.
+mod own_items {
+    use kho::{AbiField, KhoEntry};
+
+    #[derive(KhoEntry, Clone, Copy)]
+    #[repr(C, packed)]
+    #[kho(compatible = "own-items-v1")]
+    pub struct Own {
+        pub a: u32,
+    }
+
+    impl Own {
+        pub const LAYOUT: &'static str = "mine";
+        pub const SIZE: usize = 1000;
+    }
+
+    #[test]
+    fn inherent_and_trait_items_are_distinct() {
+        assert_eq!(Own::LAYOUT, "mine");
+        assert_eq!(Own::SIZE, 1000);
+        assert_eq!(<Own as KhoEntry>::SIZE, 4);
+        assert_eq!(<Own as AbiField>::FIELD_SIZE, 4);
+        assert_eq!(<Own as KhoEntry>::LAYOUT.name, "own");
+    }
 }

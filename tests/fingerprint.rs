@@ -111,7 +111,7 @@ fn same_size_changes_are_still_caught() {
 
 #[test]
 fn fingerprint_is_the_hash_of_the_canonical_text() {
-    let text = kho::layout::canonical_text(&base::LuoFileSer::LAYOUT);
+    let text = kho::layout::canonical_text(base::LuoFileSer::LAYOUT);
     assert_eq!(
         text,
         "struct luo_file_ser size 80\n  name u8[48] offset 0 size 48\n  data u64 offset 48 size 8\n  \

@@ -53,16 +53,18 @@ impl<'a> Entry<'a> {
                 }
             },
             syn::Data::Enum(data) => {
-                cx.error(
-                    data.enum_token,
+                // The keyword's span: the token itself is only Copy with
+                // syn's `clone-impls`, which kho-derive does not enable.
+                cx.error_at(
+                    data.enum_token.span,
                     "KhoEntry can only be derived for a struct: an enum has no fixed C \
                      layout; store its discriminant in an integer field",
                 );
                 (None, Span::call_site())
             }
             syn::Data::Union(data) => {
-                cx.error(
-                    data.union_token,
+                cx.error_at(
+                    data.union_token.span,
                     "KhoEntry can only be derived for a struct: a union's meaning depends on \
                      state the next kernel cannot see",
                 );

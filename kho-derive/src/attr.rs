@@ -11,10 +11,9 @@ pub struct KhoAttrs {
     pub compatible: Option<syn::LitStr>,
     /// `crate = "path"`: where `kho` is (a renamed dependency, or `crate`).
     pub krate: Option<syn::Path>,
-    /// `schema = "file.toml"` and `entry = "struct_name"`: a schema to
-    /// cross-check the layout against.
-    pub schema: Option<syn::LitStr>,
-    pub entry: Option<syn::LitStr>,
+    /// `same_layout_as = path::To::Type`: another ABI type (a generated
+    /// one, usually) this struct must match field for field.
+    pub same_layout_as: Option<syn::Path>,
     /// `name = "c_name"`: the ABI name when it is not the snake_case of the
     /// Rust name (generated code always says it).
     pub name: Option<syn::LitStr>,
@@ -26,10 +25,6 @@ pub fn kho_attrs(cx: &mut Ctxt, attrs: &[syn::Attribute]) -> KhoAttrs {
         let res = attr.parse_nested_meta(|meta| {
             let slot = if meta.path.is_ident("compatible") {
                 &mut out.compatible
-            } else if meta.path.is_ident("schema") {
-                &mut out.schema
-            } else if meta.path.is_ident("entry") {
-                &mut out.entry
             } else if meta.path.is_ident("name") {
                 &mut out.name
             } else if meta.path.is_ident("crate") {
@@ -39,9 +34,21 @@ pub fn kho_attrs(cx: &mut Ctxt, attrs: &[syn::Attribute]) -> KhoAttrs {
                 }
                 out.krate = Some(lit.parse()?);
                 return Ok(());
+            } else if meta.path.is_ident("same_layout_as") {
+                let path: syn::Path = meta.value()?.parse()?;
+                if out.same_layout_as.is_some() {
+                    cx.error(&path, "duplicate `same_layout_as` in #[kho(...)]");
+                }
+                out.same_layout_as = Some(path);
+                return Ok(());
+            } else if meta.path.is_ident("schema") || meta.path.is_ident("entry") {
+                return Err(meta.error(
+                    "the derive reads no schema files: name the generated type instead, \
+                     #[kho(same_layout_as = path::to::GeneratedType)]",
+                ));
             } else {
                 return Err(meta.error(
-                    "unknown #[kho] key: expected `compatible`, `name`, `crate`, `schema` or `entry`",
+                    "unknown #[kho] key: expected `compatible`, `name`, `crate` or `same_layout_as`",
                 ));
             };
             let lit: syn::LitStr = meta.value()?.parse()?;

@@ -12,22 +12,25 @@ pub fn derive(input: &syn::DeriveInput) -> TokenStream {
     let mut cx = Ctxt::default();
     let entry = Entry::from_input(&mut cx, input);
     valid::check(&mut cx, &entry);
-    let krate = entry
-        .attrs
-        .krate
-        .clone()
-        .unwrap_or_else(|| syn::parse_quote!(::kho));
-    let schema_checks = crate::schema::cross_check(&mut cx, &entry, &krate);
+    let default_krate: syn::Path;
+    let krate = match &entry.attrs.krate {
+        Some(path) => path,
+        None => {
+            default_krate = syn::parse_quote!(::kho);
+            &default_krate
+        }
+    };
     match cx.check() {
         Ok(()) => {
-            let impls = impls(&entry, &krate);
-            quote! { #impls #schema_checks }
+            let impls = impls(&entry, krate);
+            let same_layout = crate::same_layout::checks(&entry, krate);
+            quote! { #impls #same_layout }
         }
         // One fallback impl beside the errors, so that a mistake in the
         // struct does not also break every use of it (as thiserror does).
         Err(err) => {
             let errors = err.to_compile_error();
-            let fallback = fallback(&entry, &krate);
+            let fallback = fallback(&entry, krate);
             quote! { #errors #fallback }
         }
     }
@@ -53,7 +56,7 @@ fn impls(entry: &Entry, krate: &syn::Path) -> TokenStream {
         .iter()
         .map(|ty| quote_spanned!(ty.span()=> <#ty as #krate::AbiField>))
         .collect();
-    let sizes = abi.iter().map(|abi| quote!(#abi::SIZE));
+    let sizes = abi.iter().map(|abi| quote!(#abi::FIELD_SIZE));
     let layout_fields = names
         .iter()
         .zip(&name_strs)
@@ -63,7 +66,7 @@ fn impls(entry: &Entry, krate: &syn::Path) -> TokenStream {
                 #krate::layout::Field {
                     name: #krate::layout::Str::Ref(#s),
                     offset: ::core::mem::offset_of!(#ident, #name),
-                    size: <#ty as #krate::AbiField>::SIZE,
+                    size: <#ty as #krate::AbiField>::FIELD_SIZE,
                     ty: <#ty as #krate::AbiField>::TYPE,
                 }
             }
@@ -78,58 +81,37 @@ fn impls(entry: &Entry, krate: &syn::Path) -> TokenStream {
             #name: #abi::read_from(&bytes[::core::mem::offset_of!(#ident, #name)..])
         }
     });
-    let size_doc = "Size in bytes: the sum of the fields' sizes (packed, no padding).";
+    // Only trait impls and anonymous consts: an inherent item would collide
+    // with the user's own (a `LAYOUT` of theirs), and every fact is reachable
+    // as `<T as KhoEntry>::..` or `<T as AbiField>::..`.
+    let this = quote!(<#ident as #krate::AbiField>);
     let entry_impl = entry.attrs.compatible.as_ref().map(|compat| {
         quote! {
-            impl #ident {
-                /// The compatible string (`name-vN`) of this entry's ABI.
-                pub const COMPATIBLE: &'static str = #compat;
-            }
             impl #krate::KhoEntry for #ident {
                 const COMPATIBLE: &'static str = #compat;
-                const LAYOUT: &'static #krate::layout::StructLayout = &#ident::LAYOUT;
-                const FINGERPRINT: u64 = #ident::FINGERPRINT;
+                const LAYOUT: &'static #krate::layout::StructLayout =
+                    match #krate::struct_layout::<#ident>() {
+                        ::core::option::Option::Some(layout) => layout,
+                        ::core::option::Option::None => ::core::unreachable!(),
+                    };
             }
         }
     });
     quote! {
-        impl #ident {
-            #[doc = #size_doc]
-            pub const SIZE: usize = 0 #(+ #sizes)*;
-            /// The layout: each field's name, offset, size and type.
-            pub const LAYOUT: #krate::layout::StructLayout = #krate::layout::Struct {
-                name: #krate::layout::Str::Ref(#abi_name),
-                size: #ident::SIZE,
-                align: 1,
-                packed: true,
-                kind: #krate::layout::Kind::Struct,
-                fields: #krate::layout::List::Ref(&[#(#layout_fields),*]),
-            };
-            /// Hash of the canonical layout text (see `kho::layout`).
-            pub const FINGERPRINT: u64 = {
-                // By reference: a temporary copy of the layout would need
-                // dropping, which a `const` cannot do.
-                const LAYOUT: &#krate::layout::StructLayout = &#ident::LAYOUT;
-                #krate::layout::layout_fingerprint(LAYOUT)
-            };
-        }
-
-        const _: () = {
-            ::core::assert!(
-                ::core::mem::size_of::<#ident>() == #ident::SIZE,
-                "KhoEntry: the struct has padding; it needs #[repr(C, packed)]",
-            );
-            ::core::assert!(#ident::SIZE > 0, "KhoEntry: an entry must not be empty");
-            ::core::assert!(
-                #ident::SIZE <= 4080,
-                "KhoEntry: an entry must fit one 4096-byte block after the 16-byte header (at most 4080 bytes)",
-            );
-        };
-
         impl #krate::AbiField for #ident {
-            const SIZE: usize = #ident::SIZE;
+            const FIELD_SIZE: usize = 0 #(+ #sizes)*;
+            // The layout lives here, in the one place every derived struct
+            // has (an entry's `KhoEntry::LAYOUT` points at it): each field's
+            // name, offset, size and type.
             const TYPE: #krate::layout::Ty<'static> =
-                #krate::layout::Ty::Struct(#krate::layout::StructRef::Ref(&#ident::LAYOUT));
+                #krate::layout::Ty::Struct(#krate::layout::StructRef::Ref(&#krate::layout::Struct {
+                    name: #krate::layout::Str::Ref(#abi_name),
+                    size: #this::FIELD_SIZE,
+                    align: 1,
+                    packed: true,
+                    kind: #krate::layout::Kind::Struct,
+                    fields: #krate::layout::List::Ref(&[#(#layout_fields),*]),
+                }));
 
             #[inline]
             fn write_to(&self, out: &mut [u8]) {
@@ -141,6 +123,18 @@ fn impls(entry: &Entry, krate: &syn::Path) -> TokenStream {
                 #ident { #(#reads),* }
             }
         }
+
+        const _: () = {
+            ::core::assert!(
+                ::core::mem::size_of::<#ident>() == #this::FIELD_SIZE,
+                "KhoEntry: the struct has padding; it needs #[repr(C, packed)]",
+            );
+            ::core::assert!(#this::FIELD_SIZE > 0, "KhoEntry: an entry must not be empty");
+            ::core::assert!(
+                #this::FIELD_SIZE <= 4080,
+                "KhoEntry: an entry must fit one 4096-byte block after the 16-byte header (at most 4080 bytes)",
+            );
+        };
 
         #entry_impl
     }
@@ -166,7 +160,7 @@ fn fallback(entry: &Entry, krate: &syn::Path) -> TokenStream {
     });
     quote! {
         impl #krate::AbiField for #ident {
-            const SIZE: usize = 0;
+            const FIELD_SIZE: usize = 0;
             const TYPE: #krate::layout::Ty<'static> =
                 #krate::layout::Ty::Struct(#krate::layout::StructRef::Named(#krate::layout::Str::Ref(#abi_name)));
             fn write_to(&self, _: &mut [u8]) {

@@ -2,22 +2,26 @@
 //!
 //! Use it through the `kho` crate, which documents it and re-exports it
 //! beside the trait of the same name. The derive is a small compiler:
-//! [`attr`] reads `#[kho(...)]` and `#[repr(...)]`, [`ast`] builds our model
-//! of the struct, [`valid`] checks it (collecting every error with its
-//! span), and [`expand`] emits the impls and the compile-time layout proofs.
+//! `attr.rs` reads `#[kho(...)]` and `#[repr(...)]`, `ast.rs` builds our model
+//! of the struct, `valid.rs` checks it (collecting every error with its
+//! span), and `expand.rs` emits the impls and the compile-time layout proofs;
+//! `same_layout.rs` emits the comparison with another type's layout. It reads
+//! no files: what it checks against another ABI, the compiler checks, from
+//! that type's `AbiField::TYPE`.
 #![forbid(unsafe_code)]
 
 mod ast;
 mod attr;
 mod ctxt;
 mod expand;
-mod schema;
+mod same_layout;
 mod valid;
 
 use proc_macro::TokenStream;
 
 /// Derives `AbiField` (and, with `#[kho(compatible = "...")]`, `KhoEntry`)
-/// for a `#[repr(C, packed)]` struct. See the `kho` crate for the full
+/// for a `#[repr(C, packed)]` struct: trait impls and `const _` proofs
+/// only, no inherent item on the type. See the `kho` crate for the full
 /// contract and an example.
 #[proc_macro_derive(KhoEntry, attributes(kho))]
 pub fn derive_kho_entry(input: TokenStream) -> TokenStream {

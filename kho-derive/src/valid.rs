@@ -43,10 +43,6 @@ pub fn check(cx: &mut Ctxt, entry: &Entry) {
             );
         }
     }
-    if entry.attrs.schema.is_some() != entry.attrs.entry.is_some() {
-        let at = entry.attrs.schema.as_ref().or(entry.attrs.entry.as_ref());
-        cx.error(at, "`schema` and `entry` go together: #[kho(schema = \"file.toml\", entry = \"struct_name\")]");
-    }
 }
 
 fn check_generics(cx: &mut Ctxt, entry: &Entry) {

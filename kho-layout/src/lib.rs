@@ -73,6 +73,7 @@
 
 extern crate alloc;
 
+pub mod compare;
 pub mod format;
 mod model;
 mod text;

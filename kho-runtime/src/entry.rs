@@ -1,8 +1,6 @@
 //! Entry types: what a block holds, and how it becomes bytes.
 
-use kho_derive::KhoEntry;
-
-use crate::layout::{Len, Node, Prim, StructLayout, Ty};
+use crate::layout::{Field, Len, Node, Prim, StructLayout, StructRef, Ty};
 use crate::{Error, PhysAddr, Result};
 
 /// A fixed-size, endian-native value that can cross a kexec: an integer of
@@ -11,35 +9,40 @@ use crate::{Error, PhysAddr, Result};
 ///
 /// Conversion is field by field with safe code; there is no transmute, so
 /// any byte pattern read from preserved memory is a valid value.
+///
+/// Its size is `FIELD_SIZE`, not `SIZE`: an entry type is also a
+/// [`KhoEntry`], whose `SIZE` is the one users name, and one name in both
+/// traits would make `T::SIZE` ambiguous wherever `T: KhoEntry`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a KHO ABI type",
     label = "not a KHO ABI type",
     note = "fields of a KHO entry are u8..u64, i8..i64, kho::PhysAddr, kho::PhysPtr<T>, kho::CharArray<N>, fixed arrays of them, or #[derive(KhoEntry)] structs"
 )]
 pub trait AbiField: Copy {
-    /// Size in bytes, with no padding.
-    const SIZE: usize;
+    /// Size in bytes, with no padding: `write_to` writes and `read_from`
+    /// reads exactly this many.
+    const FIELD_SIZE: usize;
     /// The type in the layout model.
     const TYPE: Ty<'static>;
-    /// Writes the value into `out[..SIZE]`.
+    /// Writes the value into `out[..FIELD_SIZE]`.
     fn write_to(&self, out: &mut [u8]);
-    /// Reads a value from `bytes[..SIZE]`.
+    /// Reads a value from `bytes[..FIELD_SIZE]`.
     fn read_from(bytes: &[u8]) -> Self;
 }
 
 macro_rules! abi_int {
     ($($t:ty => $p:ident),*) => {$(
         impl AbiField for $t {
-            const SIZE: usize = core::mem::size_of::<$t>();
+            const FIELD_SIZE: usize = core::mem::size_of::<$t>();
             const TYPE: Ty<'static> = Ty::Prim(Prim::$p);
             #[inline]
             fn write_to(&self, out: &mut [u8]) {
-                out[..Self::SIZE].copy_from_slice(&self.to_ne_bytes());
+                out[..Self::FIELD_SIZE].copy_from_slice(&self.to_ne_bytes());
             }
             #[inline]
             fn read_from(bytes: &[u8]) -> Self {
                 let mut raw = [0u8; core::mem::size_of::<$t>()];
-                raw.copy_from_slice(&bytes[..Self::SIZE]);
+                raw.copy_from_slice(&bytes[..Self::FIELD_SIZE]);
                 <$t>::from_ne_bytes(raw)
             }
         }
@@ -48,7 +51,7 @@ macro_rules! abi_int {
 abi_int!(u8 => U8, u16 => U16, u32 => U32, u64 => U64, i8 => I8, i16 => I16, i32 => I32, i64 => I64);
 
 impl AbiField for PhysAddr {
-    const SIZE: usize = 8;
+    const FIELD_SIZE: usize = 8;
     const TYPE: Ty<'static> = Ty::Prim(Prim::PhysAddr);
     #[inline]
     fn write_to(&self, out: &mut [u8]) {
@@ -61,43 +64,81 @@ impl AbiField for PhysAddr {
 }
 
 impl<T: AbiField, const N: usize> AbiField for [T; N] {
-    const SIZE: usize = T::SIZE * N;
+    const FIELD_SIZE: usize = T::FIELD_SIZE * N;
     const TYPE: Ty<'static> = Ty::Array(Node::Ref(&T::TYPE), Len::new(N));
     #[inline]
     fn write_to(&self, out: &mut [u8]) {
-        for (value, slot) in self.iter().zip(out.chunks_exact_mut(T::SIZE)) {
+        for (value, slot) in self.iter().zip(out.chunks_exact_mut(T::FIELD_SIZE)) {
             value.write_to(slot);
         }
     }
     #[inline]
     fn read_from(bytes: &[u8]) -> Self {
-        core::array::from_fn(|i| T::read_from(&bytes[i * T::SIZE..]))
+        core::array::from_fn(|i| T::read_from(&bytes[i * T::FIELD_SIZE..]))
     }
 }
 
-/// A packed struct stored as one entry of a block set.
+/// A packed struct stored as one entry of a block set: the one trait that
+/// says everything about an entry type, so `<T as KhoEntry>::SIZE`,
+/// `::COMPATIBLE`, `::LAYOUT` and `::FINGERPRINT` all work (and `T::SIZE`
+/// wherever `T: KhoEntry`, or with the trait imported).
 ///
-/// `COMPATIBLE` names the ABI (`name-vN`); `FINGERPRINT` hashes the layout so
-/// a reader can tell a same-named but different layout apart. Implemented by
-/// `#[derive(KhoEntry)]`, or by hand with [`crate::layout::layout_fingerprint`].
+/// `COMPATIBLE` names the ABI (`name-vN`); `LAYOUT` describes every field,
+/// and `FINGERPRINT` hashes it so a reader can tell a same-named but
+/// different layout apart. Implemented by `#[derive(KhoEntry)]` with
+/// `#[kho(compatible = "...")]`, or by hand: a hand impl gives
+/// `COMPATIBLE` and `LAYOUT` (there is no default layout, so two hand impls
+/// cannot share one fingerprint by accident) and keeps the provided `SIZE`
+/// and `FINGERPRINT`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a block-set entry: it has no compatible string",
     label = "not a block-set entry",
     note = "add #[kho(compatible = \"name-v1\")] beside its #[derive(KhoEntry)]"
 )]
 pub trait KhoEntry: AbiField {
+    /// Size in bytes of one entry: [`AbiField::FIELD_SIZE`]. Provided; an
+    /// impl that overrides it with another value is refused when a block
+    /// set of it is made.
+    const SIZE: usize = <Self as AbiField>::FIELD_SIZE;
     /// The compatible string, `name-vN`.
     const COMPATIBLE: &'static str;
-    /// The layout (TRANSITION: default until every impl is derived).
-    const LAYOUT: &'static StructLayout = &StructLayout::packed("opaque", 0, &[]);
+    /// The layout: the struct's ABI name and size, each field's name,
+    /// offset, size and type.
+    const LAYOUT: &'static StructLayout;
     /// A stable 64-bit hash of the layout (of its canonical text).
+    /// Provided from `LAYOUT`.
     const FINGERPRINT: u64 = crate::layout::layout_fingerprint(Self::LAYOUT);
 
     /// The entry as a new byte array of exactly `SIZE` bytes.
     fn to_bytes(&self) -> alloc::vec::Vec<u8> {
-        let mut out = alloc::vec![0u8; Self::SIZE];
+        let mut out = alloc::vec![0u8; <Self as AbiField>::FIELD_SIZE];
         self.write_to(&mut out);
         out
+    }
+}
+
+/// The layout of `T` when `T` is a struct, an entry or only a field type
+/// (a derived struct without `compatible`); `None` for a primitive or an
+/// array. Lets a `const` reach the layout of any derived struct without an
+/// inherent item on it.
+pub const fn struct_layout<T: AbiField>() -> Option<&'static StructLayout> {
+    // `const { &.. }`: a `'static` reference, not a temporary of a type
+    // that needs dropping (which a `const fn` cannot do).
+    match const { &T::TYPE } {
+        Ty::Struct(StructRef::Ref(layout)) => Some(*layout),
+        _ => None,
+    }
+}
+
+/// The fingerprint of `T`'s layout, for any ABI type: a struct's is its
+/// [`layout_fingerprint`](crate::layout::layout_fingerprint) (for an entry,
+/// `KhoEntry::FINGERPRINT`), so generated code can pin the layout of a
+/// struct that is only a field type; a primitive's or an array's is that of
+/// its type text (`u64`, `u8[48]`).
+pub const fn fingerprint_of<T: AbiField>() -> u64 {
+    match struct_layout::<T>() {
+        Some(layout) => crate::layout::layout_fingerprint(layout),
+        None => crate::layout::type_fingerprint(const { &T::TYPE }),
     }
 }
 
@@ -123,14 +164,12 @@ pub fn name_bytes(field: &[u8]) -> &[u8] {
 
 /// The block header that starts every block: the next block's physical
 /// address (0 ends the chain) and the number of entries in use.
-#[derive(KhoEntry, Clone, Copy, Debug, PartialEq, Eq, Default)]
+///
+/// Written by hand, not derived, so that the runtime does not depend on its
+/// own derive (nor the derive's build cost); `tests/format.rs` and the
+/// generated `kho::abi::kho_block` check it against the schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[repr(C, packed)]
-#[kho(
-    crate = "crate",
-    compatible = "kho-block-v1",
-    schema = "schemas/kho_block.toml",
-    entry = "kho_block_header_ser"
-)]
 pub struct KhoBlockHeaderSer {
     /// Physical address of the next block, 0 for the last.
     pub next: u64,
@@ -138,16 +177,59 @@ pub struct KhoBlockHeaderSer {
     pub count: u64,
 }
 
+const HEADER_FIELDS: &[Field<'static>] = &[
+    Field::new(
+        "next",
+        core::mem::offset_of!(KhoBlockHeaderSer, next),
+        8,
+        <u64 as AbiField>::TYPE,
+    ),
+    Field::new(
+        "count",
+        core::mem::offset_of!(KhoBlockHeaderSer, count),
+        8,
+        <u64 as AbiField>::TYPE,
+    ),
+];
+const HEADER_LAYOUT: &StructLayout =
+    &StructLayout::packed("kho_block_header_ser", 16, HEADER_FIELDS);
+
+impl AbiField for KhoBlockHeaderSer {
+    const FIELD_SIZE: usize = 16;
+    const TYPE: Ty<'static> = Ty::Struct(StructRef::Ref(HEADER_LAYOUT));
+    #[inline]
+    fn write_to(&self, out: &mut [u8]) {
+        let (next, count) = (self.next, self.count);
+        next.write_to(&mut out[core::mem::offset_of!(KhoBlockHeaderSer, next)..]);
+        count.write_to(&mut out[core::mem::offset_of!(KhoBlockHeaderSer, count)..]);
+    }
+    #[inline]
+    fn read_from(bytes: &[u8]) -> Self {
+        KhoBlockHeaderSer {
+            next: u64::read_from(&bytes[core::mem::offset_of!(KhoBlockHeaderSer, next)..]),
+            count: u64::read_from(&bytes[core::mem::offset_of!(KhoBlockHeaderSer, count)..]),
+        }
+    }
+}
+
+impl KhoEntry for KhoBlockHeaderSer {
+    const COMPATIBLE: &'static str = "kho-block-v1";
+    const LAYOUT: &'static StructLayout = HEADER_LAYOUT;
+}
+
 /// The block header under its short name.
 pub type BlockHeaderSer = KhoBlockHeaderSer;
 
 /// Size of [`BlockHeaderSer`]: entries start at this offset in a block.
-pub const HEADER_SIZE: usize = KhoBlockHeaderSer::SIZE;
+pub const HEADER_SIZE: usize = <KhoBlockHeaderSer as KhoEntry>::SIZE;
 
 /// The compatible string of the block format.
-pub const KHO_BLOCK_COMPATIBLE: &str = KhoBlockHeaderSer::COMPATIBLE;
+pub const KHO_BLOCK_COMPATIBLE: &str = <KhoBlockHeaderSer as KhoEntry>::COMPATIBLE;
 
+// What the derive would prove: no padding, and the layout's sizes are the
+// struct's.
 const _: () = assert!(core::mem::size_of::<BlockHeaderSer>() == HEADER_SIZE);
+const _: () = assert!(HEADER_LAYOUT.size == HEADER_SIZE);
 
 #[cfg(test)]
 mod tests {
@@ -157,9 +239,11 @@ mod tests {
     fn header_is_the_kernel_struct() {
         assert_eq!(HEADER_SIZE, 16);
         assert_eq!(KHO_BLOCK_COMPATIBLE, "kho-block-v1");
-        assert_eq!(BlockHeaderSer::LAYOUT.name, "kho_block_header_ser");
-        let layout = BlockHeaderSer::LAYOUT;
-        let at: alloc::vec::Vec<_> = layout
+        assert_eq!(
+            <BlockHeaderSer as KhoEntry>::LAYOUT.name,
+            "kho_block_header_ser"
+        );
+        let at: alloc::vec::Vec<_> = <BlockHeaderSer as KhoEntry>::LAYOUT
             .fields
             .iter()
             .map(|f| (f.name.as_str(), f.offset))

@@ -87,11 +87,10 @@ impl core::fmt::Display for ChainFault {
 }
 
 /// Every error of the runtime.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// Restore rejected a block chain.
-    #[error("block {index} at {addr}: {fault}")]
     Chain {
         /// Position of the bad block in the chain (0 is the head).
         index: usize,
@@ -101,7 +100,6 @@ pub enum Error {
         fault: ChainFault,
     },
     /// A page access or page free was refused.
-    #[error("page at {addr}: {fault}")]
     Memory {
         /// The address asked for.
         addr: PhysAddr,
@@ -109,11 +107,6 @@ pub enum Error {
         fault: Fault,
     },
     /// An entry of this size cannot fit a block of this page size.
-    #[error(
-        "entry size {entry_size} does not fit a {page_size}-byte block \
-         (at most {} bytes after the 16-byte header)",
-        page_size.saturating_sub(crate::HEADER_SIZE)
-    )]
     EntrySize {
         /// The entry size asked for.
         entry_size: usize,
@@ -121,13 +114,10 @@ pub enum Error {
         page_size: usize,
     },
     /// The page size is not one the format supports.
-    #[error("page size {0} is not supported (use 4096, 16384 or 65536)")]
     PageSize(usize),
     /// The memory has no free page, or an injected allocation failure.
-    #[error("out of preserved memory")]
     OutOfMemory,
     /// Growing would exceed the block limit.
-    #[error("growing to {wanted} blocks would exceed the limit of {limit}")]
     BlockLimit {
         /// Blocks the grow needed.
         wanted: usize,
@@ -135,13 +125,11 @@ pub enum Error {
         limit: usize,
     },
     /// The set is full: grow it first.
-    #[error("block set is full ({capacity} entries): grow it first")]
     Full {
         /// The set's capacity.
         capacity: usize,
     },
     /// A byte slice handed in as an entry has the wrong length.
-    #[error("entry is {found} bytes, the set holds {expected}-byte entries")]
     EntryLength {
         /// The set's entry size.
         expected: usize,
@@ -149,10 +137,8 @@ pub enum Error {
         found: usize,
     },
     /// The operation changes a set restored from the previous kernel.
-    #[error("{0} is not allowed on a set restored from the previous kernel")]
     Incoming(&'static str),
     /// A restored set's recorded ABI differs from the reader's type.
-    #[error("incompatible ABI for {name}: expected {expected}, found {found}")]
     IncompatibleAbi {
         /// The root-table name looked up.
         name: alloc::string::String,
@@ -162,10 +148,8 @@ pub enum Error {
         found: alloc::string::String,
     },
     /// No root-table record has this name.
-    #[error("no block set named {0:?} in the root table")]
     NotFound(alloc::string::String),
     /// A value does not fit its field.
-    #[error("{what}: {len} bytes do not fit {capacity}")]
     TooLong {
         /// What was being stored.
         what: &'static str,
@@ -175,7 +159,6 @@ pub enum Error {
         capacity: usize,
     },
     /// An image file's own metadata is invalid.
-    #[error("image {path}: {what}")]
     Image {
         /// The file.
         path: alloc::string::String,
@@ -184,7 +167,6 @@ pub enum Error {
     },
     /// An operating-system I/O error.
     #[cfg(feature = "std")]
-    #[error("{path}: {source}")]
     Io {
         /// The file.
         path: alloc::string::String,
@@ -194,7 +176,6 @@ pub enum Error {
     /// Reading one page of a file failed (other than by the file being too
     /// short, which is [`Fault::Shrunk`]).
     #[cfg(feature = "std")]
-    #[error("{path}: reading the page at {addr}: {source}")]
     PageIo {
         /// The file.
         path: alloc::string::String,
@@ -205,14 +186,12 @@ pub enum Error {
     },
     /// Another open of the image holds its lock: one writer, or any number
     /// of readers, at a time.
-    #[error("image {path} is in use (locked by another process or open handle)")]
     InUse {
         /// The image file.
         path: alloc::string::String,
     },
     /// The path names something other than a file the backend can use
     /// (a FIFO, a device, a directory, a socket).
-    #[error("{path}: not a regular file{also} ({kind})")]
     NotRegular {
         /// The path.
         path: alloc::string::String,
@@ -224,7 +203,6 @@ pub enum Error {
     /// The image's storage could not be allocated (a full disk): `create`
     /// reserves every block up front so that this is the only place it shows.
     #[cfg(feature = "std")]
-    #[error("image {path}: cannot allocate {len} bytes: {source}")]
     Allocate {
         /// The image file.
         path: alloc::string::String,
@@ -233,6 +211,92 @@ pub enum Error {
         /// The cause (`ENOSPC` for a full disk).
         source: std::io::Error,
     },
+}
+
+// Written by hand, not with thiserror: the no_std core needs nothing but
+// core::fmt and core::error::Error (stable since 1.81).
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Error::Chain { index, addr, fault } => write!(f, "block {index} at {addr}: {fault}"),
+            Error::Memory { addr, fault } => write!(f, "page at {addr}: {fault}"),
+            Error::EntrySize {
+                entry_size,
+                page_size,
+            } => write!(
+                f,
+                "entry size {entry_size} does not fit a {page_size}-byte block \
+                 (at most {} bytes after the 16-byte header)",
+                page_size.saturating_sub(crate::HEADER_SIZE)
+            ),
+            Error::PageSize(size) => {
+                write!(
+                    f,
+                    "page size {size} is not supported (use 4096, 16384 or 65536)"
+                )
+            }
+            Error::OutOfMemory => f.write_str("out of preserved memory"),
+            Error::BlockLimit { wanted, limit } => write!(
+                f,
+                "growing to {wanted} blocks would exceed the limit of {limit}"
+            ),
+            Error::Full { capacity } => {
+                write!(f, "block set is full ({capacity} entries): grow it first")
+            }
+            Error::EntryLength { expected, found } => write!(
+                f,
+                "entry is {found} bytes, the set holds {expected}-byte entries"
+            ),
+            Error::Incoming(what) => write!(
+                f,
+                "{what} is not allowed on a set restored from the previous kernel"
+            ),
+            Error::IncompatibleAbi {
+                name,
+                expected,
+                found,
+            } => write!(
+                f,
+                "incompatible ABI for {name}: expected {expected}, found {found}"
+            ),
+            Error::NotFound(name) => write!(f, "no block set named {name:?} in the root table"),
+            Error::TooLong {
+                what,
+                len,
+                capacity,
+            } => write!(f, "{what}: {len} bytes do not fit {capacity}"),
+            Error::Image { path, what } => write!(f, "image {path}: {what}"),
+            #[cfg(feature = "std")]
+            Error::Io { path, source } => write!(f, "{path}: {source}"),
+            #[cfg(feature = "std")]
+            Error::PageIo { path, addr, source } => {
+                write!(f, "{path}: reading the page at {addr}: {source}")
+            }
+            Error::InUse { path } => write!(
+                f,
+                "image {path} is in use (locked by another process or open handle)"
+            ),
+            Error::NotRegular { path, kind, also } => {
+                write!(f, "{path}: not a regular file{also} ({kind})")
+            }
+            #[cfg(feature = "std")]
+            Error::Allocate { path, len, source } => {
+                write!(f, "image {path}: cannot allocate {len} bytes: {source}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for Error {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            #[cfg(feature = "std")]
+            Error::Io { source, .. }
+            | Error::PageIo { source, .. }
+            | Error::Allocate { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 }
 
 /// The runtime's result type.

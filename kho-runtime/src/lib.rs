@@ -62,8 +62,8 @@ mod raw_image;
 pub use addr::PhysAddr;
 pub use block_set::{count_per_block, Iter, RawBlockSet, Writer, DEFAULT_MAX_BLOCKS};
 pub use entry::{
-    name_bytes, set_name, AbiField, BlockHeaderSer, KhoBlockHeaderSer, KhoEntry, HEADER_SIZE,
-    KHO_BLOCK_COMPATIBLE,
+    fingerprint_of, name_bytes, set_name, struct_layout, AbiField, BlockHeaderSer,
+    KhoBlockHeaderSer, KhoEntry, HEADER_SIZE, KHO_BLOCK_COMPATIBLE,
 };
 pub use error::{ChainFault, Error, Fault, Result};
 pub use kho_layout as layout;

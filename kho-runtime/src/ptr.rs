@@ -102,7 +102,7 @@ impl<T: KhoEntry> PhysPtr<T> {
 }
 
 impl<T: 'static> AbiField for PhysPtr<T> {
-    const SIZE: usize = 8;
+    const FIELD_SIZE: usize = 8;
     const TYPE: Ty<'static> = Ty::Prim(Prim::PhysAddr);
     fn write_to(&self, out: &mut [u8]) {
         self.addr.write_to(out)
@@ -162,7 +162,7 @@ impl<const N: usize> fmt::Debug for CharArray<N> {
 }
 
 impl<const N: usize> AbiField for CharArray<N> {
-    const SIZE: usize = N;
+    const FIELD_SIZE: usize = N;
     const TYPE: Ty<'static> = Ty::Array(Node::Ref(&CHAR), Len::new(N));
     fn write_to(&self, out: &mut [u8]) {
         out[..N].copy_from_slice(&self.0);

@@ -3,7 +3,7 @@
 use core::marker::PhantomData;
 
 use crate::block_set::{Iter, RawBlockSet};
-use crate::{KhoEntry, PhysAddr, PreservedMemory, Result};
+use crate::{AbiField, KhoEntry, PhysAddr, PreservedMemory, Result};
 
 /// A block set of `T` entries in memory of type `M`.
 ///
@@ -27,15 +27,33 @@ impl<T: KhoEntry, M: PreservedMemory + ?Sized> core::fmt::Debug for BlockSet<T, 
     }
 }
 
+/// `T`'s entry size, proven at compile time to be the size its codec
+/// writes: a hand `impl KhoEntry` that overrides `SIZE` with another value
+/// fails to build where a set of it is made, rather than writing entries
+/// of the wrong length.
+pub(crate) const fn entry_size<T: KhoEntry>() -> usize {
+    assert!(
+        T::SIZE == <T as AbiField>::FIELD_SIZE,
+        "KhoEntry::SIZE differs from AbiField::FIELD_SIZE: do not override SIZE"
+    );
+    T::SIZE
+}
+
 impl<T: KhoEntry, M: PreservedMemory + ?Sized> BlockSet<T, M> {
+    const ENTRY_SIZE: usize = entry_size::<T>();
+
     /// An empty outgoing set in `mem`'s pages.
     pub fn new(mem: &M) -> Result<Self> {
-        Ok(Self::from_raw(RawBlockSet::new(mem, T::SIZE)?))
+        Ok(Self::from_raw(RawBlockSet::new(mem, Self::ENTRY_SIZE)?))
     }
 
     /// Restores the chain at `head` (see [`RawBlockSet::restore_with_limit`]).
     pub fn restore(mem: &M, head: PhysAddr) -> Result<Self> {
-        Ok(Self::from_raw(RawBlockSet::restore(mem, head, T::SIZE)?))
+        Ok(Self::from_raw(RawBlockSet::restore(
+            mem,
+            head,
+            Self::ENTRY_SIZE,
+        )?))
     }
 
     /// Restores with a block limit other than the default.
@@ -43,7 +61,7 @@ impl<T: KhoEntry, M: PreservedMemory + ?Sized> BlockSet<T, M> {
         Ok(Self::from_raw(RawBlockSet::restore_with_limit(
             mem,
             head,
-            T::SIZE,
+            Self::ENTRY_SIZE,
             max_blocks,
         )?))
     }
@@ -192,7 +210,7 @@ impl<T: KhoEntry, M: PreservedMemory + ?Sized> Writer<'_, T, M> {
     #[inline(always)]
     pub fn push(&mut self, entry: &T) -> Result<()> {
         // A slot of known length lets the copy compile to fixed-size moves.
-        entry.write_to(&mut self.raw.reserve()?[..T::SIZE]);
+        entry.write_to(&mut self.raw.reserve()?[..<T as AbiField>::FIELD_SIZE]);
         Ok(())
     }
 

@@ -5,7 +5,7 @@ mod common;
 
 use common::{alloc_pages, entry_bytes, header, rd, set_header, BASE};
 use kho_runtime::{
-    count_per_block, AbiField, BlockHeaderSer, BlockSet, ChainFault, Error, PhysAddr,
+    count_per_block, AbiField, BlockHeaderSer, BlockSet, ChainFault, Error, KhoEntry, PhysAddr,
     PreservedMemory, RawBlockSet, SimMemory, HEADER_SIZE, KHO_BLOCK_COMPATIBLE, PAGE_SIZES,
 };
 
@@ -22,7 +22,8 @@ fn expected_cpb(ps: usize, e: usize) -> Option<usize> {
 #[test]
 fn header_constants_match_the_seed() {
     assert_eq!(HEADER_SIZE, 16);
-    assert_eq!(BlockHeaderSer::SIZE, 16);
+    assert_eq!(<BlockHeaderSer as KhoEntry>::SIZE, 16);
+    assert_eq!(<BlockHeaderSer as AbiField>::FIELD_SIZE, 16);
     assert_eq!(KHO_BLOCK_COMPATIBLE, "kho-block-v1");
     assert_eq!(PAGE_SIZES, [4096, 16384, 65536]);
 }

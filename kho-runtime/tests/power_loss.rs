@@ -47,7 +47,7 @@ struct Workload {
 
 impl Workload {
     fn entries(&self, generation: u64, set: u64) -> u64 {
-        let per_block = ((self.page_size - 16) / Stamp::SIZE) as u64;
+        let per_block = ((self.page_size - 16) / <Stamp as kho_runtime::KhoEntry>::SIZE) as u64;
         let mut r = Rng((self.seed ^ generation.wrapping_mul(0x1234_5678_9abc_def1) ^ set) | 1);
         r.next();
         // 0 to 3 blocks' worth: empty sets, partial and full last blocks.

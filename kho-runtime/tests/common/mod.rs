@@ -60,7 +60,7 @@ macro_rules! field {
         Field::new(
             $name,
             $offset,
-            <$ty as AbiField>::SIZE,
+            <$ty as AbiField>::FIELD_SIZE,
             <$ty as AbiField>::TYPE,
         )
     };
@@ -75,7 +75,7 @@ const CONN_FIELDS: &[Field<'static>] = &[
 const CONN_LAYOUT: &StructLayout = &StructLayout::packed("test_conn", 24, CONN_FIELDS);
 
 impl AbiField for Conn {
-    const SIZE: usize = 24;
+    const FIELD_SIZE: usize = 24;
     const TYPE: Ty<'static> = Ty::Struct(StructRef::Ref(CONN_LAYOUT));
     fn write_to(&self, out: &mut [u8]) {
         let (id, port, flags, peer) = (self.id, self.port, self.flags, self.peer);
@@ -126,7 +126,7 @@ const CONNV2_FIELDS: &[Field<'static>] = &[field!("words", 0, [u64; 3])];
 const CONNV2_LAYOUT: &StructLayout = &StructLayout::packed("test_conn_v2", 24, CONNV2_FIELDS);
 
 impl AbiField for ConnV2 {
-    const SIZE: usize = 24;
+    const FIELD_SIZE: usize = 24;
     const TYPE: Ty<'static> = Ty::Struct(StructRef::Ref(CONNV2_LAYOUT));
     fn write_to(&self, out: &mut [u8]) {
         let words = self.words;
@@ -158,7 +158,7 @@ const CONNSAMENAME_LAYOUT: &StructLayout =
     &StructLayout::packed("test_conn", 24, CONNSAMENAME_FIELDS);
 
 impl AbiField for ConnSameName {
-    const SIZE: usize = 24;
+    const FIELD_SIZE: usize = 24;
     const TYPE: Ty<'static> = Ty::Struct(StructRef::Ref(CONNSAMENAME_LAYOUT));
     fn write_to(&self, out: &mut [u8]) {
         let words = self.words;
@@ -188,7 +188,7 @@ const WIDE_FIELDS: &[Field<'static>] = &[field!("words", 0, [u64; 5])];
 const WIDE_LAYOUT: &StructLayout = &StructLayout::packed("test_wide", 40, WIDE_FIELDS);
 
 impl AbiField for Wide {
-    const SIZE: usize = 40;
+    const FIELD_SIZE: usize = 40;
     const TYPE: Ty<'static> = Ty::Struct(StructRef::Ref(WIDE_LAYOUT));
     fn write_to(&self, out: &mut [u8]) {
         let words = self.words;

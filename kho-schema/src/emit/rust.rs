@@ -128,7 +128,10 @@ fn struct_tokens(abi: &Abi, s: &Struct, note: &Note) -> TokenStream {
         }
         // The derive computes the layout from the Rust types; the schema
         // compiler computed it from the schema. They must agree.
-        const _: () = ::core::assert!(#name::FINGERPRINT == #fp, #fp_msg);
+        const _: () = {
+            let fingerprint = ::kho::fingerprint_of::<#name>();
+            ::core::assert!(fingerprint == #fp, #fp_msg);
+        };
     }
 }
 

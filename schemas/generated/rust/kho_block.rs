@@ -33,7 +33,10 @@ pub struct KhoBlockHeaderSer {
     pub count: u64,
 }
 
-const _: () = ::core::assert!(
-    KhoBlockHeaderSer::FINGERPRINT == 0x0d751702837aa95f,
-    "the derive and the schema compiler disagree on the layout of kho_block_header_ser"
-);
+const _: () = {
+    let fingerprint = ::kho::fingerprint_of::<KhoBlockHeaderSer>();
+    ::core::assert!(
+        fingerprint == 0x0d751702837aa95f,
+        "the derive and the schema compiler disagree on the layout of kho_block_header_ser"
+    );
+};

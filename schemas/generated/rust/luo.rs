@@ -58,10 +58,13 @@ pub struct LuoFeatureHdr {
     pub reserved: [u64; 13],
 }
 
-const _: () = ::core::assert!(
-    LuoFeatureHdr::FINGERPRINT == 0x649ea9ebb24ef48c,
-    "the derive and the schema compiler disagree on the layout of luo_feature_hdr"
-);
+const _: () = {
+    let fingerprint = ::kho::fingerprint_of::<LuoFeatureHdr>();
+    ::core::assert!(
+        fingerprint == 0x649ea9ebb24ef48c,
+        "the derive and the schema compiler disagree on the layout of luo_feature_hdr"
+    );
+};
 
 /// The root of LUO's handover.
 ///
@@ -80,10 +83,13 @@ pub struct LuoSer {
     pub flbs_pa: ::kho::PhysAddr,
 }
 
-const _: () = ::core::assert!(
-    LuoSer::FINGERPRINT == 0x1a825a97c3164868,
-    "the derive and the schema compiler disagree on the layout of luo_ser"
-);
+const _: () = {
+    let fingerprint = ::kho::fingerprint_of::<LuoSer>();
+    ::core::assert!(
+        fingerprint == 0x1a825a97c3164868,
+        "the derive and the schema compiler disagree on the layout of luo_ser"
+    );
+};
 
 /// One preserved file of a session.
 ///
@@ -100,10 +106,13 @@ pub struct LuoFileSer {
     pub token: u64,
 }
 
-const _: () = ::core::assert!(
-    LuoFileSer::FINGERPRINT == 0xab13c8796319a73a,
-    "the derive and the schema compiler disagree on the layout of luo_file_ser"
-);
+const _: () = {
+    let fingerprint = ::kho::fingerprint_of::<LuoFileSer>();
+    ::core::assert!(
+        fingerprint == 0xab13c8796319a73a,
+        "the derive and the schema compiler disagree on the layout of luo_file_ser"
+    );
+};
 
 /// The files of one session.
 ///
@@ -118,10 +127,13 @@ pub struct LuoFileSetSer {
     pub count: u64,
 }
 
-const _: () = ::core::assert!(
-    LuoFileSetSer::FINGERPRINT == 0x77707766b21f43d0,
-    "the derive and the schema compiler disagree on the layout of luo_file_set_ser"
-);
+const _: () = {
+    let fingerprint = ::kho::fingerprint_of::<LuoFileSetSer>();
+    ::core::assert!(
+        fingerprint == 0x77707766b21f43d0,
+        "the derive and the schema compiler disagree on the layout of luo_file_set_ser"
+    );
+};
 
 /// One preserved session.
 ///
@@ -136,10 +148,13 @@ pub struct LuoSessionSer {
     pub file_set_ser: LuoFileSetSer,
 }
 
-const _: () = ::core::assert!(
-    LuoSessionSer::FINGERPRINT == 0x591c2d17d85f8d25,
-    "the derive and the schema compiler disagree on the layout of luo_session_ser"
-);
+const _: () = {
+    let fingerprint = ::kho::fingerprint_of::<LuoSessionSer>();
+    ::core::assert!(
+        fingerprint == 0x591c2d17d85f8d25,
+        "the derive and the schema compiler disagree on the layout of luo_session_ser"
+    );
+};
 
 /// Header of the file-lifecycle-bound objects' array.
 ///
@@ -154,10 +169,13 @@ pub struct LuoFlbHeaderSer {
     pub count: u64,
 }
 
-const _: () = ::core::assert!(
-    LuoFlbHeaderSer::FINGERPRINT == 0x10e35c808d679d6f,
-    "the derive and the schema compiler disagree on the layout of luo_flb_header_ser"
-);
+const _: () = {
+    let fingerprint = ::kho::fingerprint_of::<LuoFlbHeaderSer>();
+    ::core::assert!(
+        fingerprint == 0x10e35c808d679d6f,
+        "the derive and the schema compiler disagree on the layout of luo_flb_header_ser"
+    );
+};
 
 /// One file-lifecycle-bound object.
 ///
@@ -174,10 +192,13 @@ pub struct LuoFlbSer {
     pub count: u64,
 }
 
-const _: () = ::core::assert!(
-    LuoFlbSer::FINGERPRINT == 0xfdf483edc660b9b4,
-    "the derive and the schema compiler disagree on the layout of luo_flb_ser"
-);
+const _: () = {
+    let fingerprint = ::kho::fingerprint_of::<LuoFlbSer>();
+    ::core::assert!(
+        fingerprint == 0xfdf483edc660b9b4,
+        "the derive and the schema compiler disagree on the layout of luo_flb_ser"
+    );
+};
 
 /// Version header in front of versioned user-visible state.
 ///
@@ -192,10 +213,13 @@ pub struct LiveupdateVerHdr {
     pub version: u32,
 }
 
-const _: () = ::core::assert!(
-    LiveupdateVerHdr::FINGERPRINT == 0x28ad9027776dbd14,
-    "the derive and the schema compiler disagree on the layout of liveupdate_ver_hdr"
-);
+const _: () = {
+    let fingerprint = ::kho::fingerprint_of::<LiveupdateVerHdr>();
+    ::core::assert!(
+        fingerprint == 0x28ad9027776dbd14,
+        "the derive and the schema compiler disagree on the layout of liveupdate_ver_hdr"
+    );
+};
 
 /// One named feature and its state.
 ///
@@ -218,7 +242,10 @@ pub struct LiveupdateFeatureEntry {
     pub active: u64,
 }
 
-const _: () = ::core::assert!(
-    LiveupdateFeatureEntry::FINGERPRINT == 0x8295cfe6a655a02b,
-    "the derive and the schema compiler disagree on the layout of liveupdate_feature_entry"
-);
+const _: () = {
+    let fingerprint = ::kho::fingerprint_of::<LiveupdateFeatureEntry>();
+    ::core::assert!(
+        fingerprint == 0x8295cfe6a655a02b,
+        "the derive and the schema compiler disagree on the layout of liveupdate_feature_entry"
+    );
+};

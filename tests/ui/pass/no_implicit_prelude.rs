@@ -13,5 +13,5 @@ mod abi {
 }
 
 fn main() {
-    ::std::assert_eq!(abi::Bare::SIZE, 16);
+    ::std::assert_eq!(<abi::Bare as ::kho::KhoEntry>::SIZE, 16);
 }

@@ -1,13 +1,13 @@
+// Same size, other type: reported at the type.
 use kho::{CharArray, KhoEntry};
 
 #[derive(KhoEntry, Clone, Copy)]
 #[repr(C, packed)]
-#[kho(compatible = "luo-v4-kho-block-v1", schema = "schemas/luo.toml", entry = "luo_file_ser")]
+#[kho(compatible = "luo-v4-kho-block-v1", same_layout_as = kho::abi::luo::LuoFileSer)]
 pub struct LuoFileSer {
     pub name: CharArray<48>,
-    pub data: u64,
+    pub data: i64,
     pub token: u64,
-    pub flags: u32,
 }
 
 fn main() {}

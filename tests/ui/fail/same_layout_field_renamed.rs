@@ -1,8 +1,9 @@
+// A renamed field, reported at its name with what the other type has there.
 use kho::{CharArray, KhoEntry};
 
 #[derive(KhoEntry, Clone, Copy)]
 #[repr(C, packed)]
-#[kho(compatible = "luo-v4-kho-block-v1", schema = "schemas/luo.toml", entry = "luo_file_ser")]
+#[kho(compatible = "luo-v4-kho-block-v1", same_layout_as = kho::abi::luo::LuoFileSer)]
 pub struct LuoFileSer {
     pub name: CharArray<48>,
     pub cookie: u64,

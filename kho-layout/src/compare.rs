@@ -1,0 +1,502 @@
+//! Comparing two layouts in a `const`: the check behind
+//! `#[kho(same_layout_as = Other)]`.
+//!
+//! The derive cannot read the other type (it sees tokens, not types), so it
+//! emits `const`s that the compiler evaluates: [`first_difference`] finds
+//! the first thing that differs, and [`explain`] writes the message, both
+//! without allocating. Each field's `const` panics only when the first
+//! difference is at that field, so the one error points at it.
+
+use crate::{layout_fingerprint, Struct, StructRef, Ty};
+
+/// The first difference between two layouts, in the order a reader meets
+/// them: the struct's name, then each field's name, offset, size and type,
+/// then a field one side has and the other does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Difference {
+    /// The layouts are the same.
+    Same,
+    /// The structs' ABI names differ.
+    StructName,
+    /// Field `.0` has another name on the other side.
+    FieldName(usize),
+    /// Field `.0` is at another offset on the other side.
+    FieldOffset(usize),
+    /// Field `.0` has another size on the other side.
+    FieldSize(usize),
+    /// Field `.0` has another type on the other side (same size: `i64`
+    /// for `u64`, or a nested struct whose own layout differs).
+    FieldType(usize),
+    /// The first layout has field `.0`; the other ends before it.
+    Extra(usize),
+    /// The other layout has field `.0`; the first ends before it.
+    Missing(usize),
+    /// Every field matches but the total sizes differ (a hand-written
+    /// layout with trailing bytes).
+    StructSize,
+}
+
+impl Difference {
+    /// Whether the difference is reported at field `index` of the first
+    /// layout (a field that differs, or one the other layout lacks).
+    pub const fn is_at_field(self, index: usize) -> bool {
+        match self {
+            Difference::FieldName(i)
+            | Difference::FieldOffset(i)
+            | Difference::FieldSize(i)
+            | Difference::FieldType(i)
+            | Difference::Extra(i) => i == index,
+            _ => false,
+        }
+    }
+
+    /// Whether the difference is not at any field of the first layout: the
+    /// struct's name or size, or a field only the other layout has.
+    pub const fn is_at_struct(self) -> bool {
+        matches!(
+            self,
+            Difference::StructName | Difference::Missing(_) | Difference::StructSize
+        )
+    }
+}
+
+/// `a == b` for `&str`, in a `const`.
+pub const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Whether two field types are the same: the same primitive, arrays of the
+/// same length of the same type, or structs with the same layout (compared
+/// by fingerprint, which covers the name and every nested field; by name
+/// when a struct is known only by name or index, as in a lock text).
+pub const fn same_type(a: &Ty<'_>, b: &Ty<'_>) -> bool {
+    match (a, b) {
+        (Ty::Prim(a), Ty::Prim(b)) => *a as u8 == *b as u8,
+        (Ty::Array(a, n), Ty::Array(b, m)) => n.value == m.value && same_type(a.get(), b.get()),
+        (Ty::Struct(a), Ty::Struct(b)) => match (a, b) {
+            (StructRef::Ref(a), StructRef::Ref(b)) => {
+                layout_fingerprint(a) == layout_fingerprint(b)
+            }
+            _ => str_eq(a.name(), b.name()),
+        },
+        _ => false,
+    }
+}
+
+/// The first difference between `ours` and `theirs` (see [`Difference`]).
+pub const fn first_difference(ours: &Struct<'_>, theirs: &Struct<'_>) -> Difference {
+    if !str_eq(ours.name.as_str(), theirs.name.as_str()) {
+        return Difference::StructName;
+    }
+    let (a_fields, b_fields) = (ours.fields.as_slice(), theirs.fields.as_slice());
+    let mut i = 0;
+    while i < a_fields.len() && i < b_fields.len() {
+        let (a, b) = (&a_fields[i], &b_fields[i]);
+        if !str_eq(a.name.as_str(), b.name.as_str()) {
+            return Difference::FieldName(i);
+        }
+        if a.offset != b.offset {
+            return Difference::FieldOffset(i);
+        }
+        if a.size != b.size {
+            return Difference::FieldSize(i);
+        }
+        if !same_type(&a.ty, &b.ty) {
+            return Difference::FieldType(i);
+        }
+        i += 1;
+    }
+    if i < a_fields.len() {
+        return Difference::Extra(i);
+    }
+    if i < b_fields.len() {
+        return Difference::Missing(i);
+    }
+    if ours.size != theirs.size {
+        return Difference::StructSize;
+    }
+    Difference::Same
+}
+
+/// Room for one message; longer names are cut at a whole piece and marked
+/// with `...`, so the text stays valid UTF-8.
+const MESSAGE_CAPACITY: usize = 400;
+
+/// A compile-time message: [`explain`]'s output, shown with
+/// `panic!("{}", message.as_str())` in a `const`.
+#[derive(Debug, Clone, Copy)]
+pub struct Message {
+    buf: [u8; MESSAGE_CAPACITY],
+    len: usize,
+    full: bool,
+}
+
+impl Message {
+    const fn new() -> Self {
+        Message {
+            buf: [0; MESSAGE_CAPACITY],
+            len: 0,
+            full: false,
+        }
+    }
+
+    /// The text.
+    pub const fn as_str(&self) -> &str {
+        let (text, _) = self.buf.split_at(self.len);
+        match core::str::from_utf8(text) {
+            Ok(s) => s,
+            // Unreachable: only whole `&str`s are ever appended.
+            Err(_) => "layouts differ",
+        }
+    }
+
+    const fn push(mut self, s: &str) -> Self {
+        let bytes = s.as_bytes();
+        if self.full {
+            return self;
+        }
+        if self.len + bytes.len() + 3 > MESSAGE_CAPACITY {
+            self.full = true;
+            return self.push_raw(b"...");
+        }
+        self.push_raw(bytes)
+    }
+
+    const fn push_raw(mut self, bytes: &[u8]) -> Self {
+        let mut i = 0;
+        while i < bytes.len() && self.len < MESSAGE_CAPACITY {
+            self.buf[self.len] = bytes[i];
+            self.len += 1;
+            i += 1;
+        }
+        self
+    }
+
+    const fn num(self, mut n: usize) -> Self {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let (_, used) = digits.split_at(i);
+        match core::str::from_utf8(used) {
+            Ok(s) => self.push(s),
+            Err(_) => self,
+        }
+    }
+
+    /// The type as the canonical text writes it: `u64`, `u8[2][3]`.
+    const fn ty(mut self, ty: &Ty<'_>) -> Self {
+        self = self.push(ty.base_name());
+        let mut ty = ty;
+        while let Ty::Array(elem, n) = ty {
+            self = self.push("[").num(n.value).push("]");
+            ty = elem.get();
+        }
+        self
+    }
+
+    /// `` `name` (u64 at offset 48) ``
+    const fn field_summary(self, s: &Struct<'_>, i: usize) -> Self {
+        let f = &s.fields.as_slice()[i];
+        self.push("`")
+            .push(f.name.as_str())
+            .push("` (")
+            .ty(&f.ty)
+            .push(" at offset ")
+            .num(f.offset)
+            .push(")")
+    }
+}
+
+/// Why `ours` is not the layout of `theirs`, the type named `theirs_name`
+/// (as the user wrote it), for difference `d` from [`first_difference`] of
+/// the same two layouts.
+pub const fn explain(
+    ours: &Struct<'_>,
+    theirs: &Struct<'_>,
+    theirs_name: &str,
+    d: Difference,
+) -> Message {
+    let m = Message::new();
+    // `d` must come from these two layouts; anything else gets a plain
+    // message rather than an out-of-range index.
+    let in_range = match d {
+        Difference::FieldName(i)
+        | Difference::FieldOffset(i)
+        | Difference::FieldSize(i)
+        | Difference::FieldType(i) => {
+            i < ours.fields.as_slice().len() && i < theirs.fields.as_slice().len()
+        }
+        Difference::Extra(i) => i < ours.fields.as_slice().len(),
+        Difference::Missing(i) => i < theirs.fields.as_slice().len(),
+        _ => true,
+    };
+    if !in_range {
+        return m.push("the layouts differ");
+    }
+    let field = ours.fields.as_slice();
+    let other = theirs.fields.as_slice();
+    match d {
+        Difference::Same => m.push("the layouts are the same"),
+        Difference::StructName => m
+            .push("this struct's ABI name is `")
+            .push(ours.name.as_str())
+            .push("`, but `")
+            .push(theirs_name)
+            .push("` is named `")
+            .push(theirs.name.as_str())
+            .push("`: rename it or add #[kho(name = \"")
+            .push(theirs.name.as_str())
+            .push("\")]"),
+        Difference::FieldName(i) => m
+            .push("field `")
+            .push(field[i].name.as_str())
+            .push("` differs from `")
+            .push(theirs_name)
+            .push("`: it has ")
+            .field_summary(theirs, i)
+            .push(" here"),
+        Difference::FieldOffset(i) => m
+            .push("field `")
+            .push(field[i].name.as_str())
+            .push("` differs from `")
+            .push(theirs_name)
+            .push("`: it is at offset ")
+            .num(field[i].offset)
+            .push(" here and at offset ")
+            .num(other[i].offset)
+            .push(" there"),
+        Difference::FieldSize(i) => m
+            .push("field `")
+            .push(field[i].name.as_str())
+            .push("` differs from `")
+            .push(theirs_name)
+            .push("`: it is ")
+            .num(field[i].size)
+            .push(" bytes here and ")
+            .num(other[i].size)
+            .push(" there"),
+        Difference::FieldType(i) => m
+            .push("field `")
+            .push(field[i].name.as_str())
+            .push("` differs from `")
+            .push(theirs_name)
+            .push("`: its type is ")
+            .ty(&field[i].ty)
+            .push(" here and ")
+            .ty(&other[i].ty)
+            .push(" there"),
+        Difference::Extra(i) => m
+            .push("field `")
+            .push(field[i].name.as_str())
+            .push("` is not in `")
+            .push(theirs_name)
+            .push("`, which ends before it"),
+        Difference::Missing(i) => m
+            .push("missing field ")
+            .field_summary(theirs, i)
+            .push(" that `")
+            .push(theirs_name)
+            .push("` has"),
+        Difference::StructSize => m
+            .push("`")
+            .push(theirs_name)
+            .push("` is ")
+            .num(theirs.size)
+            .push(" bytes, this struct ")
+            .num(ours.size),
+    }
+}
+
+/// Why compatible string `ours` is not `theirs`, that of the type named
+/// `theirs_name`.
+pub const fn explain_compatible(ours: &str, theirs: &str, theirs_name: &str) -> Message {
+    Message::new()
+        .push("compatible string \"")
+        .push(ours)
+        .push("\" differs from `")
+        .push(theirs_name)
+        .push("`'s, \"")
+        .push(theirs)
+        .push("\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Field, Len, Node, Prim};
+    use alloc::string::String;
+
+    const U64: Ty<'static> = Ty::Prim(Prim::U64);
+    const I64: Ty<'static> = Ty::Prim(Prim::I64);
+    const CHAR: Ty<'static> = Ty::Prim(Prim::Char);
+    const NAME48: Ty<'static> = Ty::Array(Node::Ref(&CHAR), Len::new(48));
+    const NAME40: Ty<'static> = Ty::Array(Node::Ref(&CHAR), Len::new(40));
+
+    const fn f(name: &'static str, offset: usize, size: usize, ty: Ty<'static>) -> Field<'static> {
+        Field::new(name, offset, size, ty)
+    }
+
+    const FILE_FIELDS: &[Field<'static>] = &[
+        f("name", 0, 48, NAME48),
+        f("data", 48, 8, U64),
+        f("token", 56, 8, U64),
+    ];
+    const FILE: &Struct<'static> = &Struct::packed("luo_file_ser", 64, FILE_FIELDS);
+
+    fn diff(fields: &'static [Field<'static>], size: usize) -> (Difference, String) {
+        let ours = Struct::packed("luo_file_ser", size, fields);
+        let d = first_difference(&ours, FILE);
+        (
+            d,
+            explain(&ours, FILE, "luo::LuoFileSer", d).as_str().into(),
+        )
+    }
+
+    #[test]
+    fn each_difference_is_found_first_and_explained() {
+        assert_eq!(first_difference(FILE, FILE), Difference::Same);
+        let (d, m) = diff(
+            const {
+                &[
+                    f("name", 0, 48, NAME48),
+                    f("cookie", 48, 8, U64),
+                    f("token", 56, 8, U64),
+                ]
+            },
+            64,
+        );
+        assert_eq!(d, Difference::FieldName(1));
+        assert_eq!(
+            m,
+            "field `cookie` differs from `luo::LuoFileSer`: it has `data` (u64 at offset 48) here"
+        );
+        let (d, m) = diff(
+            const {
+                &[
+                    f("name", 0, 40, NAME40),
+                    f("data", 40, 8, U64),
+                    f("token", 48, 8, U64),
+                ]
+            },
+            56,
+        );
+        assert_eq!(d, Difference::FieldSize(0));
+        assert_eq!(
+            m,
+            "field `name` differs from `luo::LuoFileSer`: it is 40 bytes here and 48 there"
+        );
+        let (d, m) = diff(
+            const {
+                &[
+                    f("name", 0, 48, NAME48),
+                    f("data", 48, 8, I64),
+                    f("token", 56, 8, U64),
+                ]
+            },
+            64,
+        );
+        assert_eq!(d, Difference::FieldType(1));
+        assert_eq!(
+            m,
+            "field `data` differs from `luo::LuoFileSer`: its type is i64 here and u64 there"
+        );
+        let (d, m) = diff(
+            const { &[f("name", 0, 48, NAME48), f("data", 48, 8, U64)] },
+            56,
+        );
+        assert_eq!(d, Difference::Missing(2));
+        assert!(d.is_at_struct() && !d.is_at_field(2));
+        assert_eq!(
+            m,
+            "missing field `token` (u64 at offset 56) that `luo::LuoFileSer` has"
+        );
+        let (d, m) = diff(
+            const {
+                &[
+                    f("name", 0, 48, NAME48),
+                    f("data", 48, 8, U64),
+                    f("token", 56, 8, U64),
+                    f("flags", 64, 8, U64),
+                ]
+            },
+            72,
+        );
+        assert_eq!(d, Difference::Extra(3));
+        assert!(d.is_at_field(3));
+        assert_eq!(
+            m,
+            "field `flags` is not in `luo::LuoFileSer`, which ends before it"
+        );
+        let (d, _) = diff(FILE_FIELDS, 65);
+        assert_eq!(d, Difference::StructSize);
+        let renamed = Struct::packed("luo_file", 64, FILE_FIELDS);
+        let d = first_difference(&renamed, FILE);
+        assert_eq!(d, Difference::StructName);
+        assert_eq!(
+            explain(&renamed, FILE, "F", d).as_str(),
+            "this struct's ABI name is `luo_file`, but `F` is named `luo_file_ser`: rename it or add #[kho(name = \"luo_file_ser\")]"
+        );
+        assert_eq!(
+            explain_compatible("a-v1", "b-v2", "B").as_str(),
+            "compatible string \"a-v1\" differs from `B`'s, \"b-v2\""
+        );
+        // A difference that is not of these layouts gets a plain message,
+        // not an index out of range.
+        assert_eq!(
+            explain(FILE, FILE, "F", Difference::FieldName(9)).as_str(),
+            "the layouts differ"
+        );
+    }
+
+    #[test]
+    fn nested_structs_compare_by_their_whole_layout() {
+        const A_FIELDS: &[Field<'static>] = &[f("x", 0, 8, U64)];
+        const B_FIELDS: &[Field<'static>] = &[f("x", 0, 8, I64)];
+        const A: &Struct<'static> = &Struct::packed("inner", 8, A_FIELDS);
+        const B: &Struct<'static> = &Struct::packed("inner", 8, B_FIELDS);
+        assert!(same_type(
+            &Ty::Struct(StructRef::Ref(A)),
+            &Ty::Struct(StructRef::Ref(A))
+        ));
+        assert!(!same_type(
+            &Ty::Struct(StructRef::Ref(A)),
+            &Ty::Struct(StructRef::Ref(B))
+        ));
+        assert!(!same_type(
+            &Ty::Array(Node::Ref(&U64), Len::new(2)),
+            &Ty::Array(Node::Ref(&U64), Len::new(3))
+        ));
+    }
+
+    #[test]
+    fn a_long_message_is_cut_at_a_whole_piece() {
+        let mut long = String::new();
+        for _ in 0..8 {
+            long.push_str("a_very_long_name_that_goes_on_and_on");
+        }
+        let m = explain(FILE, FILE, &long, Difference::StructName);
+        assert!(m
+            .as_str()
+            .starts_with("this struct's ABI name is `luo_file_ser`, but `"));
+        assert!(m.as_str().ends_with("..."), "{}", m.as_str());
+        assert!(m.as_str().len() <= MESSAGE_CAPACITY);
+    }
+}

@@ -1,0 +1,14 @@
+// A field the generated type does not have, reported at its name.
+use kho::{CharArray, KhoEntry};
+
+#[derive(KhoEntry, Clone, Copy)]
+#[repr(C, packed)]
+#[kho(compatible = "luo-v4-kho-block-v1", same_layout_as = kho::abi::luo::LuoFileSer)]
+pub struct LuoFileSer {
+    pub name: CharArray<48>,
+    pub data: u64,
+    pub token: u64,
+    pub flags: u32,
+}
+
+fn main() {}

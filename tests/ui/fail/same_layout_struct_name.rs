@@ -1,0 +1,13 @@
+// The fields agree; the ABI (C) name does not.
+use kho::{CharArray, KhoEntry};
+
+#[derive(KhoEntry, Clone, Copy)]
+#[repr(C, packed)]
+#[kho(compatible = "luo-v4-kho-block-v1", same_layout_as = kho::abi::luo::LuoFileSer)]
+pub struct LuoFile {
+    pub name: CharArray<48>,
+    pub data: u64,
+    pub token: u64,
+}
+
+fn main() {}
