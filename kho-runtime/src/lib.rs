@@ -21,7 +21,7 @@
 //! let mem = mem.kexec(); // the next kernel: only preserved pages survive
 //! let restored = BlockSet::<BlockHeaderSer, _>::restore(&mem, head)?;
 //! assert_eq!(restored.len(), 1000);
-//! assert_eq!(restored.iter(&mem).nth(999).map(|e| e.count), Some(1998));
+//! assert_eq!(restored.iter(&mem)?.nth(999).map(|e| e.count), Some(1998));
 //! # Ok(())
 //! # }
 //! ```
@@ -46,6 +46,7 @@ mod block_set;
 mod entry;
 mod error;
 mod memory;
+mod pages;
 mod ptr;
 mod sim;
 mod typed;
@@ -68,7 +69,7 @@ pub use entry::{
 pub use error::{ChainFault, Error, Fault, Result};
 pub use kho_layout as layout;
 pub use kho_layout::fingerprint;
-pub use memory::{check_page_size, PreservedMemory, PAGE_SIZES};
+pub use memory::{check_page_size, MemoryId, PreservedMemory, PAGE_SIZES};
 pub use ptr::{CharArray, PhysPtr};
 pub use sim::{SimMemory, SimStats, POISON};
 pub use typed::{BlockSet, Entries, Writer as TypedWriter};

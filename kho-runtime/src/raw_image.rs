@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::cache::PageCache;
 use crate::image_file::{self, shown, Access, Kind};
 use crate::memory::{check_page_size, page_offset};
-use crate::{Error, Fault, PhysAddr, PreservedMemory, Result};
+use crate::{Error, Fault, MemoryId, PhysAddr, PreservedMemory, Result};
 
 enum Bytes {
     /// A file read page by page on first access.
@@ -34,6 +34,7 @@ enum Bytes {
 /// ([`Fault::Shrunk`], "the image shrank to N bytes while open"), never a
 /// signal; a page read before the truncation keeps the bytes it had.
 pub struct RawImage {
+    id: MemoryId,
     base: u64,
     page_size: usize,
     len: usize,
@@ -65,6 +66,7 @@ impl RawImage {
             path: shown,
         };
         Ok(RawImage {
+            id: MemoryId::new(),
             base,
             page_size,
             len,
@@ -76,6 +78,7 @@ impl RawImage {
     pub fn from_vec(bytes: Vec<u8>, base: u64, page_size: usize) -> Result<Self> {
         check(base, page_size, "<memory>")?;
         Ok(RawImage {
+            id: MemoryId::new(),
             base,
             page_size,
             len: bytes.len(),
@@ -113,6 +116,11 @@ fn check(base: u64, page_size: usize, path: &str) -> Result<()> {
 impl PreservedMemory for RawImage {
     fn page_size(&self) -> usize {
         self.page_size
+    }
+
+    #[inline]
+    fn id(&self) -> MemoryId {
+        self.id
     }
 
     fn alloc_preserve(&mut self) -> Result<PhysAddr> {

@@ -53,7 +53,7 @@ fn image(path: impl AsRef<Path>) {
 fn check_handover(mem: &FileMemory) {
     let set = mem.restore_set::<Conn>("conns").unwrap();
     assert_eq!(set.len(), 300);
-    for (i, c) in set.iter(mem).enumerate() {
+    for (i, c) in set.iter(mem).unwrap().enumerate() {
         assert_eq!(c, Conn::nth(i));
     }
 }
@@ -544,7 +544,7 @@ fn a_dump_on_a_block_device_reads_with_its_size() {
     assert_eq!((img.len(), img.pages()), (16 * PS, 16));
     let set = RawBlockSet::restore(&img, PhysAddr(BASE), 8).unwrap();
     assert_eq!(set.block_count(), 16);
-    let last = set.get(&img, 15).unwrap();
+    let last = set.get(&img, 15).unwrap().unwrap();
     assert_eq!(last, &15u64.to_ne_bytes());
     // FileMemory takes regular files only.
     assert_not_regular(FileMemory::open_read_only(&dev.0), &dev.0, "a block device");
