@@ -682,6 +682,14 @@ pub struct Writer<'a, M: PreservedMemory + ?Sized> {
     mem: &'a mut M,
 }
 
+impl<M: PreservedMemory + ?Sized> core::fmt::Debug for Writer<'_, M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Writer")
+            .field("set", &self.set)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<M: PreservedMemory + ?Sized> Writer<'_, M> {
     /// Reserves the next slot (see [`RawBlockSet::reserve`]).
     #[inline]

@@ -36,6 +36,8 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// Every public type is nameable (exported) and printable.
+#![deny(unnameable_types, missing_debug_implementations)]
 
 extern crate alloc;
 #[cfg(feature = "std")]

@@ -75,11 +75,15 @@ impl PageTable {
         self.counts
     }
 
+    // Used by FileMemory (std) only.
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
     /// Every page's state, in page order.
     pub(crate) fn states(&self) -> &[PageState] {
         &self.state
     }
 
+    // Used by FileMemory (std) only.
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
     /// Whether page `i` is free to allocate (free or restored).
     #[inline]
     pub(crate) fn is_free(&self, i: usize) -> bool {
@@ -92,16 +96,20 @@ impl PageTable {
         self.get(i) == PageState::Incoming
     }
 
-    /// Marks page `i` free (`Reserved` pages and counted states excepted:
-    /// for building a table, before any page is counted).
+    // Used by FileMemory (std) only.
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
+    /// Marks page `i` free, if it is reserved or free: for building a
+    /// table (an image's data pages), never for a counted state.
     pub(crate) fn set_free(&mut self, i: usize) {
         if let Some(s @ (PageState::Reserved | PageState::Free { .. })) = self.state.get_mut(i) {
             *s = PageState::Free { zeroed: false };
         }
     }
 
-    /// Marks free page `i` as handed over by the previous kernel (opening
-    /// an image).
+    // Used by FileMemory (std) only.
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
+    /// Marks page `i`, if reserved or free, as handed over by the previous
+    /// kernel (opening an image).
     pub(crate) fn set_incoming(&mut self, i: usize) {
         if let Some(s @ (PageState::Reserved | PageState::Free { .. })) = self.state.get_mut(i) {
             *s = PageState::Incoming;

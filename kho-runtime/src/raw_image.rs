@@ -41,6 +41,22 @@ pub struct RawImage {
     bytes: Bytes,
 }
 
+impl core::fmt::Debug for RawImage {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let path = match &self.bytes {
+            Bytes::File { path, .. } => path.as_str(),
+            Bytes::Owned(_) => "<memory>",
+        };
+        f.debug_struct("RawImage")
+            .field("id", &self.id)
+            .field("path", &path)
+            .field("base", &PhysAddr(self.base))
+            .field("page_size", &self.page_size)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
 impl RawImage {
     /// Opens the dump at `path`: a regular file, or a block device (a dump
     /// on a disk partition or a loop device, whose size is read from the

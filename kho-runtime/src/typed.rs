@@ -201,6 +201,15 @@ pub struct Writer<'a, T, M: PreservedMemory + ?Sized> {
     _t: PhantomData<fn(T)>,
 }
 
+impl<T: KhoEntry, M: PreservedMemory + ?Sized> core::fmt::Debug for Writer<'_, T, M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TypedWriter")
+            .field("compatible", &T::COMPATIBLE)
+            .field("raw", &self.raw)
+            .finish()
+    }
+}
+
 impl<T: KhoEntry, M: PreservedMemory + ?Sized> Writer<'_, T, M> {
     /// Appends `entry`; fails with `Full` when the grown capacity is used up.
     #[inline(always)]
