@@ -61,7 +61,7 @@ use kho_derive::KhoEntry;
 use crate::cache::PageCache;
 use crate::image_file::{self, io_error, shown, Access, ImageFile, Wait};
 use crate::memory::{check_page_size, page_offset, PAGE_SIZES};
-use crate::pages::{PageState, PageTable};
+use crate::pages::{FailPlan, PageState, PageTable};
 use crate::{
     name_bytes, set_name, AbiField, BlockSet, Error, Fault, KhoEntry, MemoryId, PhysAddr,
     PreservedMemory, RawBlockSet, Result,
@@ -293,8 +293,7 @@ pub struct FileMemory<F = File> {
     dirty: BTreeSet<usize>,
     root: Vec<RootRecord>,
     root_set: Option<RawBlockSet>,
-    fail_at: Option<u64>,
-    attempts: u64,
+    fail: FailPlan,
     /// False for [`FileMemory::open_read_only`]: the file is open read-only,
     /// so a publish could never reach it.
     writable: bool,
@@ -552,8 +551,7 @@ impl<F: ImageFile> FileMemory<F> {
             dirty: BTreeSet::new(),
             root: Vec::new(),
             root_set: None,
-            fail_at: None,
-            attempts: 0,
+            fail: FailPlan::default(),
             writable: true,
             poisoned: false,
             sb,
@@ -660,7 +658,7 @@ impl<F: ImageFile> FileMemory<F> {
 
     /// Makes the `n`th allocation attempt from now fail, once.
     pub fn fail_allocation(&mut self, n: u64) {
-        self.fail_at = Some(self.attempts + n);
+        self.fail.fail_in(n);
     }
 
     /// Publishes a new generation whose root table holds `records`: the
@@ -919,12 +917,7 @@ impl<F: ImageFile> PreservedMemory for FileMemory<F> {
     }
 
     fn alloc_preserve(&mut self) -> Result<PhysAddr> {
-        let attempt = self.attempts;
-        self.attempts += 1;
-        if self.fail_at == Some(attempt) {
-            self.fail_at = None;
-            return Err(Error::OutOfMemory);
-        }
+        self.fail.attempt()?;
         let mut found = None;
         while let Some(i) = self.freed.pop() {
             if self.allocatable(i) {

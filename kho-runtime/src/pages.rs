@@ -182,6 +182,34 @@ impl PageTable {
     }
 }
 
+/// An injected allocation failure: the `n`th attempt from when it was
+/// planned fails with [`Error::OutOfMemory`], once (for testing what a
+/// failed grow leaves behind).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FailPlan {
+    fail_at: Option<u64>,
+    attempts: u64,
+}
+
+impl FailPlan {
+    /// Makes the `n`th attempt from now (0 = the next) fail.
+    pub(crate) fn fail_in(&mut self, n: u64) {
+        self.fail_at = Some(self.attempts + n);
+    }
+
+    /// Counts one allocation attempt; the planned one fails.
+    #[inline]
+    pub(crate) fn attempt(&mut self) -> Result<()> {
+        let attempt = self.attempts;
+        self.attempts += 1;
+        if self.fail_at == Some(attempt) {
+            self.fail_at = None;
+            return Err(Error::OutOfMemory);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +263,16 @@ mod tests {
                 restored: 1
             }
         );
+    }
+
+    #[test]
+    fn a_planned_failure_hits_once() {
+        let mut f = FailPlan::default();
+        f.attempt().unwrap();
+        f.fail_in(1);
+        f.attempt().unwrap();
+        assert!(matches!(f.attempt(), Err(Error::OutOfMemory)));
+        f.attempt().unwrap();
     }
 
     #[test]

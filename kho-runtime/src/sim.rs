@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use core::cmp::Reverse;
 
 use crate::memory::{check_page_size, page_offset};
-use crate::pages::{PageState, PageTable};
+use crate::pages::{FailPlan, PageState, PageTable};
 use crate::{Error, Fault, MemoryId, PhysAddr, PreservedMemory, Result};
 
 /// Byte written over every page the previous kernel did not preserve.
@@ -45,8 +45,7 @@ pub struct SimMemory {
     /// does not jump the queue).
     free: BinaryHeap<Reverse<usize>>,
     allocations: u64,
-    fail_at: Option<u64>,
-    attempts: u64,
+    fail: FailPlan,
 }
 
 impl Clone for SimMemory {
@@ -59,8 +58,7 @@ impl Clone for SimMemory {
             pages: self.pages.clone(),
             free: self.free.clone(),
             allocations: self.allocations,
-            fail_at: self.fail_at,
-            attempts: self.attempts,
+            fail: self.fail,
         }
     }
 }
@@ -97,8 +95,7 @@ impl SimMemory {
             pages: PageTable::new(pages, PageState::Free { zeroed: true })?,
             free: (0..pages).map(Reverse).collect(),
             allocations: 0,
-            fail_at: None,
-            attempts: 0,
+            fail: FailPlan::default(),
         })
     }
 
@@ -131,7 +128,7 @@ impl SimMemory {
     /// Makes the `n`th allocation attempt from now (0 = the next) fail with
     /// [`Error::OutOfMemory`], once.
     pub fn fail_allocation(&mut self, n: u64) {
-        self.fail_at = Some(self.attempts + n);
+        self.fail.fail_in(n);
     }
 
     /// Boots the next kernel on this memory: pages preserved by this kernel
@@ -150,8 +147,7 @@ impl SimMemory {
         });
         self.id = MemoryId::new();
         self.allocations = 0;
-        self.fail_at = None;
-        self.attempts = 0;
+        self.fail = FailPlan::default();
         self
     }
 
@@ -171,12 +167,7 @@ impl PreservedMemory for SimMemory {
     }
 
     fn alloc_preserve(&mut self) -> Result<PhysAddr> {
-        let attempt = self.attempts;
-        self.attempts += 1;
-        if self.fail_at == Some(attempt) {
-            self.fail_at = None;
-            return Err(Error::OutOfMemory);
-        }
+        self.fail.attempt()?;
         let Reverse(i) = self.free.pop().ok_or(Error::OutOfMemory)?;
         if !self.pages.alloc(i)? {
             let at = i * self.page_size;

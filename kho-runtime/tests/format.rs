@@ -314,6 +314,15 @@ fn untrimmed_grow_leaves_the_kernels_trap() {
     assert_eq!(mem.stats().incoming, 3);
 }
 
+/// An empty set of 100-byte entries grown to three blocks (40 each).
+fn grown_for_120() -> (SimMemory, RawBlockSet, Vec<PhysAddr>) {
+    let mut mem = SimMemory::new(BASE, 4096, 8).unwrap();
+    let mut set = RawBlockSet::new(&mem, 100).unwrap();
+    set.grow(&mut mem, 120).unwrap();
+    let blocks = set.blocks().to_vec();
+    (mem, set, blocks)
+}
+
 fn assert_trimmed_and_restorable(mem: SimMemory, head: PhysAddr, blocks: &[PhysAddr], n: usize) {
     assert_eq!(head, blocks[0]);
     assert_eq!(mem.stats().preserved, 2);
@@ -330,10 +339,7 @@ fn assert_trimmed_and_restorable(mem: SimMemory, head: PhysAddr, blocks: &[PhysA
 
 #[test]
 fn writer_finish_trims_the_trailing_empty_block() {
-    let mut mem = SimMemory::new(BASE, 4096, 8).unwrap();
-    let mut set = RawBlockSet::new(&mem, 100).unwrap();
-    set.grow(&mut mem, 120).unwrap();
-    let blocks = set.blocks().to_vec();
+    let (mut mem, mut set, blocks) = grown_for_120();
     let mut w = set.writer(&mut mem).unwrap();
     for i in 0..45 {
         w.push(&entry_bytes(i, 100)).unwrap();
@@ -347,10 +353,7 @@ fn writer_finish_trims_the_trailing_empty_block() {
 
 #[test]
 fn writer_drop_trims_the_trailing_empty_block() {
-    let mut mem = SimMemory::new(BASE, 4096, 8).unwrap();
-    let mut set = RawBlockSet::new(&mem, 100).unwrap();
-    set.grow(&mut mem, 120).unwrap();
-    let blocks = set.blocks().to_vec();
+    let (mut mem, mut set, blocks) = grown_for_120();
     {
         let mut w = set.writer(&mut mem).unwrap();
         for i in 0..45 {

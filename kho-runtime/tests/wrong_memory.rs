@@ -50,7 +50,7 @@ fn assert_wrong<T>(what: &str, r: Result<T, Error>, expected: MemoryId, found: M
 }
 
 /// The outgoing set of the scenario, in `mem`.
-fn outgoing(mem: &mut SimMemory) -> BlockSet<BlockHeaderSer, SimMemory> {
+fn outgoing<M: PreservedMemory>(mem: &mut M) -> BlockSet<BlockHeaderSer, M> {
     let mut set = BlockSet::<BlockHeaderSer, _>::new(mem).unwrap();
     for i in 0..N {
         set.push(mem, &entry(i)).unwrap();
@@ -59,12 +59,17 @@ fn outgoing(mem: &mut SimMemory) -> BlockSet<BlockHeaderSer, SimMemory> {
     set
 }
 
+/// The next kernel's memory after the scenario's set was published, and
+/// the set's head.
+fn handed_over() -> (SimMemory, PhysAddr) {
+    let mut mem = SimMemory::new(BASE, PS, 8).unwrap();
+    let head = outgoing(&mut mem).publish(&mut mem).unwrap();
+    (mem.kexec(), head)
+}
+
 #[test]
 fn the_issue_scenario_is_refused_not_answered_wrongly() {
-    let mut mine = SimMemory::new(BASE, PS, 8).unwrap();
-    let mut set = outgoing(&mut mine);
-    let head = set.publish(&mut mine).unwrap();
-    let mine = mine.kexec();
+    let (mine, head) = handed_over();
     let set = BlockSet::<BlockHeaderSer, _>::restore(&mine, head).unwrap();
     // Another memory at the same base, too small for the third block.
     let other = SimMemory::new(BASE, PS, 2).unwrap();
@@ -136,76 +141,59 @@ fn others(mine: &SimMemory) -> Vec<(&'static str, SimMemory)> {
     ]
 }
 
-#[test]
-fn every_raw_call_refuses_another_memory_and_changes_nothing() {
-    for &(op, call) in RAW_OPS {
+/// Calls each of `ops` on a fresh set (made by `make`) with each of
+/// [`others`]: each must be `WrongMemory` and leave the set (its length
+/// and blocks, by `shape`) and both memories (bytes and counters) as they
+/// were; the same call in the set's own memory must go through.
+fn every_call_refuses<S>(
+    ops: &[(&str, fn(&mut S, &mut SimMemory) -> Result<(), Error>)],
+    make: fn(&mut SimMemory) -> S,
+    shape: fn(&S) -> (usize, Vec<PhysAddr>),
+) {
+    for &(op, call) in ops {
         let mut mine = SimMemory::new(BASE, PS, 8).unwrap();
-        let mut set = outgoing(&mut mine).as_raw().clone();
+        let mut set = make(&mut mine);
         for (what, mut other) in others(&mine) {
-            let (before_mine, before_other) = (mine.as_bytes().to_vec(), other.as_bytes().to_vec());
-            let (stats_mine, stats_other) = (mine.stats(), other.stats());
-            let (len, blocks) = (set.len(), set.blocks().to_vec());
+            let what = format!("{op} with {what}");
+            let before = (mine.as_bytes().to_vec(), other.as_bytes().to_vec());
+            let stats = (mine.stats(), other.stats());
+            let before_set = shape(&set);
             let (expected, found) = (mine.id(), other.id());
-            assert_wrong(
-                &format!("{op} with {what}"),
-                call(&mut set, &mut other),
-                expected,
-                found,
-            );
-            assert_eq!(
-                (set.len(), set.blocks()),
-                (len, &blocks[..]),
-                "{op} with {what}"
+            assert_wrong(&what, call(&mut set, &mut other), expected, found);
+            assert_eq!(shape(&set), before_set, "{what} changed the set");
+            assert!(
+                mine.as_bytes() == before.0,
+                "{what} changed the set's memory"
             );
             assert!(
-                mine.as_bytes() == before_mine,
-                "{op} with {what} changed the set's memory"
+                other.as_bytes() == before.1,
+                "{what} changed the other memory"
             );
-            assert!(
-                other.as_bytes() == before_other,
-                "{op} with {what} changed the other memory"
-            );
-            assert_eq!(
-                (mine.stats(), other.stats()),
-                (stats_mine, stats_other),
-                "{op}"
-            );
+            assert_eq!((mine.stats(), other.stats()), stats, "{what}");
         }
-        // The same call in its own memory goes through.
         call(&mut set, &mut mine).unwrap_or_else(|e| panic!("{op} in its own memory: {e}"));
     }
 }
 
 #[test]
-fn every_typed_call_refuses_another_memory() {
-    for &(op, call) in TYPED_OPS {
-        let mut mine = SimMemory::new(BASE, PS, 8).unwrap();
-        let mut set = outgoing(&mut mine);
-        for (what, mut other) in others(&mine) {
-            let before = mine.as_bytes().to_vec();
-            let (expected, found) = (mine.id(), other.id());
-            assert_wrong(
-                &format!("{op} with {what}"),
-                call(&mut set, &mut other),
-                expected,
-                found,
-            );
-            assert_eq!(set.len(), N as usize, "{op} with {what}");
-            assert!(
-                mine.as_bytes() == before,
-                "{op} with {what} changed the set's memory"
-            );
-        }
-        call(&mut set, &mut mine).unwrap_or_else(|e| panic!("{op} in its own memory: {e}"));
-    }
+fn every_raw_call_refuses_another_memory_and_changes_nothing() {
+    every_call_refuses(
+        RAW_OPS,
+        |m| outgoing(m).as_raw().clone(),
+        |s| (s.len(), s.blocks().to_vec()),
+    );
+}
+
+#[test]
+fn every_typed_call_refuses_another_memory_and_changes_nothing() {
+    every_call_refuses(TYPED_OPS, outgoing, |s| {
+        (s.len(), s.as_raw().blocks().to_vec())
+    });
 }
 
 #[test]
 fn a_restored_set_refuses_a_clone_of_its_memory() {
-    let mut mem = SimMemory::new(BASE, PS, 8).unwrap();
-    let mut set = outgoing(&mut mem);
-    let head = set.publish(&mut mem).unwrap();
-    let mem = mem.kexec();
+    let (mem, head) = handed_over();
     let mut set = RawBlockSet::restore(&mem, head, 16).unwrap();
     let mut copy = mem.clone();
     let (expected, found) = (mem.id(), copy.id());
@@ -230,10 +218,7 @@ fn two_opens_of_one_image_are_two_memories() {
         pages: 16,
     };
     let mut mem = FileMemory::create(&path.0, config).unwrap();
-    let mut set = BlockSet::<BlockHeaderSer, _>::new(&mem).unwrap();
-    for i in 0..N {
-        set.push(&mut mem, &entry(i)).unwrap();
-    }
+    let mut set = outgoing(&mut mem);
     set.publish(&mut mem).unwrap();
     let record = RootRecord::for_set("s", &set).unwrap();
     mem.publish(&[record]).unwrap();
@@ -290,11 +275,9 @@ impl PreservedMemory for Flaky {
 
 #[test]
 fn a_page_that_cannot_be_read_is_the_error_not_a_short_iterator() {
-    let mut mem = SimMemory::new(BASE, PS, 8).unwrap();
-    let mut set = outgoing(&mut mem);
-    let head = set.publish(&mut mem).unwrap();
+    let (mem, head) = handed_over();
     let mut flaky = Flaky {
-        inner: mem.kexec(),
+        inner: mem,
         bad: None,
     };
     let set = BlockSet::<BlockHeaderSer, _>::restore(&flaky, head).unwrap();

@@ -125,3 +125,17 @@ impl Rng {
         (self.next() % n.max(1) as u64) as usize
     }
 }
+
+/// The seed named by the environment variable `var` (to replay a run), or
+/// a fresh odd one from the clock.
+pub fn seed(var: &str) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+                | 1
+        })
+}
