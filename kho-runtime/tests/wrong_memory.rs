@@ -93,7 +93,7 @@ fn the_issue_scenario_is_refused_not_answered_wrongly() {
     assert_eq!(set.get(&mine, 599).unwrap(), Some(entry(599)));
 }
 
-type RawOp = fn(&mut RawBlockSet, &mut SimMemory) -> Result<(), Error>;
+type RawOp = Op<RawBlockSet>;
 
 /// Every public `RawBlockSet` method that takes a memory, called with `m`.
 const RAW_OPS: &[(&str, RawOp)] = &[
@@ -111,7 +111,7 @@ const RAW_OPS: &[(&str, RawOp)] = &[
     ("writer", |s, m| s.writer(m).map(drop)),
 ];
 
-type TypedOp = fn(&mut BlockSet<BlockHeaderSer, SimMemory>, &mut SimMemory) -> Result<(), Error>;
+type TypedOp = Op<BlockSet<BlockHeaderSer, SimMemory>>;
 
 /// Every public `BlockSet` method that takes a memory.
 const TYPED_OPS: &[(&str, TypedOp)] = &[
@@ -141,12 +141,15 @@ fn others(mine: &SimMemory) -> Vec<(&'static str, SimMemory)> {
     ]
 }
 
+/// One call of a set's method with a memory.
+type Op<S> = fn(&mut S, &mut SimMemory) -> Result<(), Error>;
+
 /// Calls each of `ops` on a fresh set (made by `make`) with each of
 /// [`others`]: each must be `WrongMemory` and leave the set (its length
 /// and blocks, by `shape`) and both memories (bytes and counters) as they
 /// were; the same call in the set's own memory must go through.
 fn every_call_refuses<S>(
-    ops: &[(&str, fn(&mut S, &mut SimMemory) -> Result<(), Error>)],
+    ops: &[(&str, Op<S>)],
     make: fn(&mut SimMemory) -> S,
     shape: fn(&S) -> (usize, Vec<PhysAddr>),
 ) {
