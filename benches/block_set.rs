@@ -71,7 +71,7 @@ fn fresh_memory() -> SimMemory {
 fn write_all(mem: &mut SimMemory) -> PhysAddr {
     let mut set = BlockSet::<Entry32, SimMemory>::new(mem).expect("set");
     set.grow(mem, ENTRIES).expect("grow");
-    let mut writer = set.writer(mem);
+    let mut writer = set.writer(mem).expect("writer");
     for i in 0..ENTRIES as u64 {
         writer.push(&entry(i)).expect("push");
     }
@@ -144,6 +144,7 @@ fn restore_read(c: &mut Criterion) {
                 BlockSet::<Entry32, SimMemory>::restore(&mem, black_box(head)).expect("restore");
             let sum = set
                 .iter(&mem)
+                .expect("iter")
                 .fold(0u64, |acc, e| acc.wrapping_add(black_box(e.a)));
             assert_eq!(set.len(), ENTRIES);
             black_box(sum)

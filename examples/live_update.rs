@@ -475,7 +475,9 @@ fn hand_over(
     let t = Instant::now();
     let mut heads = Vec::with_capacity(cfg.sessions);
     for (s, set) in file_sets.iter_mut().enumerate() {
-        let mut writer = set.writer(&mut mem);
+        let mut writer = set
+            .writer(&mut mem)
+            .map_err(run_err(format_args!("session {s}: writer")))?;
         for f in 0..counts[s] {
             let entry =
                 expected_file(s, f).map_err(run_err(format_args!("session {s}, file {f}")))?;
@@ -489,7 +491,9 @@ fn hand_over(
                 .map_err(run_err(format_args!("session {s}: finish")))?,
         );
     }
-    let mut writer = session_set.writer(&mut mem);
+    let mut writer = session_set
+        .writer(&mut mem)
+        .map_err(run_err("session set: writer"))?;
     for (s, (&head, &n)) in heads.iter().zip(counts).enumerate() {
         let entry = LuoSessionSer {
             name: CharArray::new(&session_name(s)).map_err(run_err(format_args!("session {s}")))?,
@@ -603,7 +607,10 @@ fn new_kernel(cfg: &Config) -> Result<(), Failure> {
             cfg.sessions
         )));
     }
-    let sessions: Vec<LuoSessionSer> = session_set.iter(&mem).collect();
+    let sessions: Vec<LuoSessionSer> = session_set
+        .iter(&mem)
+        .map_err(run_err("session set: read"))?
+        .collect();
     let mut file_sets = Vec::with_capacity(cfg.sessions);
     let mut files = 0usize;
     for (s, (session, &count)) in sessions.iter().zip(&counts).enumerate() {
@@ -634,7 +641,10 @@ fn new_kernel(cfg: &Config) -> Result<(), Failure> {
                 set.len()
             )));
         }
-        for (f, found) in set.iter(&mem).enumerate() {
+        let found_files = set
+            .iter(&mem)
+            .map_err(run_err(format_args!("session {s} ({expected_name}): read")))?;
+        for (f, found) in found_files.enumerate() {
             let expected =
                 expected_file(s, f).map_err(run_err(format_args!("session {s}, file {f}")))?;
             if found != expected {

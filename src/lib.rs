@@ -65,7 +65,7 @@ pub use kho_runtime::*;
 /// let head = files.publish(&mut mem)?;
 /// let mem = mem.kexec();
 /// let files = BlockSet::<LuoFileSer, _>::restore(&mem, head)?;
-/// let name = files.get(&mem, 0).map(|f| f.name);
+/// let name = files.get(&mem, 0)?.map(|f| f.name);
 /// assert_eq!(name.and_then(|n| n.to_str().map(String::from)).as_deref(), Some("memfd:guest-ram"));
 /// # Ok(())
 /// # }

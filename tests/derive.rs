@@ -105,10 +105,13 @@ fn typed_pointer_restores_what_it_points_at() {
 
     let mem = mem.kexec();
     let sessions = BlockSet::<LuoSessionSer, _>::restore(&mem, head).unwrap();
-    let s = sessions.get(&mem, 0).unwrap();
+    let s = sessions.get(&mem, 0).unwrap().unwrap();
     let files = s.file_set_ser.files.restore_set(&mem).unwrap();
     assert_eq!(files.len() as u64, { s.file_set_ser.count });
-    assert_eq!(files.iter(&mem).nth(42).map(|f| f.token), Some(126));
+    assert_eq!(
+        files.iter(&mem).unwrap().nth(42).map(|f| f.token),
+        Some(126)
+    );
     let first = PhysAddr(head.get() + kho::HEADER_SIZE as u64);
     assert_eq!(
         PhysPtr::<LuoSessionSer>::new(first)

@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(set) =
                 RawBlockSet::restore_with_limit(&mem, PhysAddr(head), size as usize, 64)
             {
-                assert_eq!(set.iter(&mem).count(), set.len());
+                assert_eq!(set.iter(&mem).expect("a restored set iterates").count(), set.len());
             }
         }
     }

@@ -95,7 +95,7 @@ pub fn raw_chain(
             out.write_all(b"\n")?;
         }
         ChainFormat::Fields(decoder) => {
-            for (index, entry) in set.iter(&mem).enumerate() {
+            for (index, entry) in set.iter(&mem)?.enumerate() {
                 decoder.write_text(index, entry, out)?;
             }
         }
@@ -121,7 +121,8 @@ struct Decoded<'a, M: PreservedMemory> {
 
 impl<M: PreservedMemory> Serialize for Decoded<'_, M> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.set.iter(self.mem).map(|e| self.decoder.json(e)))
+        let entries = self.set.iter(self.mem).map_err(serde::ser::Error::custom)?;
+        s.collect_seq(entries.map(|e| self.decoder.json(e)))
     }
 }
 
@@ -163,7 +164,7 @@ fn write_hex_lines<M: PreservedMemory>(
     out: &mut impl Write,
 ) -> io::Result<()> {
     let mut line = Vec::with_capacity(2 * set.entry_size() + 1);
-    for entry in set.iter(mem) {
+    for entry in set.iter(mem).map_err(io::Error::other)? {
         line.clear();
         for &b in entry {
             line.extend_from_slice(&hex_byte(b));
@@ -264,7 +265,8 @@ struct Entries<'a, M: PreservedMemory> {
 
 impl<M: PreservedMemory> Serialize for Entries<'_, M> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.set.iter(self.mem).map(Hex))
+        let entries = self.set.iter(self.mem).map_err(serde::ser::Error::custom)?;
+        s.collect_seq(entries.map(Hex))
     }
 }
 

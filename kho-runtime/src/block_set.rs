@@ -4,7 +4,7 @@ use alloc::vec::Vec;
 
 use crate::entry::{AbiField, BlockHeaderSer, HEADER_SIZE};
 use crate::memory::check_page_size;
-use crate::{ChainFault, Error, Fault, PhysAddr, PreservedMemory, Result};
+use crate::{ChainFault, Error, Fault, MemoryId, PhysAddr, PreservedMemory, Result};
 
 /// The kernel's default limit on the blocks of one set (`KHO_MAX_BLOCKS`).
 pub const DEFAULT_MAX_BLOCKS: usize = 10_000;
@@ -31,12 +31,20 @@ pub fn count_per_block(page_size: usize, entry_size: usize) -> Result<usize> {
 /// takes the [`PreservedMemory`] the blocks live in, as the kernel's functions
 /// use the one physical memory. Locking is the caller's business (`&mut`).
 ///
+/// The set is tied to that memory: it records the memory's
+/// [`id`](PreservedMemory::id) when made or restored, and every operation
+/// given another memory (another value at the same base, a clone, the
+/// memory after a kexec) fails with [`Error::WrongMemory`] and changes
+/// nothing, instead of reading or writing pages that are not its blocks.
+///
 /// An *outgoing* set is built by this kernel: its blocks are full except the
 /// last, entries are appended at the end and removed from the end. An
 /// *incoming* set comes from [`restore`](Self::restore): it is read-only, and
 /// [`destroy`](Self::destroy) releases its pages.
 #[derive(Debug, Clone)]
 pub struct RawBlockSet {
+    /// The memory the blocks live in.
+    mem: MemoryId,
     entry_size: usize,
     page_size: usize,
     per_block: usize,
@@ -53,6 +61,7 @@ impl RawBlockSet {
     pub fn new<M: PreservedMemory + ?Sized>(mem: &M, entry_size: usize) -> Result<Self> {
         let page_size = mem.page_size();
         Ok(RawBlockSet {
+            mem: mem.id(),
             entry_size,
             page_size,
             per_block: count_per_block(page_size, entry_size)?,
@@ -146,6 +155,7 @@ impl RawBlockSet {
         }
         starts.push(len);
         Ok(RawBlockSet {
+            mem: mem.id(),
             entry_size,
             page_size,
             per_block,
@@ -218,6 +228,25 @@ impl RawBlockSet {
         self.starts.is_some()
     }
 
+    /// The identity of the memory the set lives in.
+    pub fn memory_id(&self) -> MemoryId {
+        self.mem
+    }
+
+    /// Refuses any memory but the set's own: one integer compare.
+    #[inline]
+    fn check<M: PreservedMemory + ?Sized>(&self, mem: &M) -> Result<()> {
+        let found = mem.id();
+        if found == self.mem {
+            Ok(())
+        } else {
+            Err(Error::WrongMemory {
+                expected: self.mem,
+                found,
+            })
+        }
+    }
+
     fn outgoing(&self, op: &'static str) -> Result<()> {
         if self.is_incoming() {
             Err(Error::Incoming(op))
@@ -243,6 +272,7 @@ impl RawBlockSet {
     /// block limit, every block this call added is freed again and the set
     /// is as it was. Entries are untouched.
     pub fn grow<M: PreservedMemory + ?Sized>(&mut self, mem: &mut M, count: usize) -> Result<()> {
+        self.check(mem)?;
         self.outgoing("grow")?;
         let wanted = count.div_ceil(self.per_block);
         let have = self.blocks.len();
@@ -285,6 +315,7 @@ impl RawBlockSet {
     /// blocks not needed to hold `count` entries (the kernel's rule: the
     /// last block goes while `count <= (blocks - 1) * count_per_block`).
     pub fn shrink<M: PreservedMemory + ?Sized>(&mut self, mem: &mut M, count: usize) -> Result<()> {
+        self.check(mem)?;
         self.outgoing("shrink")?;
         if count < self.len {
             self.truncate_entries(mem, count)?;
@@ -296,6 +327,11 @@ impl RawBlockSet {
     /// a block with count 0 (which the next kernel's restore rejects: the
     /// kernel's own trap after `grow(n)` and fewer than `n` writes).
     pub fn trim<M: PreservedMemory + ?Sized>(&mut self, mem: &mut M) -> Result<()> {
+        self.check(mem)?;
+        self.trim_in(mem)
+    }
+
+    fn trim_in<M: PreservedMemory + ?Sized>(&mut self, mem: &mut M) -> Result<()> {
         self.outgoing("trim")?;
         self.truncate_blocks(mem, self.len.div_ceil(self.per_block))
     }
@@ -365,6 +401,16 @@ impl RawBlockSet {
         &mut self,
         mem: &'m mut M,
     ) -> Result<&'m mut [u8]> {
+        self.check(mem)?;
+        self.reserve_in(mem)
+    }
+
+    /// [`reserve`](Self::reserve) in memory already checked to be the set's.
+    #[inline]
+    fn reserve_in<'m, M: PreservedMemory + ?Sized>(
+        &mut self,
+        mem: &'m mut M,
+    ) -> Result<&'m mut [u8]> {
         self.outgoing("reserve")?;
         if self.len >= self.capacity() {
             return Err(Error::Full {
@@ -381,13 +427,18 @@ impl RawBlockSet {
 
     /// Appends one entry's bytes (exactly `entry_size` of them).
     pub fn push<M: PreservedMemory + ?Sized>(&mut self, mem: &mut M, entry: &[u8]) -> Result<()> {
+        self.check(mem)?;
+        self.push_in(mem, entry)
+    }
+
+    fn push_in<M: PreservedMemory + ?Sized>(&mut self, mem: &mut M, entry: &[u8]) -> Result<()> {
         if entry.len() != self.entry_size {
             return Err(Error::EntryLength {
                 expected: self.entry_size,
                 found: entry.len(),
             });
         }
-        self.reserve(mem)?.copy_from_slice(entry);
+        self.reserve_in(mem)?.copy_from_slice(entry);
         Ok(())
     }
 
@@ -395,6 +446,14 @@ impl RawBlockSet {
     /// `None` when the set is empty. The block stays allocated (see
     /// [`trim`](Self::trim)).
     pub fn prev<'m, M: PreservedMemory + ?Sized>(
+        &mut self,
+        mem: &'m mut M,
+    ) -> Result<Option<&'m [u8]>> {
+        self.check(mem)?;
+        self.prev_in(mem)
+    }
+
+    fn prev_in<'m, M: PreservedMemory + ?Sized>(
         &mut self,
         mem: &'m mut M,
     ) -> Result<Option<&'m [u8]>> {
@@ -414,6 +473,7 @@ impl RawBlockSet {
     /// Zeroes every block's count and entries; the blocks stay allocated
     /// and linked.
     pub fn clear<M: PreservedMemory + ?Sized>(&mut self, mem: &mut M) -> Result<()> {
+        self.check(mem)?;
         self.outgoing("clear")?;
         for &addr in &self.blocks {
             mem.page_mut(addr)?[8..].fill(0);
@@ -426,6 +486,7 @@ impl RawBlockSet {
     /// ones) and leaves the set empty. Goes on past a failed free and
     /// returns the first error.
     pub fn destroy<M: PreservedMemory + ?Sized>(&mut self, mem: &mut M) -> Result<()> {
+        self.check(mem)?;
         let res = self.truncate_blocks(mem, 0);
         self.len = 0;
         if let Some(starts) = &mut self.starts {
@@ -435,14 +496,18 @@ impl RawBlockSet {
         res
     }
 
-    /// The bytes of entry `index`.
+    /// The bytes of entry `index`, or `None` past the end.
+    ///
+    /// A page that cannot be read (a file backend's failed read) is the
+    /// error, not `None`.
     pub fn get<'m, M: PreservedMemory + ?Sized>(
         &self,
         mem: &'m M,
         index: usize,
-    ) -> Option<&'m [u8]> {
+    ) -> Result<Option<&'m [u8]>> {
+        self.check(mem)?;
         if index >= self.len {
-            return None;
+            return Ok(None);
         }
         let (b, slot) = match &self.starts {
             Some(starts) => {
@@ -451,26 +516,66 @@ impl RawBlockSet {
             }
             None => (index / self.per_block, index % self.per_block),
         };
-        let page = mem.page(self.blocks[b]).ok()?;
+        let addr = self.blocks[b];
         let at = HEADER_SIZE + slot * self.entry_size;
-        page.get(at..at + self.entry_size)
+        Ok(Some(entries_of(mem, addr, at, self.entry_size)?))
     }
 
     /// The entries in chain order.
-    pub fn iter<'a, M: PreservedMemory + ?Sized>(&'a self, mem: &'a M) -> Iter<'a, M> {
-        Iter {
-            set: self,
-            mem,
-            block: 0,
-            cur: &[],
-            remaining: self.len,
+    ///
+    /// Every page the iterator will read is fetched here, so this is where a
+    /// wrong memory ([`Error::WrongMemory`]) or a page that cannot be read
+    /// shows; the iterator itself cannot fail and yields exactly
+    /// [`len`](Self::len) entries (it is an [`ExactSizeIterator`]). It keeps
+    /// one slice per block (16 bytes each), reserved without aborting.
+    pub fn iter<'a, M: PreservedMemory + ?Sized>(&'a self, mem: &'a M) -> Result<Iter<'a, M>> {
+        self.check(mem)?;
+        // Blocks past the last entry of an outgoing set hold nothing.
+        let used = match self.starts {
+            Some(_) => self.blocks.len(),
+            None => self.len.div_ceil(self.per_block).min(self.blocks.len()),
+        };
+        let mut blocks = Vec::new();
+        blocks
+            .try_reserve_exact(used)
+            .map_err(|_| Error::OutOfMemory)?;
+        for (b, &addr) in self.blocks.iter().enumerate().take(used) {
+            let n = self.block_len(b);
+            if n > 0 {
+                blocks.push(entries_of(mem, addr, HEADER_SIZE, n * self.entry_size)?);
+            }
         }
+        Ok(Iter {
+            blocks: blocks.into_iter(),
+            cur: &[],
+            entry_size: self.entry_size,
+            remaining: self.len,
+            _mem: core::marker::PhantomData,
+        })
     }
 
-    /// A writer that appends entries and trims the set when done.
-    pub fn writer<'a, M: PreservedMemory + ?Sized>(&'a mut self, mem: &'a mut M) -> Writer<'a, M> {
-        Writer { set: self, mem }
+    /// A writer that appends entries and trims the set when done (checking
+    /// the memory once, here).
+    pub fn writer<'a, M: PreservedMemory + ?Sized>(
+        &'a mut self,
+        mem: &'a mut M,
+    ) -> Result<Writer<'a, M>> {
+        self.check(mem)?;
+        Ok(Writer { set: self, mem })
     }
+}
+
+/// `len` bytes at offset `at` of the block at `addr`: a backend's page that
+/// is shorter than its page size is refused as running past the image.
+fn entries_of<M: PreservedMemory + ?Sized>(
+    mem: &M,
+    addr: PhysAddr,
+    at: usize,
+    len: usize,
+) -> Result<&[u8]> {
+    mem.page(addr)?
+        .get(at..at + len)
+        .ok_or(Error::mem(addr, Fault::PastEndOfImage))
 }
 
 /// The error for a walk that met an address twice or reached the block
@@ -526,13 +631,15 @@ fn write_header_count<M: PreservedMemory + ?Sized>(
     Ok(())
 }
 
-/// Iterator over a set's entries as byte slices, in chain order.
+/// Iterator over a set's entries as byte slices, in chain order (made by
+/// [`RawBlockSet::iter`], which fetched every page it reads: it cannot fail).
 pub struct Iter<'a, M: ?Sized> {
-    set: &'a RawBlockSet,
-    mem: &'a M,
-    block: usize,
+    /// The used part of each block holding an entry (never empty).
+    blocks: alloc::vec::IntoIter<&'a [u8]>,
     cur: &'a [u8],
+    entry_size: usize,
     remaining: usize,
+    _mem: core::marker::PhantomData<&'a M>,
 }
 
 impl<'a, M: PreservedMemory + ?Sized> Iterator for Iter<'a, M> {
@@ -540,19 +647,10 @@ impl<'a, M: PreservedMemory + ?Sized> Iterator for Iter<'a, M> {
 
     #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
-        while self.cur.is_empty() {
-            if self.remaining == 0 || self.block >= self.set.blocks.len() {
-                return None;
-            }
-            let b = self.block;
-            self.block += 1;
-            // Addresses were checked when the set was built or restored, so
-            // this only fails if the memory was torn down under us.
-            let page = self.mem.page(self.set.blocks[b]).ok()?;
-            let n = self.set.block_len(b);
-            self.cur = page.get(HEADER_SIZE..HEADER_SIZE + n * self.set.entry_size)?;
+        if self.cur.is_empty() {
+            self.cur = self.blocks.next()?;
         }
-        let (entry, rest) = self.cur.split_at(self.set.entry_size);
+        let (entry, rest) = self.cur.split_at_checked(self.entry_size)?;
         self.cur = rest;
         self.remaining -= 1;
         Some(entry)
@@ -563,31 +661,50 @@ impl<'a, M: PreservedMemory + ?Sized> Iterator for Iter<'a, M> {
     }
 }
 
+// Exact: the block slices hold `len` entries between them, by construction.
 impl<M: PreservedMemory + ?Sized> ExactSizeIterator for Iter<'_, M> {}
+
+impl<M: PreservedMemory + ?Sized> core::iter::FusedIterator for Iter<'_, M> {}
+
+impl<M: ?Sized> core::fmt::Debug for Iter<'_, M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Iter")
+            .field("remaining", &self.remaining)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Appends entries to an outgoing set; trims trailing empty blocks when
 /// finished or dropped, so a set written through a writer is always safe
-/// to publish.
+/// to publish. Made by [`RawBlockSet::writer`], which checked the memory.
 pub struct Writer<'a, M: PreservedMemory + ?Sized> {
     set: &'a mut RawBlockSet,
     mem: &'a mut M,
+}
+
+impl<M: PreservedMemory + ?Sized> core::fmt::Debug for Writer<'_, M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Writer")
+            .field("set", &self.set)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<M: PreservedMemory + ?Sized> Writer<'_, M> {
     /// Reserves the next slot (see [`RawBlockSet::reserve`]).
     #[inline]
     pub fn reserve(&mut self) -> Result<&mut [u8]> {
-        self.set.reserve(self.mem)
+        self.set.reserve_in(self.mem)
     }
 
     /// Appends one entry's bytes.
     pub fn push(&mut self, entry: &[u8]) -> Result<()> {
-        self.set.push(self.mem, entry)
+        self.set.push_in(self.mem, entry)
     }
 
     /// Steps back over the last entry (see [`RawBlockSet::prev`]).
     pub fn prev(&mut self) -> Result<Option<&[u8]>> {
-        self.set.prev(self.mem)
+        self.set.prev_in(self.mem)
     }
 
     /// Entries in the set so far.
@@ -604,13 +721,14 @@ impl<M: PreservedMemory + ?Sized> Writer<'_, M> {
     pub fn finish(self) -> Result<PhysAddr> {
         let mut this = core::mem::ManuallyDrop::new(self);
         let w = &mut *this;
-        w.set.publish(w.mem)
+        w.set.trim_in(w.mem)?;
+        Ok(w.set.head())
     }
 }
 
 impl<M: PreservedMemory + ?Sized> Drop for Writer<'_, M> {
     fn drop(&mut self) {
-        let _ = self.set.trim(self.mem);
+        let _ = self.set.trim_in(self.mem);
     }
 }
 
@@ -624,7 +742,7 @@ mod tests {
     fn filled(mem: &mut SimMemory, entry_size: usize, n: usize) -> RawBlockSet {
         let mut set = RawBlockSet::new(mem, entry_size).unwrap();
         set.grow(mem, n).unwrap();
-        let mut w = set.writer(mem);
+        let mut w = set.writer(mem).unwrap();
         for i in 0..n {
             w.push(&alloc::vec![i as u8; entry_size]).unwrap();
         }
@@ -641,11 +759,11 @@ mod tests {
         let mem = mem.kexec();
         let back = RawBlockSet::restore(&mem, head, 1000).unwrap();
         assert_eq!(back.len(), 10);
-        for (i, e) in back.iter(&mem).enumerate() {
+        for (i, e) in back.iter(&mem).unwrap().enumerate() {
             assert!(e.iter().all(|&b| b == i as u8));
         }
-        assert_eq!(back.get(&mem, 9).map(|e| e[0]), Some(9));
-        assert_eq!(back.get(&mem, 10), None);
+        assert_eq!(back.get(&mem, 9).unwrap().map(|e| e[0]), Some(9));
+        assert_eq!(back.get(&mem, 10).unwrap(), None);
     }
 
     #[test]

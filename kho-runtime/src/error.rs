@@ -211,6 +211,19 @@ pub enum Error {
         /// The cause (`ENOSPC` for a full disk).
         source: std::io::Error,
     },
+    /// A block set was used with a memory other than the one it was made or
+    /// restored in (another value at the same base, a clone, the memory
+    /// after a kexec): its block addresses mean nothing there.
+    #[error(
+        "block set lives in {expected}, not {found}: use a set only with the memory \
+         it was made or restored in"
+    )]
+    WrongMemory {
+        /// The memory the set was made or restored in.
+        expected: crate::MemoryId,
+        /// The memory it was used with.
+        found: crate::MemoryId,
+    },
 }
 
 // Written by hand, not with thiserror: the no_std core needs nothing but

@@ -60,9 +60,10 @@ use crate::cache::PageCache;
 use crate::image_file::{self, io_error, shown, Access, ImageFile, Wait};
 use crate::layout::{Field, StructLayout, StructRef, Ty};
 use crate::memory::{check_page_size, page_offset, PAGE_SIZES};
+use crate::pages::{FailPlan, PageState, PageTable};
 use crate::{
-    name_bytes, set_name, AbiField, BlockSet, Error, Fault, KhoEntry, PhysAddr, PreservedMemory,
-    RawBlockSet, Result,
+    name_bytes, set_name, AbiField, BlockSet, Error, Fault, KhoEntry, MemoryId, PhysAddr,
+    PreservedMemory, RawBlockSet, Result,
 };
 
 const MAGIC: [u8; 8] = *b"KHOIMAGE";
@@ -245,15 +246,6 @@ impl core::fmt::Debug for RootRecord {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum PageState {
-    Reserved,
-    Free,
-    Outgoing,
-    Incoming,
-    Restored,
-}
-
 #[derive(Clone, Copy, Debug)]
 struct Superblock {
     page_size: usize,
@@ -356,13 +348,14 @@ pub struct FileStats {
 /// or any [`ImageFile`] through [`create_on`](Self::create_on) and
 /// [`open_on`](Self::open_on) (the power-loss tests use a model disk).
 pub struct FileMemory<F = File> {
+    id: MemoryId,
     path: PathBuf,
     file: F,
     sb: Superblock,
     meta: usize,
     /// Slot of the published superblock; the next publish writes the other.
     slot: usize,
-    state: Vec<PageState>,
+    pages: PageTable,
     /// Pages the published generation uses: never reallocated before the
     /// next publish.
     published: Vec<bool>,
@@ -376,9 +369,7 @@ pub struct FileMemory<F = File> {
     dirty: BTreeSet<usize>,
     root: Vec<RootRecord>,
     root_set: Option<RawBlockSet>,
-    stats: FileStats,
-    fail_at: Option<u64>,
-    attempts: u64,
+    fail: FailPlan,
     /// False for [`FileMemory::open_read_only`]: the file is open read-only,
     /// so a publish could never reach it.
     writable: bool,
@@ -395,7 +386,8 @@ impl<F> core::fmt::Debug for FileMemory<F> {
             .field("page_size", &self.sb.page_size)
             .field("pages", &self.sb.pages)
             .field("generation", &self.sb.generation)
-            .field("stats", &self.stats)
+            .field("id", &self.id)
+            .field("stats", &self.pages.counts())
             .finish()
     }
 }
@@ -562,7 +554,7 @@ impl<F: ImageFile> FileMemory<F> {
         };
         let mut mem = FileMemory::with_file(path, file, sb, 1)?;
         for i in mem.meta..sb.pages {
-            mem.state[i] = PageState::Free;
+            mem.pages.set_free(i);
         }
         mem.publish(&[])?;
         Ok(mem)
@@ -602,16 +594,19 @@ impl<F: ImageFile> FileMemory<F> {
         for i in mem.meta..sb.pages {
             let bit = bitmap.get(i / 8).is_some_and(|b| b >> (i % 8) & 1 == 1);
             mem.published[i] = bit;
-            mem.state[i] = if bit {
-                PageState::Incoming
+            if bit {
+                mem.pages.set_incoming(i);
             } else {
-                PageState::Free
-            };
+                mem.pages.set_free(i);
+            }
         }
-        mem.stats.incoming = mem.published.iter().filter(|&&b| b).count();
         let mut table = RawBlockSet::restore(&mem, PhysAddr(sb.root), RootRecord::SIZE)
             .map_err(|e| bad(format!("root table: {e}")))?;
-        mem.root = table.iter(&mem).map(RootRecord::read_from).collect();
+        mem.root = table
+            .iter(&mem)
+            .map_err(|e| bad(format!("root table: {e}")))?
+            .map(RootRecord::read_from)
+            .collect();
         table.destroy(&mut mem)?;
         Ok(mem)
     }
@@ -619,11 +614,12 @@ impl<F: ImageFile> FileMemory<F> {
     fn with_file(path: &Path, file: F, sb: Superblock, slot: usize) -> Result<Self> {
         let meta = meta_pages(sb.pages, sb.page_size);
         Ok(FileMemory {
+            id: MemoryId::new(),
             path: path.to_path_buf(),
             file,
             meta,
             slot,
-            state: filled(sb.pages, PageState::Reserved)?,
+            pages: PageTable::new(sb.pages, PageState::Reserved)?,
             published: filled(sb.pages, false)?,
             freed: Vec::new(),
             scan: meta,
@@ -631,9 +627,7 @@ impl<F: ImageFile> FileMemory<F> {
             dirty: BTreeSet::new(),
             root: Vec::new(),
             root_set: None,
-            stats: FileStats::default(),
-            fail_at: None,
-            attempts: 0,
+            fail: FailPlan::default(),
             writable: true,
             poisoned: false,
             sb,
@@ -646,7 +640,7 @@ impl<F: ImageFile> FileMemory<F> {
 
     /// Whether page `i` may be handed out by `alloc_preserve`.
     fn allocatable(&self, i: usize) -> bool {
-        !self.published[i] && matches!(self.state[i], PageState::Free | PageState::Restored)
+        !self.published[i] && self.pages.is_free(i)
     }
 
     /// Forgets the freed pages and rescans from the first data page: after
@@ -691,7 +685,12 @@ impl<F: ImageFile> FileMemory<F> {
 
     /// Page counters.
     pub fn stats(&self) -> FileStats {
-        self.stats
+        let c = self.pages.counts();
+        FileStats {
+            preserved: c.preserved,
+            incoming: c.incoming,
+            restored: c.restored,
+        }
     }
 
     /// The root table found when the image was opened.
@@ -735,7 +734,7 @@ impl<F: ImageFile> FileMemory<F> {
 
     /// Makes the `n`th allocation attempt from now fail, once.
     pub fn fail_allocation(&mut self, n: u64) {
-        self.fail_at = Some(self.attempts + n);
+        self.fail.fail_in(n);
     }
 
     /// Publishes a new generation whose root table holds `records`: the
@@ -796,7 +795,7 @@ impl<F: ImageFile> FileMemory<F> {
                 return Err(e);
             }
         };
-        for (k, s) in keep.iter_mut().zip(&self.state) {
+        for (k, s) in keep.iter_mut().zip(self.pages.states()) {
             *k = *s == PageState::Outgoing;
         }
         if let Some(old) = &self.root_set {
@@ -988,13 +987,13 @@ impl<F: ImageFile> PreservedMemory for FileMemory<F> {
         self.sb.page_size
     }
 
+    #[inline]
+    fn id(&self) -> MemoryId {
+        self.id
+    }
+
     fn alloc_preserve(&mut self) -> Result<PhysAddr> {
-        let attempt = self.attempts;
-        self.attempts += 1;
-        if self.fail_at == Some(attempt) {
-            self.fail_at = None;
-            return Err(Error::OutOfMemory);
-        }
+        self.fail.attempt()?;
         let mut found = None;
         while let Some(i) = self.freed.pop() {
             if self.allocatable(i) {
@@ -1013,45 +1012,32 @@ impl<F: ImageFile> PreservedMemory for FileMemory<F> {
         let addr = PhysAddr(self.sb.base + (i * self.sb.page_size) as u64);
         self.cache.zeroed(i, addr)?;
         self.dirty.insert(i);
-        self.state[i] = PageState::Outgoing;
-        self.stats.preserved += 1;
+        self.pages.alloc(i)?;
         Ok(addr)
     }
 
     fn unpreserve_free(&mut self, addr: PhysAddr) -> Result<()> {
         let i = self.index(addr)?;
-        if self.state[i] != PageState::Outgoing {
-            return Err(Error::mem(addr, Fault::NotPreserved));
-        }
-        self.state[i] = PageState::Free;
+        self.pages.unpreserve(i, addr)?;
         self.dirty.remove(&i);
         self.cache.evict(i);
         if !self.published[i] {
             self.freed.push(i);
         }
-        self.stats.preserved -= 1;
         Ok(())
     }
 
     fn restore_free(&mut self, addr: PhysAddr) -> Result<()> {
         let i = self.index(addr)?;
-        match self.state[i] {
-            PageState::Incoming => {}
-            PageState::Restored => return Err(Error::mem(addr, Fault::AlreadyRestored)),
-            _ => return Err(Error::mem(addr, Fault::NotPreserved)),
-        }
         // Still part of the published generation: reusable after the next publish.
-        self.state[i] = PageState::Restored;
+        self.pages.restore(i, addr)?;
         self.dirty.remove(&i);
         self.cache.evict(i);
-        self.stats.incoming -= 1;
-        self.stats.restored += 1;
         Ok(())
     }
 
     fn is_incoming(&self, addr: PhysAddr) -> bool {
-        self.index(addr)
-            .is_ok_and(|i| self.state[i] == PageState::Incoming)
+        self.index(addr).is_ok_and(|i| self.pages.is_incoming(i))
     }
 
     #[inline]

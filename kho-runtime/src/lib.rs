@@ -21,7 +21,7 @@
 //! let mem = mem.kexec(); // the next kernel: only preserved pages survive
 //! let restored = BlockSet::<BlockHeaderSer, _>::restore(&mem, head)?;
 //! assert_eq!(restored.len(), 1000);
-//! assert_eq!(restored.iter(&mem).nth(999).map(|e| e.count), Some(1998));
+//! assert_eq!(restored.iter(&mem)?.nth(999).map(|e| e.count), Some(1998));
 //! # Ok(())
 //! # }
 //! ```
@@ -36,6 +36,8 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// Every public type is nameable (exported) and printable.
+#![deny(unnameable_types, missing_debug_implementations)]
 
 extern crate alloc;
 #[cfg(feature = "std")]
@@ -46,6 +48,7 @@ mod block_set;
 mod entry;
 mod error;
 mod memory;
+mod pages;
 mod ptr;
 mod sim;
 mod typed;
@@ -68,7 +71,7 @@ pub use entry::{
 pub use error::{ChainFault, Error, Fault, Result};
 pub use kho_layout as layout;
 pub use kho_layout::fingerprint;
-pub use memory::{check_page_size, PreservedMemory, PAGE_SIZES};
+pub use memory::{check_page_size, MemoryId, PreservedMemory, PAGE_SIZES};
 pub use ptr::{CharArray, PhysPtr};
 pub use sim::{SimMemory, SimStats, POISON};
 pub use typed::{BlockSet, Entries, Writer as TypedWriter};

@@ -1,9 +1,47 @@
 //! The preserved-memory interface every backend implements.
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use crate::{Error, Fault, PhysAddr, Result};
 
 /// Page sizes the format supports (both kernels share one).
 pub const PAGE_SIZES: [usize; 3] = [4096, 16384, 65536];
+
+/// The identity of one memory: which [`PreservedMemory`] value a block set
+/// lives in.
+///
+/// Each call of [`MemoryId::new`] returns an identity never returned before
+/// in this process (a 64-bit counter, which no process can exhaust), so two
+/// memories are told apart even when they have the same base, page size and
+/// bytes: a clone, the memory after a [`kexec`](crate::SimMemory::kexec), a
+/// second open of the same image. A block set records its memory's identity
+/// when it is made or restored and refuses any other memory with
+/// [`Error::WrongMemory`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MemoryId(u64);
+
+impl MemoryId {
+    /// A fresh identity, for a backend's constructor (and for every value
+    /// that is a different memory from the one it came from, such as a clone).
+    #[allow(clippy::new_without_default)] // a default would read as "the same one"
+    pub fn new() -> Self {
+        // Relaxed: the counter orders nothing but itself; uniqueness comes
+        // from the atomic read-modify-write.
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        MemoryId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The identity as a number (unique in this process, for messages).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl core::fmt::Display for MemoryId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "memory #{}", self.0)
+    }
+}
 
 /// Memory that can be handed from one kernel to the next, page by page.
 ///
@@ -13,6 +51,14 @@ pub const PAGE_SIZES: [usize; 3] = [4096, 16384, 65536];
 pub trait PreservedMemory {
     /// The page (and so block) size in bytes.
     fn page_size(&self) -> usize;
+
+    /// This memory's identity, made with [`MemoryId::new`] when the value
+    /// was made and never changed. Two values that are different memories
+    /// must answer different identities (a clone or a value made by
+    /// consuming another counts as a new memory), or a block set could be
+    /// used with memory that does not hold its blocks. Called on every
+    /// block-set operation: keep it a field read.
+    fn id(&self) -> MemoryId;
 
     /// Allocates one zeroed page and marks it preserved across the handover.
     fn alloc_preserve(&mut self) -> Result<PhysAddr>;
@@ -30,6 +76,8 @@ pub trait PreservedMemory {
     fn is_incoming(&self, addr: PhysAddr) -> bool;
 
     /// The page at `addr`, which must be page aligned and inside memory.
+    ///
+    /// Exactly [`page_size`](Self::page_size) bytes.
     fn page(&self, addr: PhysAddr) -> Result<&[u8]>;
 
     /// The page at `addr` for writing.

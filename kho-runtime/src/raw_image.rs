@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::cache::PageCache;
 use crate::image_file::{self, shown, Access, Kind};
 use crate::memory::{check_page_size, page_offset};
-use crate::{Error, Fault, PhysAddr, PreservedMemory, Result};
+use crate::{Error, Fault, MemoryId, PhysAddr, PreservedMemory, Result};
 
 enum Bytes {
     /// A file read page by page on first access.
@@ -34,10 +34,27 @@ enum Bytes {
 /// ([`Fault::Shrunk`], "the image shrank to N bytes while open"), never a
 /// signal; a page read before the truncation keeps the bytes it had.
 pub struct RawImage {
+    id: MemoryId,
     base: u64,
     page_size: usize,
     len: usize,
     bytes: Bytes,
+}
+
+impl core::fmt::Debug for RawImage {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let path = match &self.bytes {
+            Bytes::File { path, .. } => path.as_str(),
+            Bytes::Owned(_) => "<memory>",
+        };
+        f.debug_struct("RawImage")
+            .field("id", &self.id)
+            .field("path", &path)
+            .field("base", &PhysAddr(self.base))
+            .field("page_size", &self.page_size)
+            .field("len", &self.len)
+            .finish()
+    }
 }
 
 impl RawImage {
@@ -65,6 +82,7 @@ impl RawImage {
             path: shown,
         };
         Ok(RawImage {
+            id: MemoryId::new(),
             base,
             page_size,
             len,
@@ -76,6 +94,7 @@ impl RawImage {
     pub fn from_vec(bytes: Vec<u8>, base: u64, page_size: usize) -> Result<Self> {
         check(base, page_size, "<memory>")?;
         Ok(RawImage {
+            id: MemoryId::new(),
             base,
             page_size,
             len: bytes.len(),
@@ -113,6 +132,11 @@ fn check(base: u64, page_size: usize, path: &str) -> Result<()> {
 impl PreservedMemory for RawImage {
     fn page_size(&self) -> usize {
         self.page_size
+    }
+
+    #[inline]
+    fn id(&self) -> MemoryId {
+        self.id
     }
 
     fn alloc_preserve(&mut self) -> Result<PhysAddr> {

@@ -6,22 +6,11 @@ use alloc::vec::Vec;
 use core::cmp::Reverse;
 
 use crate::memory::{check_page_size, page_offset};
-use crate::{Error, Fault, PhysAddr, PreservedMemory, Result};
+use crate::pages::{FailPlan, PageState, PageTable};
+use crate::{Error, Fault, MemoryId, PhysAddr, PreservedMemory, Result};
 
 /// Byte written over every page the previous kernel did not preserve.
 pub const POISON: u8 = 0x6b;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum PageState {
-    /// Free; `zeroed` when known to hold only zeros.
-    Free { zeroed: bool },
-    /// Allocated and preserved by this kernel.
-    Outgoing,
-    /// Preserved by the previous kernel, not yet restored.
-    Incoming,
-    /// Restored and freed by this kernel (free for allocation too).
-    Restored,
-}
 
 /// Page counters, so tests can prove that nothing leaks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,27 +31,46 @@ pub struct SimStats {
 /// bytes and become incoming, every other page is poisoned. Allocation hands
 /// out the lowest free address first, so runs are reproducible, and can be
 /// made to fail at a chosen allocation ([`fail_allocation`](Self::fail_allocation)).
-#[derive(Clone)]
+///
+/// A clone is another memory with the same bytes: it has its own
+/// [`id`](PreservedMemory::id), so a set made in one is refused by the other
+/// ([`Error::WrongMemory`]); restore the set from the clone to read it there.
 pub struct SimMemory {
+    id: MemoryId,
     base: u64,
     page_size: usize,
     bytes: Vec<u8>,
-    state: Vec<PageState>,
+    pages: PageTable,
     /// Free page indices, lowest on top (a min-heap, so a page freed late
     /// does not jump the queue).
     free: BinaryHeap<Reverse<usize>>,
-    stats: SimStats,
-    fail_at: Option<u64>,
-    attempts: u64,
+    allocations: u64,
+    fail: FailPlan,
+}
+
+impl Clone for SimMemory {
+    fn clone(&self) -> Self {
+        SimMemory {
+            id: MemoryId::new(),
+            base: self.base,
+            page_size: self.page_size,
+            bytes: self.bytes.clone(),
+            pages: self.pages.clone(),
+            free: self.free.clone(),
+            allocations: self.allocations,
+            fail: self.fail,
+        }
+    }
 }
 
 impl core::fmt::Debug for SimMemory {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SimMemory")
+            .field("id", &self.id)
             .field("base", &PhysAddr(self.base))
             .field("page_size", &self.page_size)
-            .field("pages", &self.state.len())
-            .field("stats", &self.stats)
+            .field("pages", &self.pages.len())
+            .field("stats", &self.stats())
             .finish()
     }
 }
@@ -80,14 +88,14 @@ impl SimMemory {
             return Err(Error::mem(PhysAddr(base), Fault::Unaligned));
         }
         Ok(SimMemory {
+            id: MemoryId::new(),
             base,
             page_size,
             bytes: vec![0; len],
-            state: vec![PageState::Free { zeroed: true }; pages],
+            pages: PageTable::new(pages, PageState::Free { zeroed: true })?,
             free: (0..pages).map(Reverse).collect(),
-            stats: SimStats::default(),
-            fail_at: None,
-            attempts: 0,
+            allocations: 0,
+            fail: FailPlan::default(),
         })
     }
 
@@ -98,12 +106,18 @@ impl SimMemory {
 
     /// Number of pages.
     pub fn pages(&self) -> usize {
-        self.state.len()
+        self.pages.len()
     }
 
     /// The page counters.
     pub fn stats(&self) -> SimStats {
-        self.stats
+        let c = self.pages.counts();
+        SimStats {
+            preserved: c.preserved,
+            incoming: c.incoming,
+            restored: c.restored,
+            allocations: self.allocations,
+        }
     }
 
     /// All of memory as bytes (byte `k` is address `base + k`).
@@ -114,32 +128,26 @@ impl SimMemory {
     /// Makes the `n`th allocation attempt from now (0 = the next) fail with
     /// [`Error::OutOfMemory`], once.
     pub fn fail_allocation(&mut self, n: u64) {
-        self.fail_at = Some(self.attempts + n);
+        self.fail.fail_in(n);
     }
 
     /// Boots the next kernel on this memory: pages preserved by this kernel
     /// become incoming with their bytes intact; all others, incoming pages
     /// this kernel never restored included, are poisoned and free.
+    ///
+    /// The result is a new memory (a new [`id`](PreservedMemory::id)): the
+    /// outgoing kernel's sets are refused in it; restore them from their heads.
     pub fn kexec(mut self) -> SimMemory {
         self.free.clear();
-        let mut incoming = 0;
-        for (i, state) in self.state.iter_mut().enumerate() {
-            if *state == PageState::Outgoing {
-                *state = PageState::Incoming;
-                incoming += 1;
-            } else {
-                *state = PageState::Free { zeroed: false };
-                let at = i * self.page_size;
-                self.bytes[at..at + self.page_size].fill(POISON);
-                self.free.push(Reverse(i));
-            }
-        }
-        self.stats = SimStats {
-            incoming,
-            ..SimStats::default()
-        };
-        self.fail_at = None;
-        self.attempts = 0;
+        let (bytes, free, ps) = (&mut self.bytes, &mut self.free, self.page_size);
+        self.pages.hand_over(|i| {
+            let at = i * ps;
+            bytes[at..at + ps].fill(POISON);
+            free.push(Reverse(i));
+        });
+        self.id = MemoryId::new();
+        self.allocations = 0;
+        self.fail = FailPlan::default();
         self
     }
 
@@ -153,52 +161,38 @@ impl PreservedMemory for SimMemory {
         self.page_size
     }
 
+    #[inline]
+    fn id(&self) -> MemoryId {
+        self.id
+    }
+
     fn alloc_preserve(&mut self) -> Result<PhysAddr> {
-        let attempt = self.attempts;
-        self.attempts += 1;
-        if self.fail_at == Some(attempt) {
-            self.fail_at = None;
-            return Err(Error::OutOfMemory);
-        }
+        self.fail.attempt()?;
         let Reverse(i) = self.free.pop().ok_or(Error::OutOfMemory)?;
-        if self.state[i] != (PageState::Free { zeroed: true }) {
+        if !self.pages.alloc(i)? {
             let at = i * self.page_size;
             self.bytes[at..at + self.page_size].fill(0);
         }
-        self.state[i] = PageState::Outgoing;
-        self.stats.preserved += 1;
-        self.stats.allocations += 1;
+        self.allocations += 1;
         Ok(PhysAddr(self.base + (i * self.page_size) as u64))
     }
 
     fn unpreserve_free(&mut self, addr: PhysAddr) -> Result<()> {
         let i = self.index(addr)?;
-        if self.state[i] != PageState::Outgoing {
-            return Err(Error::mem(addr, Fault::NotPreserved));
-        }
-        self.state[i] = PageState::Free { zeroed: false };
+        self.pages.unpreserve(i, addr)?;
         self.free.push(Reverse(i));
-        self.stats.preserved -= 1;
         Ok(())
     }
 
     fn restore_free(&mut self, addr: PhysAddr) -> Result<()> {
         let i = self.index(addr)?;
-        match self.state[i] {
-            PageState::Incoming => {}
-            PageState::Restored => return Err(Error::mem(addr, Fault::AlreadyRestored)),
-            _ => return Err(Error::mem(addr, Fault::NotPreserved)),
-        }
-        self.state[i] = PageState::Restored;
+        self.pages.restore(i, addr)?;
         self.free.push(Reverse(i));
-        self.stats.incoming -= 1;
-        self.stats.restored += 1;
         Ok(())
     }
 
     fn is_incoming(&self, addr: PhysAddr) -> bool {
-        self.index(addr)
-            .is_ok_and(|i| self.state[i] == PageState::Incoming)
+        self.index(addr).is_ok_and(|i| self.pages.is_incoming(i))
     }
 
     #[inline]

@@ -9,7 +9,8 @@ use crate::{AbiField, KhoEntry, PhysAddr, PreservedMemory, Result};
 ///
 /// A thin, typed layer over [`RawBlockSet`]: entries go in and come out as
 /// `T` values, converted field by field. See [`RawBlockSet`] for the
-/// semantics of each operation.
+/// semantics of each operation; like it, the set is tied to the memory it
+/// was made or restored in, and any other is [`Error::WrongMemory`](crate::Error::WrongMemory).
 pub struct BlockSet<T: KhoEntry, M: PreservedMemory + ?Sized> {
     raw: RawBlockSet,
     _types: PhantomData<Types<T, M>>,
@@ -155,30 +156,33 @@ impl<T: KhoEntry, M: PreservedMemory + ?Sized> BlockSet<T, M> {
         Ok(self.raw.prev(mem)?.map(T::read_from))
     }
 
-    /// Entry `index`.
-    pub fn get(&self, mem: &M, index: usize) -> Option<T> {
-        self.raw.get(mem, index).map(T::read_from)
+    /// Entry `index`, or `None` past the end (see [`RawBlockSet::get`]).
+    pub fn get(&self, mem: &M, index: usize) -> Result<Option<T>> {
+        Ok(self.raw.get(mem, index)?.map(T::read_from))
     }
 
-    /// The entries in chain order.
-    pub fn iter<'a>(&'a self, mem: &'a M) -> Entries<'a, T, M> {
-        Entries {
-            raw: self.raw.iter(mem),
+    /// The entries in chain order: the check and every page read happen
+    /// here, and the iterator yields exactly [`len`](Self::len) entries (see
+    /// [`RawBlockSet::iter`]).
+    pub fn iter<'a>(&'a self, mem: &'a M) -> Result<Entries<'a, T, M>> {
+        Ok(Entries {
+            raw: self.raw.iter(mem)?,
             _t: PhantomData,
-        }
+        })
     }
 
     /// A writer appending into the capacity already grown; it trims the set
-    /// when finished or dropped.
-    pub fn writer<'a>(&'a mut self, mem: &'a mut M) -> Writer<'a, T, M> {
-        Writer {
-            raw: self.raw.writer(mem),
+    /// when finished or dropped. The memory is checked here, once.
+    pub fn writer<'a>(&'a mut self, mem: &'a mut M) -> Result<Writer<'a, T, M>> {
+        Ok(Writer {
+            raw: self.raw.writer(mem)?,
             _t: PhantomData,
-        }
+        })
     }
 }
 
-/// Iterator over a typed set's entries.
+/// Iterator over a typed set's entries, made by [`BlockSet::iter`]; it
+/// cannot fail and knows its exact length.
 pub struct Entries<'a, T, M: ?Sized> {
     raw: Iter<'a, M>,
     _t: PhantomData<fn() -> T>,
@@ -199,10 +203,29 @@ impl<T: KhoEntry, M: PreservedMemory + ?Sized> Iterator for Entries<'_, T, M> {
 
 impl<T: KhoEntry, M: PreservedMemory + ?Sized> ExactSizeIterator for Entries<'_, T, M> {}
 
-/// Typed writer: see [`crate::Writer`].
+impl<T: KhoEntry, M: PreservedMemory + ?Sized> core::iter::FusedIterator for Entries<'_, T, M> {}
+
+impl<T, M: ?Sized> core::fmt::Debug for Entries<'_, T, M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("Entries").field(&self.raw).finish()
+    }
+}
+
+/// Appends `T` entries to an outgoing [`BlockSet`] (exported as
+/// `TypedWriter`; made by [`BlockSet::writer`]). Like the untyped
+/// [`Writer`](crate::Writer), it trims the set when finished or dropped.
 pub struct Writer<'a, T, M: PreservedMemory + ?Sized> {
     raw: crate::Writer<'a, M>,
     _t: PhantomData<fn(T)>,
+}
+
+impl<T: KhoEntry, M: PreservedMemory + ?Sized> core::fmt::Debug for Writer<'_, T, M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TypedWriter")
+            .field("compatible", &T::COMPATIBLE)
+            .field("raw", &self.raw)
+            .finish()
+    }
 }
 
 impl<T: KhoEntry, M: PreservedMemory + ?Sized> Writer<'_, T, M> {

@@ -198,7 +198,7 @@ fn restore_under_heap_failure() -> Check {
                 );
                 for i in [0, 1, 40, n / 2, n - 1] {
                     ensure!(
-                        got.get(&mem, i) == Some(&raw_entry(1, i)[..]),
+                        got.get(&mem, i).unwrap() == Some(&raw_entry(1, i)[..]),
                         "N = {k}: entry {i} differs"
                     );
                 }
@@ -385,7 +385,7 @@ fn save(mem: &mut FileMemory, generation: u64, built: &mut Built) -> kho_runtime
     built.typed.push(BlockSet::new(mem)?);
     let grown = built.typed.last_mut().expect("just pushed");
     grown.grow(mem, GROWN)?;
-    let mut w = grown.writer(mem);
+    let mut w = grown.writer(mem).unwrap();
     for i in 0..GROWN {
         w.push(&stamp(generation, 0, i))?;
     }
@@ -428,7 +428,7 @@ fn verify(mem: &FileMemory, generation: u64) -> Result<(), String> {
             .restore_set::<Stamp>(name)
             .map_err(|e| format!("{name}: {e}"))?;
         ensure!(s.len() == n, "{name} has {} entries", s.len());
-        for (i, got) in s.iter(mem).enumerate() {
+        for (i, got) in s.iter(mem).unwrap().enumerate() {
             ensure!(
                 got == stamp(generation, set, i),
                 "{name} entry {i} is {got:?}, expected generation {generation}"
@@ -439,7 +439,7 @@ fn verify(mem: &FileMemory, generation: u64) -> Result<(), String> {
     let raw =
         RawBlockSet::restore(mem, PhysAddr(r.head), RAW_ES).map_err(|e| format!("raw: {e}"))?;
     ensure!(raw.len() == RAW, "raw has {} entries", raw.len());
-    for (i, got) in raw.iter(mem).enumerate() {
+    for (i, got) in raw.iter(mem).unwrap().enumerate() {
         ensure!(
             got == &raw_entry(generation, i)[..],
             "raw entry {i} differs"

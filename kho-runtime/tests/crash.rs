@@ -78,15 +78,7 @@ fn main() {
     drop(mem);
     assert_eq!(verify(&path), Ok(1));
 
-    let seed = std::env::var("KHO_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-                | 1
-        });
+    let seed = stamps::seed("KHO_CRASH_SEED");
     println!("crash safety: seed {seed} (KHO_CRASH_SEED to replay), one save takes {one_save:?}");
     let mut rng = Rng(seed);
     let exe = std::env::current_exe().expect("current exe");

@@ -31,7 +31,7 @@ fn write_handover(path: &str, ps: usize, pages: usize) -> Vec<RootRecord> {
     let n = 2 * conns.count_per_block() + 7;
     conns.grow(&mut mem, n).unwrap();
     {
-        let mut w = conns.writer(&mut mem);
+        let mut w = conns.writer(&mut mem).unwrap();
         for i in 0..n {
             w.push(&Conn::nth(i)).unwrap();
         }
@@ -83,15 +83,15 @@ fn check_handover(mem: &FileMemory, records: &[RootRecord]) {
     assert_eq!(conns.len() as u64, { r.entries });
     assert_eq!(conns.head(), PhysAddr(r.head));
     assert_eq!(conns.block_count(), 3);
-    for (i, c) in conns.iter(mem).enumerate() {
+    for (i, c) in conns.iter(mem).unwrap().enumerate() {
         assert_eq!(c, Conn::nth(i), "conn {i}");
     }
-    assert_eq!(conns.iter(mem).count(), conns.len());
+    assert_eq!(conns.iter(mem).unwrap().count(), conns.len());
 
     let wide = mem.restore_set::<Wide>("wide").unwrap();
     assert_eq!(wide.len(), 1000);
     for i in 0..1000 {
-        assert_eq!(wide.get(mem, i), Some(Wide::nth(i)));
+        assert_eq!(wide.get(mem, i).unwrap(), Some(Wide::nth(i)));
     }
 
     let empty = mem.restore_set::<Conn>("empty").unwrap();
@@ -101,7 +101,7 @@ fn check_handover(mem: &FileMemory, records: &[RootRecord]) {
     assert_eq!(r.compatible(), "test-raw-v1");
     let raw = RawBlockSet::restore(mem, PhysAddr(r.head), r.entry_size as usize).unwrap();
     assert_eq!(raw.len(), 45);
-    for (i, e) in raw.iter(mem).enumerate() {
+    for (i, e) in raw.iter(mem).unwrap().enumerate() {
         assert_eq!(e, &entry_bytes(i, 100)[..]);
     }
 }
@@ -243,7 +243,7 @@ fn record_names_and_compatibles_are_bounded() {
 fn take_over_log(mem: &mut FileMemory, name: &str, expect: usize) -> Vec<Conn> {
     let mut old = mem.restore_set::<Conn>(name).unwrap();
     assert_eq!(old.len(), expect);
-    let items: Vec<Conn> = old.iter(mem).collect();
+    let items: Vec<Conn> = old.iter(mem).unwrap().collect();
     for (i, c) in items.iter().enumerate() {
         assert_eq!(*c, Conn::nth(i), "{name}: entry {i}");
     }
@@ -321,7 +321,7 @@ fn sets_not_taken_over_stay_readable_until_released() {
     for b in fresh.as_raw().blocks() {
         assert!(!held.contains(b), "page {b} handed out twice");
     }
-    for (i, c) in conns.iter(&mem).enumerate() {
+    for (i, c) in conns.iter(&mem).unwrap().enumerate() {
         assert_eq!(c, Conn::nth(i));
     }
     assert_eq!(conns.len() as u64, { records[0].entries });
@@ -383,7 +383,12 @@ fn failed_publish_leaves_the_previous_generation() {
             assert_eq!(mem.generation(), gen + 1);
             assert_eq!(mem.root(), &more[..]);
             let last = more.last().unwrap().name();
-            let got: Vec<Conn> = mem.restore_set::<Conn>(&last).unwrap().iter(&mem).collect();
+            let got: Vec<Conn> = mem
+                .restore_set::<Conn>(&last)
+                .unwrap()
+                .iter(&mem)
+                .unwrap()
+                .collect();
             assert_eq!(got.len(), 50);
             assert_eq!(got[49], Conn::nth(1049));
         }
@@ -413,7 +418,7 @@ fn full_image_fails_publish_cleanly() {
     let r = *mem.find("all").unwrap();
     let set = RawBlockSet::restore(&mem, PhysAddr(r.head), 4080).unwrap();
     assert_eq!(set.len(), 4);
-    assert_eq!(set.get(&mem, 3), Some(&entry_bytes(3, 4080)[..]));
+    assert_eq!(set.get(&mem, 3).unwrap(), Some(&entry_bytes(3, 4080)[..]));
 }
 
 // ---- Hostile files ----
@@ -750,11 +755,11 @@ fn read_everything(path: &str) -> usize {
         let es = r.entry_size as usize;
         if let Ok(set) = RawBlockSet::restore(&mem, PhysAddr(r.head), es) {
             assert!(set.len() <= set.block_count() * set.count_per_block());
-            n += set.iter(&mem).count();
-            assert_eq!(set.get(&mem, set.len()), None);
+            n += set.iter(&mem).unwrap().count();
+            assert_eq!(set.get(&mem, set.len()).unwrap(), None);
         }
         if let Ok(set) = mem.restore_set::<Conn>(&r.name()) {
-            n += set.iter(&mem).count();
+            n += set.iter(&mem).unwrap().count();
         }
     }
     n

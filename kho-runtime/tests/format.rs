@@ -315,6 +315,15 @@ fn untrimmed_grow_leaves_the_kernels_trap() {
     assert_eq!(mem.stats().incoming, 3);
 }
 
+/// An empty set of 100-byte entries grown to three blocks (40 each).
+fn grown_for_120() -> (SimMemory, RawBlockSet, Vec<PhysAddr>) {
+    let mut mem = SimMemory::new(BASE, 4096, 8).unwrap();
+    let mut set = RawBlockSet::new(&mem, 100).unwrap();
+    set.grow(&mut mem, 120).unwrap();
+    let blocks = set.blocks().to_vec();
+    (mem, set, blocks)
+}
+
 fn assert_trimmed_and_restorable(mem: SimMemory, head: PhysAddr, blocks: &[PhysAddr], n: usize) {
     assert_eq!(head, blocks[0]);
     assert_eq!(mem.stats().preserved, 2);
@@ -324,18 +333,15 @@ fn assert_trimmed_and_restorable(mem: SimMemory, head: PhysAddr, blocks: &[PhysA
     let restored = RawBlockSet::restore(&mem, head, 100).unwrap();
     assert_eq!(restored.len(), n);
     assert_eq!(restored.blocks(), &blocks[..2]);
-    for (i, e) in restored.iter(&mem).enumerate() {
+    for (i, e) in restored.iter(&mem).unwrap().enumerate() {
         assert_eq!(e, &entry_bytes(i, 100)[..]);
     }
 }
 
 #[test]
 fn writer_finish_trims_the_trailing_empty_block() {
-    let mut mem = SimMemory::new(BASE, 4096, 8).unwrap();
-    let mut set = RawBlockSet::new(&mem, 100).unwrap();
-    set.grow(&mut mem, 120).unwrap();
-    let blocks = set.blocks().to_vec();
-    let mut w = set.writer(&mut mem);
+    let (mut mem, mut set, blocks) = grown_for_120();
+    let mut w = set.writer(&mut mem).unwrap();
     for i in 0..45 {
         w.push(&entry_bytes(i, 100)).unwrap();
     }
@@ -348,12 +354,9 @@ fn writer_finish_trims_the_trailing_empty_block() {
 
 #[test]
 fn writer_drop_trims_the_trailing_empty_block() {
-    let mut mem = SimMemory::new(BASE, 4096, 8).unwrap();
-    let mut set = RawBlockSet::new(&mem, 100).unwrap();
-    set.grow(&mut mem, 120).unwrap();
-    let blocks = set.blocks().to_vec();
+    let (mut mem, mut set, blocks) = grown_for_120();
     {
-        let mut w = set.writer(&mut mem);
+        let mut w = set.writer(&mut mem).unwrap();
         for i in 0..45 {
             w.push(&entry_bytes(i, 100)).unwrap();
         }
@@ -370,7 +373,7 @@ fn typed_writer_trims_too() {
     set.grow(&mut mem, 255 * 3).unwrap();
     assert_eq!(set.block_count(), 3);
     let head = {
-        let mut w = set.writer(&mut mem);
+        let mut w = set.writer(&mut mem).unwrap();
         for i in 0..256 {
             w.push(&BlockHeaderSer { next: i, count: i }).unwrap();
         }
@@ -382,7 +385,7 @@ fn typed_writer_trims_too() {
     let mem = mem.kexec();
     let r = BlockSet::<BlockHeaderSer, _>::restore(&mem, head).unwrap();
     assert_eq!(r.len(), 255);
-    assert_eq!(r.get(&mem, 254).map(|h| h.next), Some(254));
+    assert_eq!(r.get(&mem, 254).unwrap().map(|h| h.next), Some(254));
 }
 
 #[test]
@@ -452,13 +455,13 @@ fn partly_filled_middle_blocks_restore_in_order() {
     let mut set = RawBlockSet::restore(&mem, p[0], 100).unwrap();
     assert_eq!(set.len(), 44);
     assert_eq!(set.capacity(), 44);
-    let got: Vec<&[u8]> = set.iter(&mem).collect();
+    let got: Vec<&[u8]> = set.iter(&mem).unwrap().collect();
     assert_eq!(got.len(), 44);
     for (i, e) in expect.iter().enumerate() {
         assert_eq!(got[i], &e[..], "iter {i}");
-        assert_eq!(set.get(&mem, i), Some(&e[..]), "get {i}");
+        assert_eq!(set.get(&mem, i).unwrap(), Some(&e[..]), "get {i}");
     }
-    assert_eq!(set.get(&mem, 44), None);
+    assert_eq!(set.get(&mem, 44).unwrap(), None);
     // An incoming set is read-only.
     assert!(matches!(set.grow(&mut mem, 100), Err(Error::Incoming(_))));
     assert!(matches!(
@@ -470,7 +473,7 @@ fn partly_filled_middle_blocks_restore_in_order() {
     assert!(matches!(set.shrink(&mut mem, 0), Err(Error::Incoming(_))));
     assert!(matches!(set.trim(&mut mem), Err(Error::Incoming(_))));
     {
-        let mut w = set.writer(&mut mem);
+        let mut w = set.writer(&mut mem).unwrap();
         assert!(matches!(w.push(&expect[0]), Err(Error::Incoming(_))));
         assert!(matches!(w.reserve(), Err(Error::Incoming(_))));
     }
@@ -483,7 +486,7 @@ fn partly_filled_middle_blocks_restore_in_order() {
     assert_eq!(mem.stats().restored, 3);
     assert_eq!(mem.stats().incoming, 0);
     assert_eq!((set.len(), set.block_count()), (0, 0));
-    assert_eq!(set.iter(&mem).count(), 0);
+    assert_eq!(set.iter(&mem).unwrap().count(), 0);
 }
 
 #[test]

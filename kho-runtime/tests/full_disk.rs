@@ -84,7 +84,7 @@ fn conns(mem: &mut FileMemory, n: usize, from: usize) -> BlockSet<Conn, FileMemo
 fn check(mem: &FileMemory, name: &str, n: usize, from: usize) {
     let set = mem.restore_set::<Conn>(name).unwrap();
     assert_eq!(set.len(), n, "{name}");
-    for (i, c) in set.iter(mem).enumerate() {
+    for (i, c) in set.iter(mem).unwrap().enumerate() {
         assert_eq!(c, Conn::nth(from + i), "{name} entry {i}");
     }
 }

@@ -315,7 +315,7 @@ fn build(c: &Layout) -> Image {
     let mut set = RawBlockSet::new(&mem, es).unwrap();
     set.grow(&mut mem, n).unwrap();
     let head = {
-        let mut w = set.writer(&mut mem);
+        let mut w = set.writer(&mut mem).unwrap();
         for i in 0..n {
             for (k, b) in w.reserve().unwrap().iter_mut().enumerate() {
                 *b = pattern(i, k, c.seed);
@@ -633,7 +633,7 @@ fn check_read_back(
         (set.entry_size(), set.block_size(), set.count_per_block()),
         (es, img.ps, (img.ps - 16) / es)
     );
-    let mut it = set.iter(raw);
+    let mut it = set.iter(raw).unwrap();
     prop_assert_eq!(it.len(), set.len());
     let mut start = 0usize;
     for &(addr, count) in chain {
@@ -651,12 +651,12 @@ fn check_read_back(
             }
         }
         let last = start + count as usize - 1;
-        prop_assert_eq!(set.get(raw, start), body.get(..es));
-        prop_assert_eq!(set.get(raw, last), body.get(body.len() - es..));
+        prop_assert_eq!(set.get(raw, start).unwrap(), body.get(..es));
+        prop_assert_eq!(set.get(raw, last).unwrap(), body.get(body.len() - es..));
         start += count as usize;
     }
     prop_assert_eq!(it.next(), None);
-    prop_assert_eq!(set.get(raw, start), None);
+    prop_assert_eq!(set.get(raw, start).unwrap(), None);
     Ok(())
 }
 

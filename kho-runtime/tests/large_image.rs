@@ -99,7 +99,7 @@ fn a_sparse_64_gib_image_opens_and_reads_in_little_memory() {
     assert_eq!((mem.pages() as u64, mem.generation()), (PAGES, 7));
     let r = *mem.find("big").unwrap();
     let set = RawBlockSet::restore(&mem, PhysAddr(r.head), 8).unwrap();
-    let got: Vec<u64> = set.iter(&mem).map(|e| rd(e, 0)).collect();
+    let got: Vec<u64> = set.iter(&mem).unwrap().map(|e| rd(e, 0)).collect();
     assert_eq!(got, [0xabc0, 0xabc1, 0xabc2]);
     let image_rss = rss().saturating_sub(before);
 
@@ -107,7 +107,7 @@ fn a_sparse_64_gib_image_opens_and_reads_in_little_memory() {
     let img = RawImage::open(path.as_str(), BASE, PS).unwrap();
     assert_eq!(img.pages() as u64, PAGES);
     let set = RawBlockSet::restore(&img, PhysAddr(addr(blocks[0])), 8).unwrap();
-    let got: Vec<u64> = set.iter(&img).map(|e| rd(e, 0)).collect();
+    let got: Vec<u64> = set.iter(&img).unwrap().map(|e| rd(e, 0)).collect();
     assert_eq!(got, [0xabc0, 0xabc1, 0xabc2]);
     assert_eq!(rd(img.page(PhysAddr(addr(PAGES / 3))).unwrap(), 0), 0);
     let dump_rss = rss().saturating_sub(before);

@@ -82,15 +82,15 @@ fn check(set: &RawBlockSet, mem: &SimMemory, m: &Model) -> Result<(), TestCaseEr
     prop_assert!(!set.is_incoming());
     prop_assert_eq!(mem.stats().preserved, m.blocks, "pages leak or vanish");
 
-    let it = set.iter(mem);
+    let it = set.iter(mem).unwrap();
     prop_assert_eq!(it.len(), len);
     let got: Vec<&[u8]> = it.collect();
     prop_assert_eq!(got.len(), len);
     for (i, e) in m.entries.iter().enumerate() {
         prop_assert_eq!(got[i], &e[..], "iter entry {}", i);
-        prop_assert_eq!(set.get(mem, i), Some(&e[..]), "get entry {}", i);
+        prop_assert_eq!(set.get(mem, i).unwrap(), Some(&e[..]), "get entry {}", i);
     }
-    prop_assert_eq!(set.get(mem, len), None);
+    prop_assert_eq!(set.get(mem, len).unwrap(), None);
 
     // The chain in memory: linked in order, ends in 0, counts as written.
     for (b, &addr) in set.blocks().iter().enumerate() {
@@ -172,7 +172,7 @@ fn run(es: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::WriterPush(k, seed) => {
                 let room = m.blocks * cpb - m.entries.len();
-                let mut w = set.writer(&mut mem);
+                let mut w = set.writer(&mut mem).unwrap();
                 for j in 0..k as usize {
                     let e = entry_bytes(seed as usize + j, m.es);
                     let res = w.push(&e);
@@ -218,11 +218,11 @@ fn run(es: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 prop_assert_eq!(restored.len(), m.entries.len());
                 prop_assert_eq!(restored.block_count(), m.blocks);
                 prop_assert_eq!(restored.head(), head);
-                let got: Vec<&[u8]> = restored.iter(&mem).collect();
+                let got: Vec<&[u8]> = restored.iter(&mem).unwrap().collect();
                 prop_assert_eq!(got.len(), m.entries.len());
                 for (i, e) in m.entries.iter().enumerate() {
                     prop_assert_eq!(got[i], &e[..], "restored entry {}", i);
-                    prop_assert_eq!(restored.get(&mem, i), Some(&e[..]));
+                    prop_assert_eq!(restored.get(&mem, i).unwrap(), Some(&e[..]));
                 }
                 prop_assert_eq!(mem.stats().incoming, m.blocks, "restore claimed pages");
                 restored.destroy(&mut mem).unwrap();
@@ -293,7 +293,7 @@ fn snapshot(set: &RawBlockSet, mem: &SimMemory) -> Snapshot {
         blocks: set.blocks().to_vec(),
         head: set.head(),
         preserved: mem.stats().preserved,
-        entries: set.iter(mem).map(<[u8]>::to_vec).collect(),
+        entries: set.iter(mem).unwrap().map(<[u8]>::to_vec).collect(),
         pages: set
             .blocks()
             .iter()
@@ -334,7 +334,7 @@ proptest! {
         set.grow(&mut mem, target * cpb).unwrap();
         prop_assert_eq!(set.block_count(), target);
         prop_assert_eq!(mem.stats().preserved, target);
-        let got: Vec<Vec<u8>> = set.iter(&mem).map(<[u8]>::to_vec).collect();
+        let got: Vec<Vec<u8>> = set.iter(&mem).unwrap().map(<[u8]>::to_vec).collect();
         prop_assert_eq!(got, entries);
         let head = set.publish(&mut mem).unwrap();
         let mem = mem.kexec();
@@ -422,7 +422,7 @@ fn typed_push_grows_a_block_at_a_time_up_to_the_limit() {
     assert_eq!((set.len(), set.block_count()), (510, 2));
     assert_eq!(mem.stats().preserved, 2);
     assert_eq!(set.prev(&mut mem).unwrap().map(|h| h.next), Some(509));
-    assert_eq!(set.get(&mem, 508).map(|h| h.count), Some(!508));
+    assert_eq!(set.get(&mem, 508).unwrap().map(|h| h.count), Some(!508));
     // Out of memory on the automatic grow changes nothing either.
     mem.fail_allocation(0);
     let mut big = BlockSet::<BlockHeaderSer, _>::new(&mem).unwrap();

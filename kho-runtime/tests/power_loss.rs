@@ -387,15 +387,7 @@ fn run(page_size: usize, seed: u64, honour_syncs: bool) -> Report {
 }
 
 fn seed() -> u64 {
-    std::env::var("KHO_POWER_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-                | 1
-        })
+    stamps::seed("KHO_POWER_SEED")
 }
 
 fn assert_power_loss_safe(page_size: usize) {

@@ -180,7 +180,7 @@ fn default_limit_is_the_kernels_10000_blocks() {
     assert_eq!(set.block_count(), 10_000);
     assert_eq!(set.len(), 10_000);
     assert_eq!(
-        set.get(&img, 9_999).map(|e| e[..8].to_vec()),
+        set.get(&img, 9_999).unwrap().map(|e| e[..8].to_vec()),
         Some(10_000u64.to_ne_bytes().to_vec())
     );
 

@@ -46,7 +46,7 @@ pub fn save<F: ImageFile>(
         let n = entries(g, s);
         let mut set = BlockSet::<Stamp, FileMemory<F>>::new(mem).expect("new set");
         set.grow(mem, n as usize).expect("grow");
-        let mut w = set.writer(mem);
+        let mut w = set.writer(mem).unwrap();
         for i in 0..n {
             w.push(&Stamp::new(g, s, i)).expect("push");
         }
@@ -78,7 +78,7 @@ pub fn verify<F: ImageFile>(
         let set = mem
             .restore_set::<Stamp>(&format!("stamps-{s}"))
             .map_err(|e| format!("set {s}: {e}"))?;
-        for (i, e) in set.iter(mem).enumerate() {
+        for (i, e) in set.iter(mem).unwrap().enumerate() {
             let g = *generation.get_or_insert(e.generation);
             let want = Stamp::new(g, s, i as u64);
             if e != want {
@@ -124,4 +124,18 @@ impl Rng {
     pub fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
     }
+}
+
+/// The seed named by the environment variable `var` (to replay a run), or
+/// a fresh odd one from the clock.
+pub fn seed(var: &str) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+                | 1
+        })
 }
