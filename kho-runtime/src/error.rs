@@ -214,10 +214,6 @@ pub enum Error {
     /// A block set was used with a memory other than the one it was made or
     /// restored in (another value at the same base, a clone, the memory
     /// after a kexec): its block addresses mean nothing there.
-    #[error(
-        "block set lives in {expected}, not {found}: use a set only with the memory \
-         it was made or restored in"
-    )]
     WrongMemory {
         /// The memory the set was made or restored in.
         expected: crate::MemoryId,
@@ -296,6 +292,11 @@ impl core::fmt::Display for Error {
             Error::Allocate { path, len, source } => {
                 write!(f, "image {path}: cannot allocate {len} bytes: {source}")
             }
+            Error::WrongMemory { expected, found } => write!(
+                f,
+                "block set lives in {expected}, not {found}: use a set only with the memory \
+                 it was made or restored in"
+            ),
         }
     }
 }
