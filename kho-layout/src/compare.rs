@@ -62,18 +62,7 @@ impl Difference {
 
 /// `a == b` for `&str`, in a `const`.
 pub const fn str_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
+    crate::model::eq_bytes(a.as_bytes(), b.as_bytes())
 }
 
 /// Whether two field types are the same: the same primitive, arrays of the
@@ -183,19 +172,9 @@ impl Message {
         self
     }
 
-    const fn num(self, mut n: usize) -> Self {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        let (_, used) = digits.split_at(i);
-        match core::str::from_utf8(used) {
+    const fn num(self, n: usize) -> Self {
+        let digits = crate::text::Decimal::new(n);
+        match core::str::from_utf8(digits.as_bytes()) {
             Ok(s) => self.push(s),
             Err(_) => self,
         }

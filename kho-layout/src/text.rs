@@ -188,19 +188,36 @@ const fn feed_spaces(h: u64, m: usize) -> u64 {
     h
 }
 
-const fn feed_num(hash: u64, mut n: usize) -> u64 {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+const fn feed_num(hash: u64, n: usize) -> u64 {
+    feed(hash, Decimal::new(n).as_bytes())
+}
+
+/// A number's decimal digits, written in a `const` (for the hash and for
+/// the compile-time messages of [`crate::compare`]).
+pub(crate) struct Decimal {
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    pub(crate) const fn new(mut n: usize) -> Self {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
         }
+        Decimal { digits, start }
     }
-    let (_, used) = digits.split_at(i);
-    feed(hash, used)
+
+    pub(crate) const fn as_bytes(&self) -> &[u8] {
+        let (_, used) = self.digits.split_at(self.start);
+        used
+    }
 }
 
 const fn feed_type(mut hash: u64, ty: &Ty<'_>) -> u64 {
