@@ -111,7 +111,7 @@ fn check_type(cx: &mut Ctxt, ty: &syn::Type) {
         syn::Type::Slice(_) => "a slice has no fixed size: use a fixed array [T; N]",
         syn::Type::Tuple(t) if t.elems.is_empty() => "`()` carries nothing: remove the field",
         syn::Type::Tuple(_) => "a tuple has no C layout: use a nested #[derive(KhoEntry)] struct",
-        syn::Type::BareFn(_) => "a function pointer cannot cross a kexec",
+        syn::Type::FnPtr(_) => "a function pointer cannot cross a kexec",
         syn::Type::TraitObject(_) | syn::Type::ImplTrait(_) => "a trait object has no fixed layout",
         syn::Type::Path(p) if p.qself.is_none() => match p.path.segments.last() {
             Some(seg) => match path_type_problem(&seg.ident.to_string()) {
