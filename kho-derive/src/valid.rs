@@ -209,7 +209,10 @@ mod tests {
     fn type_forms() {
         for (ty, msg) in [
             ("fn(u64) -> u64", "a function pointer cannot cross a kexec"),
-            ("[extern \"C\" fn(); 2]", "a function pointer cannot cross a kexec"),
+            (
+                "[extern \"C\" fn(); 2]",
+                "a function pointer cannot cross a kexec",
+            ),
             ("*const u8", "a raw pointer is a virtual address"),
             ("&'static u64", "a reference cannot cross a kexec"),
             ("&'static [u8]", "a slice has no fixed size"),
