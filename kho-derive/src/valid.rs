@@ -111,7 +111,7 @@ fn check_type(cx: &mut Ctxt, ty: &syn::Type) {
         syn::Type::Slice(_) => "a slice has no fixed size: use a fixed array [T; N]",
         syn::Type::Tuple(t) if t.elems.is_empty() => "`()` carries nothing: remove the field",
         syn::Type::Tuple(_) => "a tuple has no C layout: use a nested #[derive(KhoEntry)] struct",
-        syn::Type::BareFn(_) => "a function pointer cannot cross a kexec",
+        syn::Type::FnPtr(_) => "a function pointer cannot cross a kexec",
         syn::Type::TraitObject(_) | syn::Type::ImplTrait(_) => "a trait object has no fixed layout",
         syn::Type::Path(p) if p.qself.is_none() => match p.path.segments.last() {
             Some(seg) => match path_type_problem(&seg.ident.to_string()) {
@@ -191,7 +191,48 @@ fn part_ok(s: &str) -> Result<(), &'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::compatible_ok;
+    use super::{check_type, compatible_ok};
+    use crate::ctxt::Ctxt;
+
+    /// The message `check_type` gives for `ty`, or `None` when it accepts it.
+    fn type_problem(ty: &str) -> Option<String> {
+        let ty: syn::Type = syn::parse_str(ty).expect("test type parses");
+        let mut cx = Ctxt::default();
+        check_type(&mut cx, &ty);
+        cx.check().err().map(|e| e.to_string())
+    }
+
+    /// Each type form refused by its syntax-tree variant, so that a variant
+    /// renamed by a syn major (syn 3's `Type::BareFn` -> `Type::FnPtr`) is
+    /// caught here rather than silently falling through to "accepted".
+    #[test]
+    fn type_forms() {
+        for (ty, msg) in [
+            ("fn(u64) -> u64", "a function pointer cannot cross a kexec"),
+            (
+                "[extern \"C\" fn(); 2]",
+                "a function pointer cannot cross a kexec",
+            ),
+            ("*const u8", "a raw pointer is a virtual address"),
+            ("&'static u64", "a reference cannot cross a kexec"),
+            ("&'static [u8]", "a slice has no fixed size"),
+            ("&'static str", "str has no fixed size"),
+            ("(u32, u32)", "a tuple has no C layout"),
+            ("()", "`()` carries nothing"),
+            ("dyn Send", "a trait object has no fixed layout"),
+            ("impl Send", "a trait object has no fixed layout"),
+            ("(usize)", "usize and isize change size"),
+        ] {
+            let got = type_problem(ty);
+            assert!(
+                got.as_deref().is_some_and(|got| got.contains(msg)),
+                "{ty}: {got:?}, wanted {msg:?}"
+            );
+        }
+        for ok in ["u64", "[u8; 16]", "kho::PhysAddr", "Nested"] {
+            assert_eq!(type_problem(ok), None, "{ok}");
+        }
+    }
 
     #[test]
     fn compatible_strings() {
