@@ -153,40 +153,11 @@ fn path_type_problem(name: &str) -> Option<&'static str> {
     })
 }
 
-/// `name-vN`: lowercase letters, digits and dashes, ending in `-v<N>`, N >= 1;
-/// or several of those joined by `;` (the kernel's composed form), shorter
-/// than 64 bytes in all.
+/// `name-vN`, or several joined by `;`, at most 47 bytes: kho-layout's one
+/// rule (`kho_layout::format::check_compatible`), which the schema compiler
+/// applies too, so a string one accepts the other does.
 pub fn compatible_ok(s: &str) -> Result<(), &'static str> {
-    if s.len() >= 64 {
-        return Err("it must be shorter than 64 bytes");
-    }
-    s.split(';').try_for_each(part_ok)
-}
-
-fn part_ok(s: &str) -> Result<(), &'static str> {
-    if s.is_empty() {
-        return Err("it is empty");
-    }
-    if !s
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return Err("use only lowercase ASCII letters, digits and dashes");
-    }
-    if s.starts_with('-') || s.ends_with('-') || s.contains("--") {
-        return Err("dashes separate words: no leading, trailing or double dash");
-    }
-    let version = match s.rsplit_once("-v") {
-        Some((name, v)) if !name.is_empty() => v,
-        _ => return Err("it must end in -v<N>, e.g. \"luo-file-v1\""),
-    };
-    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("it must end in -v<N>, e.g. \"luo-file-v1\"");
-    }
-    if version.starts_with('0') {
-        return Err("the version starts at 1 and has no leading zero");
-    }
-    Ok(())
+    kho_layout::format::check_compatible(s).map_err(|e| e.reason())
 }
 
 #[cfg(test)]
@@ -261,5 +232,13 @@ mod tests {
         ] {
             assert!(compatible_ok(bad).is_err(), "{bad}");
         }
+        // The kernel's 48 bytes with the NUL: 47 fit, 48 do not.
+        let fits = format!("{}-v1", "a".repeat(44));
+        assert_eq!(fits.len(), 47);
+        assert!(compatible_ok(&fits).is_ok());
+        let over = format!("{}-v1", "a".repeat(45));
+        assert!(compatible_ok(&over)
+            .unwrap_err()
+            .contains("longer than 47 bytes"));
     }
 }
