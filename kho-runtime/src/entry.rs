@@ -1,6 +1,6 @@
 //! Entry types: what a block holds, and how it becomes bytes.
 
-use crate::layout::{Field, Len, Node, Prim, StructLayout, StructRef, Ty};
+use crate::layout::{Len, Node, Prim, StructLayout, StructRef, Ty};
 use crate::{Error, PhysAddr, Result};
 
 /// A fixed-size, endian-native value that can cross a kexec: an integer of
@@ -177,45 +177,60 @@ pub struct KhoBlockHeaderSer {
     pub count: u64,
 }
 
-const HEADER_FIELDS: &[Field<'static>] = &[
-    Field::new(
-        "next",
-        core::mem::offset_of!(KhoBlockHeaderSer, next),
-        8,
-        <u64 as AbiField>::TYPE,
-    ),
-    Field::new(
-        "count",
-        core::mem::offset_of!(KhoBlockHeaderSer, count),
-        8,
-        <u64 as AbiField>::TYPE,
-    ),
-];
-const HEADER_LAYOUT: &StructLayout =
-    &StructLayout::packed("kho_block_header_ser", 16, HEADER_FIELDS);
+/// The impls `#[derive(KhoEntry)]` would write, for the runtime's own two
+/// entry types (it does not depend on its derive): the layout, the
+/// field-by-field conversion and the no-padding proof, from one list of the
+/// fields. The facade's tests check both against derived twins
+/// (`same_layout_as`).
+macro_rules! hand_entry {
+    ($ty:ident, $layout:ident, $abi:literal, $compat:literal, { $($field:ident: $fty:ty),* $(,)? }) => {
+        const $layout: &$crate::layout::StructLayout = {
+            const FIELDS: &[$crate::layout::Field<'static>] = &[$($crate::layout::Field::new(
+                stringify!($field),
+                core::mem::offset_of!($ty, $field),
+                <$fty as $crate::AbiField>::FIELD_SIZE,
+                <$fty as $crate::AbiField>::TYPE,
+            )),*];
+            &$crate::layout::StructLayout::packed($abi, core::mem::size_of::<$ty>(), FIELDS)
+        };
 
-impl AbiField for KhoBlockHeaderSer {
-    const FIELD_SIZE: usize = 16;
-    const TYPE: Ty<'static> = Ty::Struct(StructRef::Ref(HEADER_LAYOUT));
-    #[inline]
-    fn write_to(&self, out: &mut [u8]) {
-        let (next, count) = (self.next, self.count);
-        next.write_to(&mut out[core::mem::offset_of!(KhoBlockHeaderSer, next)..]);
-        count.write_to(&mut out[core::mem::offset_of!(KhoBlockHeaderSer, count)..]);
-    }
-    #[inline]
-    fn read_from(bytes: &[u8]) -> Self {
-        KhoBlockHeaderSer {
-            next: u64::read_from(&bytes[core::mem::offset_of!(KhoBlockHeaderSer, next)..]),
-            count: u64::read_from(&bytes[core::mem::offset_of!(KhoBlockHeaderSer, count)..]),
+        impl $crate::AbiField for $ty {
+            const FIELD_SIZE: usize = 0 $(+ <$fty as $crate::AbiField>::FIELD_SIZE)*;
+            const TYPE: $crate::layout::Ty<'static> =
+                $crate::layout::Ty::Struct($crate::layout::StructRef::Ref($layout));
+            #[inline]
+            fn write_to(&self, out: &mut [u8]) {
+                $({ self.$field }.write_to(&mut out[core::mem::offset_of!($ty, $field)..]);)*
+            }
+            #[inline]
+            fn read_from(bytes: &[u8]) -> Self {
+                $ty {$(
+                    $field: <$fty as $crate::AbiField>::read_from(
+                        &bytes[core::mem::offset_of!($ty, $field)..],
+                    ),
+                )*}
+            }
         }
-    }
-}
 
-impl KhoEntry for KhoBlockHeaderSer {
-    const COMPATIBLE: &'static str = "kho-block-v1";
-    const LAYOUT: &'static StructLayout = HEADER_LAYOUT;
+        impl $crate::KhoEntry for $ty {
+            const COMPATIBLE: &'static str = $compat;
+            const LAYOUT: &'static $crate::layout::StructLayout = $layout;
+        }
+
+        // What the derive would prove: no padding.
+        const _: () = assert!(
+            core::mem::size_of::<$ty>() == <$ty as $crate::AbiField>::FIELD_SIZE
+        );
+    };
 }
+// FileMemory (std only) writes RootRecord with it.
+#[cfg(feature = "std")]
+pub(crate) use hand_entry;
+
+hand_entry!(KhoBlockHeaderSer, HEADER_LAYOUT, "kho_block_header_ser", "kho-block-v1", {
+    next: u64,
+    count: u64,
+});
 
 /// The block header under its short name.
 pub type BlockHeaderSer = KhoBlockHeaderSer;
@@ -226,9 +241,6 @@ pub const HEADER_SIZE: usize = <KhoBlockHeaderSer as KhoEntry>::SIZE;
 /// The compatible string of the block format.
 pub const KHO_BLOCK_COMPATIBLE: &str = <KhoBlockHeaderSer as KhoEntry>::COMPATIBLE;
 
-// What the derive would prove: no padding, and the layout's sizes are the
-// struct's.
-const _: () = assert!(core::mem::size_of::<BlockHeaderSer>() == HEADER_SIZE);
 const _: () = assert!(HEADER_LAYOUT.size == HEADER_SIZE);
 
 #[cfg(test)]

@@ -58,7 +58,6 @@ use std::path::{Path, PathBuf};
 
 use crate::cache::PageCache;
 use crate::image_file::{self, io_error, shown, Access, ImageFile, Wait};
-use crate::layout::{Field, StructLayout, StructRef, Ty};
 use crate::memory::{check_page_size, page_offset, PAGE_SIZES};
 use crate::pages::{FailPlan, PageState, PageTable};
 use crate::{
@@ -108,81 +107,15 @@ pub struct RootRecord {
     pub fingerprint: u64,
 }
 
-/// One field of [`ROOT_RECORD_LAYOUT`], as the derive would write it.
-macro_rules! root_field {
-    ($name:ident: $ty:ty) => {
-        Field::new(
-            stringify!($name),
-            core::mem::offset_of!(RootRecord, $name),
-            <$ty as AbiField>::FIELD_SIZE,
-            <$ty as AbiField>::TYPE,
-        )
-    };
-}
-
-const ROOT_RECORD_FIELDS: &[Field<'static>] = &[
-    root_field!(name: [u8; 64]),
-    root_field!(compatible: [u8; 64]),
-    root_field!(head: u64),
-    root_field!(entry_size: u64),
-    root_field!(entries: u64),
-    root_field!(blocks: u64),
-    root_field!(fingerprint: u64),
-];
-const ROOT_RECORD_LAYOUT: &StructLayout = &StructLayout::packed(
-    "root_record",
-    core::mem::size_of::<RootRecord>(),
-    ROOT_RECORD_FIELDS,
-);
-
-impl AbiField for RootRecord {
-    const FIELD_SIZE: usize = 168;
-    const TYPE: Ty<'static> = Ty::Struct(StructRef::Ref(ROOT_RECORD_LAYOUT));
-
-    fn write_to(&self, out: &mut [u8]) {
-        macro_rules! put {
-            ($($field:ident),*) => {$(
-                { self.$field }.write_to(&mut out[core::mem::offset_of!(RootRecord, $field)..]);
-            )*};
-        }
-        put!(
-            name,
-            compatible,
-            head,
-            entry_size,
-            entries,
-            blocks,
-            fingerprint
-        );
-    }
-
-    fn read_from(bytes: &[u8]) -> Self {
-        macro_rules! get {
-            ($($field:ident),*) => {
-                RootRecord {$(
-                    $field: AbiField::read_from(&bytes[core::mem::offset_of!(RootRecord, $field)..]),
-                )*}
-            };
-        }
-        get!(
-            name,
-            compatible,
-            head,
-            entry_size,
-            entries,
-            blocks,
-            fingerprint
-        )
-    }
-}
-
-impl KhoEntry for RootRecord {
-    const COMPATIBLE: &'static str = "kho-image-root-v1";
-    const LAYOUT: &'static StructLayout = ROOT_RECORD_LAYOUT;
-}
-
-// What the derive would prove: no padding.
-const _: () = assert!(core::mem::size_of::<RootRecord>() == <RootRecord as AbiField>::FIELD_SIZE);
+crate::entry::hand_entry!(RootRecord, ROOT_RECORD_LAYOUT, "root_record", "kho-image-root-v1", {
+    name: [u8; 64],
+    compatible: [u8; 64],
+    head: u64,
+    entry_size: u64,
+    entries: u64,
+    blocks: u64,
+    fingerprint: u64,
+});
 
 impl RootRecord {
     /// A record for a typed set under `name`.
