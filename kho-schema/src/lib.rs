@@ -36,6 +36,7 @@ pub mod diff;
 #[cfg(feature = "emit")]
 pub mod emit;
 mod error;
+mod expr;
 pub mod fs;
 mod layout;
 pub mod lock;
