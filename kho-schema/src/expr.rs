@@ -341,10 +341,7 @@ impl Parser {
     /// per nesting level.
     fn binary(&mut self, min: u8) -> Result<Expr, ExprError> {
         let mut lhs = self.unary()?;
-        loop {
-            let Some(Tok::Op(op)) = self.peek() else {
-                break;
-            };
+        while let Some(Tok::Op(op)) = self.peek() {
             let Some(b) = bin_of(op) else { break };
             if b.prec() < min {
                 break;
