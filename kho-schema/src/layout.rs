@@ -55,8 +55,21 @@ pub struct Abi {
     pub c: CInfo,
     /// Constants in declaration order.
     pub constants: Vec<Constant>,
-    /// Every struct compiled with this ABI.
-    set: Arc<StructSet>,
+    /// Not released yet (`draft = true`): its layout may change without a
+    /// version bump.
+    pub draft: bool,
+    /// The SPDX license id of the generated files (`GPL-2.0` unless the
+    /// schema says otherwise).
+    pub spdx: String,
+    /// Copyright lines under the SPDX line, in order.
+    pub copyright: Vec<String>,
+    /// Every compatible macro, the main one first.
+    compatibles: Vec<Compatible>,
+    /// `[[assert]]`s in declaration order.
+    asserts: Vec<AssertDecl>,
+    /// Every struct compiled with this ABI, laid out for each of
+    /// [`PAGE_SIZES`](format::PAGE_SIZES), in that order (4 KiB first).
+    sets: Vec<Arc<StructSet>>,
     /// This ABI's structs in `set`, in declaration order.
     own: Range<usize>,
     /// [`Abi::layout_text`], made once.
@@ -89,6 +102,24 @@ pub struct Note {
     pub fingerprint: u64,
     /// Doc text of each field, in field order.
     pub field_docs: Vec<String>,
+    /// Whether the struct's layout differs between page sizes (then the
+    /// lock records it once per page size).
+    pub page_dependent: bool,
+    /// Each field's base type as the schema spells it, in field order:
+    /// `unsigned int`, `u64`, `__u32`, `kho_vmalloc` (a struct without
+    /// `struct`), `khoser_ptr<kho_vmalloc_chunk>`; the model holds the
+    /// primitive (`u32`), C keeps this spelling.
+    pub field_c_types: Vec<String>,
+    /// For a flexible array member, the integer field of the same struct
+    /// that counts its elements (`count = ".."`); `None` for other fields.
+    pub field_counts: Vec<Option<String>>,
+    /// Where each field is declared in the schema file: 1-based line and
+    /// column.
+    pub field_spans: Vec<(usize, usize)>,
+    /// Where the struct is declared (its name): 1-based line and column.
+    pub span: (usize, usize),
+    /// The compatible macro whose version covers this struct.
+    pub compatible_macro: String,
 }
 
 /// Where the C header goes and what it is called.
@@ -107,21 +138,138 @@ pub struct CInfo {
 pub struct Constant {
     /// UPPER_CASE name.
     pub name: String,
-    /// Its value.
+    /// Its value: for an `expr` constant, [`ConstValue::Int`] of its value
+    /// with 4 KiB pages (every page size's is in [`values`](Self::values));
+    /// for an external one, the value layout uses.
     pub value: ConstValue,
     /// Doc text.
     pub doc: String,
+    /// The expression as written (`expr = ".."`): C keeps it.
+    pub expr: Option<String>,
+    /// The value for each page size, `(page size, value)` in the order of
+    /// [`PAGE_SIZES`](format::PAGE_SIZES), when integer-valued (equal
+    /// when it does not depend on the page size); empty otherwise.
+    pub values: Vec<(usize, u64)>,
+    /// The header that defines it (`external = ".."`): included by the C
+    /// header, never redefined.
+    pub external: Option<String>,
+    /// Where it is declared: 1-based line and column.
+    pub span: (usize, usize),
+}
+
+impl Constant {
+    /// Whether its value differs between page sizes.
+    pub fn page_dependent(&self) -> bool {
+        self.values.windows(2).any(|w| w[0].1 != w[1].1)
+    }
+}
+
+/// One compatible-string macro of an ABI and the structs its version
+/// covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compatible {
+    /// The C macro (`MEMFD_LUO_FH_COMPATIBLE`).
+    pub macro_name: String,
+    /// The string it defines (`memfd-v1`).
+    pub value: String,
+    /// The name part of the string.
+    pub name: String,
+    /// Its version.
+    pub version: u64,
+    /// The structs it covers, in declaration order. For the main macro,
+    /// every struct no other macro lists.
+    pub structs: Vec<String>,
+    /// Whether it is the ABI's main macro (`[abi] name`/`version`,
+    /// composed with the dependencies' unless `compose = "none"`).
+    pub main: bool,
+    /// Where it is declared: 1-based line and column.
+    pub span: (usize, usize),
+}
+
+/// A `[[assert]]`: emitted as `static_assert(<expr>);`, checked by the
+/// compiler for every page size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssertDecl {
+    /// The expression as written.
+    pub expr: String,
+    /// Where it is declared: 1-based line and column.
+    pub span: (usize, usize),
 }
 
 impl Abi {
+    /// The page sizes the ABI is laid out for: [`format::PAGE_SIZES`].
+    pub fn pages(&self) -> &'static [usize] {
+        &format::PAGE_SIZES
+    }
+
+    /// The set laid out for `page` (the 4 KiB one for a page size that is
+    /// not one of [`pages`](Self::pages)).
+    fn set_for(&self, page: usize) -> &StructSet {
+        static EMPTY: StructSet = StructSet {
+            structs: Vec::new(),
+            notes: Vec::new(),
+        };
+        format::PAGE_SIZES
+            .iter()
+            .position(|&p| p == page)
+            .and_then(|i| self.sets.get(i))
+            .or(self.sets.first())
+            .map_or(&EMPTY, |s| s)
+    }
+
+    /// This ABI's structs laid out for `page`, in declaration order.
+    pub fn structs_at(&self, page: usize) -> &[Struct<'static>] {
+        self.set_for(page)
+            .structs
+            .get(self.own.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every struct compiled with this ABI, laid out for `page`.
+    pub fn set_at(&self, page: usize) -> &[Struct<'static>] {
+        &self.set_for(page).structs
+    }
+
+    /// Each struct laid out for `page` with its note (whose fingerprint is
+    /// that layout's).
+    pub fn items_at(&self, page: usize) -> impl Iterator<Item = (&Struct<'static>, &Note)> {
+        let set = self.set_for(page);
+        let own = self.own.clone();
+        set.structs
+            .get(own.clone())
+            .unwrap_or_default()
+            .iter()
+            .zip(set.notes.get(own).unwrap_or_default())
+    }
+
+    /// Every compatible macro, the main one first.
+    pub fn compatibles(&self) -> &[Compatible] {
+        &self.compatibles
+    }
+
+    /// The compatible macro that covers struct `name`.
+    pub fn compatible_of(&self, name: &str) -> Option<&Compatible> {
+        self.compatibles
+            .iter()
+            .find(|c| c.structs.iter().any(|s| s == name))
+    }
+
+    /// The `[[assert]]`s, in declaration order.
+    pub fn asserts(&self) -> &[AssertDecl] {
+        &self.asserts
+    }
+
     /// This ABI's structs, in declaration order.
     pub fn structs(&self) -> &[Struct<'static>] {
-        self.set.structs.get(self.own.clone()).unwrap_or_default()
+        self.structs_at(format::MIN_PAGE_SIZE)
     }
 
     /// The notes of [`structs`](Self::structs), in the same order.
     pub fn notes(&self) -> &[Note] {
-        self.set.notes.get(self.own.clone()).unwrap_or_default()
+        self.set_for(format::MIN_PAGE_SIZE)
+            .notes
+            .get(self.own.clone())
+            .unwrap_or_default()
     }
 
     /// Each struct with its note.
@@ -132,18 +280,31 @@ impl Abi {
     /// Every struct compiled with this ABI: where its nested structs'
     /// [`StructRef::At`] indices point.
     pub fn set(&self) -> &[Struct<'static>] {
-        &self.set.structs
+        self.set_at(format::MIN_PAGE_SIZE)
     }
 
-    /// The shared set, for a consumer that keeps it (the CLI's decoder).
+    /// The shared set (4 KiB pages), for a consumer that keeps it (the
+    /// CLI's decoder).
     pub fn shared_set(&self) -> Arc<StructSet> {
-        Arc::clone(&self.set)
+        self.shared_set_at(format::MIN_PAGE_SIZE)
     }
 
-    /// The struct a type is, or is an array of, with its note.
+    /// The shared set laid out for `page`.
+    pub fn shared_set_at(&self, page: usize) -> Arc<StructSet> {
+        format::PAGE_SIZES
+            .iter()
+            .position(|&p| p == page)
+            .and_then(|i| self.sets.get(i))
+            .or(self.sets.first())
+            .map_or_else(Default::default, Arc::clone)
+    }
+
+    /// The struct a type is, or is an array of, with its note (4 KiB
+    /// pages).
     pub fn nested(&self, ty: &Ty<'_>) -> Option<(&Struct<'static>, &Note)> {
+        let set = self.set_for(format::MIN_PAGE_SIZE);
         match ty.struct_ref()? {
-            StructRef::At(i, _) => Some((self.set.structs.get(*i)?, self.set.notes.get(*i)?)),
+            StructRef::At(i, _) => Some((set.structs.get(*i)?, set.notes.get(*i)?)),
             _ => None,
         }
     }
@@ -153,15 +314,16 @@ impl Abi {
         self.items().find(|(s, _)| s.name == name)
     }
 
-    /// This ABI's struct `i`, to change by hand (tests that prove a check
-    /// catches a wrong layout). The set is copied first if shared.
+    /// This ABI's struct `i` as laid out for 4 KiB pages, to change by
+    /// hand (tests that prove a check catches a wrong layout). The set is
+    /// copied first if shared; the other page sizes' are not changed.
     pub fn struct_mut(&mut self, i: usize) -> Option<&mut Struct<'static>> {
         let at = self
             .own
             .start
             .checked_add(i)
             .filter(|&at| at < self.own.end)?;
-        Arc::make_mut(&mut self.set).structs.get_mut(at)
+        Arc::make_mut(self.sets.first_mut()?).structs.get_mut(at)
     }
 
     /// The text the ABI's fingerprint hashes (and the lock records): see
@@ -268,13 +430,78 @@ pub(crate) fn layout(srcs: &[Source], checked: &[Checked], diags: &mut Diags) ->
                     name: k.name.value.clone(),
                     value: k.value.clone(),
                     doc: k.doc.clone(),
+                    expr: k.expr.as_ref().map(|e| e.value.clone()),
+                    values: match k.value {
+                        ConstValue::Int(n) => format::PAGE_SIZES.iter().map(|&p| (p, n)).collect(),
+                        _ => Vec::new(),
+                    },
+                    external: k.external.as_ref().map(|e| e.value.clone()),
+                    span: src.line_col(k.name.span.start),
                 })
                 .collect(),
-            set: Arc::clone(&set),
+            draft: a.draft,
+            spdx: a
+                .spdx
+                .as_ref()
+                .map_or_else(|| DEFAULT_SPDX.to_string(), |s| s.value.clone()),
+            copyright: a.copyright.iter().map(|c| c.value.clone()).collect(),
+            compatibles: Vec::new(),
+            asserts: a
+                .asserts
+                .iter()
+                .map(|e| AssertDecl {
+                    expr: e.value.clone(),
+                    span: src.line_col(e.span.start),
+                })
+                .collect(),
+            sets: vec![Arc::clone(&set); format::PAGE_SIZES.len()],
             own,
             layout_text: String::new(),
             fingerprint: 0,
         };
+        let listed: BTreeMap<&str, &str> = a
+            .compatibles
+            .iter()
+            .flat_map(|m| {
+                m.structs
+                    .iter()
+                    .map(|s| (s.value.as_str(), m.macro_name.value.as_str()))
+            })
+            .collect();
+        let mut compatibles = vec![Compatible {
+            macro_name: abi.c.compatible_macro.clone(),
+            value: abi.compatible.clone(),
+            name: abi.name.clone(),
+            version: abi.version,
+            structs: a
+                .structs
+                .iter()
+                .filter(|s| !listed.contains_key(s.name.value.as_str()))
+                .map(|s| s.name.value.clone())
+                .collect(),
+            main: true,
+            span: src.line_col(a.name.span.start),
+        }];
+        for m in &a.compatibles {
+            compatibles.push(Compatible {
+                macro_name: m.macro_name.value.clone(),
+                value: format!("{}-v{}", m.name.value, m.version.value),
+                name: m.name.value.clone(),
+                version: m.version.value,
+                // Declaration order, as the main macro's.
+                structs: a
+                    .structs
+                    .iter()
+                    .filter(|s| {
+                        listed.get(s.name.value.as_str()) == Some(&m.macro_name.value.as_str())
+                    })
+                    .map(|s| s.name.value.clone())
+                    .collect(),
+                main: false,
+                span: src.line_col(m.span.start),
+            });
+        }
+        abi.compatibles = compatibles;
         abi.layout_text = abi.lock_text().render();
         abi.fingerprint = kho_layout::fingerprint(&abi.layout_text);
         out.push(abi);
@@ -359,6 +586,13 @@ pub(crate) fn compose_all(checked: &[Checked], limit: usize) -> Vec<Composed> {
             .filter_map(|&d| out[d].as_ref().map(|x| (d, x)))
             .collect();
         let over = ds.iter().find(|(_, x)| matches!(x, Composed::Over { .. }));
+        // Not composed: the dependencies' strings play no part (a change
+        // in their structs is a change in this ABI's, bumped here).
+        let over = if c.ast.compose == Compose::None {
+            None
+        } else {
+            over
+        };
         let result = match over {
             None => {
                 let mut parts: Vec<String> = ds
@@ -378,6 +612,10 @@ pub(crate) fn compose_all(checked: &[Checked], limit: usize) -> Vec<Composed> {
                         Composed::Over { .. } => acc,
                     }),
                     Compose::Sorted => parts.join(";"),
+                    Compose::None => {
+                        parts = vec![own.clone()];
+                        own
+                    }
                 };
                 if string.len() > limit {
                     Composed::Over {
@@ -409,7 +647,7 @@ pub(crate) fn compose_all(checked: &[Checked], limit: usize) -> Vec<Composed> {
                         via: Some(via),
                     }
                 }
-                Compose::Sorted => Composed::Over {
+                Compose::Sorted | Compose::None => Composed::Over {
                     len: limit.saturating_add(1),
                     exact: false,
                     string: None,
@@ -593,6 +831,20 @@ fn lay_out_structs(srcs: &[Source], checked: &[Checked], diags: &mut Diags) -> S
                     entry: s.entry,
                     fingerprint,
                     field_docs: s.fields.iter().map(|f| f.doc.clone()).collect(),
+                    page_dependent: false,
+                    field_c_types: s
+                        .fields
+                        .iter()
+                        .map(|f| base_spelling(&f.ty.value))
+                        .collect(),
+                    field_counts: vec![None; s.fields.len()],
+                    field_spans: s
+                        .fields
+                        .iter()
+                        .map(|f| src.line_col(f.name.span.start))
+                        .collect(),
+                    span: src.line_col(s.name.span.start),
+                    compatible_macro: macro_covering(&c.ast, &s.name.value),
                 };
                 set.structs[v] = layout;
                 done[v] = true;
@@ -601,6 +853,28 @@ fn lay_out_structs(srcs: &[Source], checked: &[Checked], diags: &mut Diags) -> S
         }
     }
     set
+}
+
+/// The compatible macro whose version covers struct `name` of `a`: the
+/// `[[abi.compatible]]` that lists it, or the main one.
+pub(crate) fn macro_covering(a: &crate::parse::SchemaAst, name: &str) -> String {
+    a.compatibles
+        .iter()
+        .find(|m| m.structs.iter().any(|s| s.value == name))
+        .map_or_else(
+            || validate::compatible_macro_of(a),
+            |m| m.macro_name.value.clone(),
+        )
+}
+
+/// The SPDX license id of generated files unless a schema says otherwise.
+pub(crate) const DEFAULT_SPDX: &str = "GPL-2.0";
+
+/// A field type's base as written, without array dimensions or `struct `.
+pub(crate) fn base_spelling(ty: &str) -> String {
+    let base = ty.split('[').next().unwrap_or_default().trim();
+    let base = base.strip_prefix("struct ").map_or(base, str::trim);
+    base.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Decimal digits of `n`.
