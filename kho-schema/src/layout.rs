@@ -524,7 +524,7 @@ pub(crate) fn layout(srcs: &[Source], checked: &[Checked], diags: &mut Diags) ->
                     .map(|s| s.name.value.clone())
                     .collect(),
                 main: false,
-                span: src.line_col(m.span.start),
+                span: src.line_col(m.macro_name.span.start),
             });
         }
         abi.compatibles = compatibles;

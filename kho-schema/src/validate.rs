@@ -222,9 +222,17 @@ fn struct_ident_ok(s: &str) -> bool {
         && s.split('_').all(|w| !w.is_empty())
 }
 
-/// Field names: C identifiers that are Rust field names too (not `_`).
+/// Field names: any C identifier (the kernel's may have capitals) that
+/// is a Rust field name too (not `_`).
 fn field_ident_ok(s: &str) -> bool {
-    c_ident_ok(s) && s != "_"
+    external_ident_ok(s) && s != "_"
+}
+
+/// A C identifier: a letter or `_`, then letters, digits and `_`.
+fn external_ident_ok(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('a'..='z' | 'A'..='Z' | '_'))
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn const_ident_ok(s: &str) -> bool {
@@ -509,7 +517,7 @@ pub(crate) fn check(srcs: &[Source], asts: Vec<SchemaAst>, diags: &mut Diags) ->
                     diags.at(
                         src,
                         f.name.span.clone(),
-                        format!("{at}: malformed field name: a lowercase C identifier"),
+                        format!("{at}: malformed field name: a C identifier (letters, digits and _, not starting with a digit)"),
                     );
                 } else if let Some(why) = c_reserved(fname) {
                     diags.at(
@@ -1184,6 +1192,47 @@ fn dependency_closure(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
 fn constants(src: &Source, a: &SchemaAst, diags: &mut Diags) -> BTreeMap<String, Option<u64>> {
     let mut out = BTreeMap::new();
     for c in &a.constants {
+        if let Some(h) = &c.external {
+            // Another header's name, as it spells it (`__NEW_UTS_LEN`):
+            // any C identifier that is not an expression's own word.
+            let word = matches!(
+                c.name.value.as_str(),
+                "PAGE_SIZE" | "PAGE_SHIFT" | "BIT" | "BIT_ULL" | "sizeof" | "offsetof"
+            );
+            if !external_ident_ok(&c.name.value) || word {
+                diags.at(
+                    src,
+                    c.name.span.clone(),
+                    format!(
+                        "malformed external constant name {:?}: a C identifier (letters, digits \
+                         and _) that is not a word of expressions",
+                        c.name.value
+                    ),
+                );
+            }
+            let bad = h.value.is_empty()
+                || h.value.starts_with('/')
+                || h.value
+                    .split('/')
+                    .any(|p| p.is_empty() || p == "." || p == "..")
+                || !h
+                    .value
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.' | '/'));
+            if bad {
+                diags.at(
+                    src,
+                    h.span.clone(),
+                    format!(
+                        "constant {}: external header {:?} cannot be written as #include <...>: a \
+                         relative path of letters, digits, `_`, `-`, `.` and `/`",
+                        c.name.value, h.value
+                    ),
+                );
+            }
+            out.insert(c.name.value.clone(), None);
+            continue;
+        }
         if !const_ident_ok(&c.name.value) {
             diags.at(
                 src,
