@@ -351,6 +351,7 @@ impl Abi {
                     layout: s.borrowed(),
                     entry: n.entry,
                     fingerprint: Some(n.fingerprint),
+                    page: None,
                 })
                 .collect(),
         }
