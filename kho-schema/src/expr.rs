@@ -606,6 +606,25 @@ pub(crate) fn refs(e: &Expr) -> Vec<Ref> {
     out
 }
 
+/// Every constant name `e` uses, with its offset, in text order.
+pub(crate) fn names(e: &Expr) -> Vec<(&str, usize)> {
+    let mut out = Vec::new();
+    let mut todo = vec![e];
+    while let Some(e) = todo.pop() {
+        match e {
+            Expr::Name(n, at) => out.push((n.as_str(), *at)),
+            Expr::Bit(x, _) | Expr::Unary(_, x, _) => todo.push(x),
+            Expr::Binary(_, a, b, _) => {
+                todo.push(b);
+                todo.push(a);
+            }
+            _ => {}
+        }
+    }
+    out.sort_by_key(|&(_, at)| at);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

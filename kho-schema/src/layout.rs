@@ -6,14 +6,12 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use kho_layout::{fingerprint_in, format, Field, LockStruct, LockText, Str, Struct, StructRef, Ty};
+use kho_layout::{format, LockStruct, LockText, Struct, StructRef, Ty};
 
 use crate::diag::{Diags, Source};
 use crate::parse::{Compose, ConstValue};
 use crate::validate::{self, Checked};
 
-/// Largest entry of a block set: a 4 KiB block less its 16-byte header.
-pub(crate) const MAX_ENTRY_SIZE: usize = format::MAX_ENTRY_SIZE;
 /// Longest compatible string, however composed: the kernel's 48 bytes
 /// with the NUL.
 pub(crate) const MAX_COMPATIBLE: usize = format::MAX_COMPATIBLE;
@@ -366,7 +364,7 @@ impl Abi {
 /// large for a block, compatible strings past [`MAX_COMPATIBLE`], layouts
 /// whose canonical text would be too large to fingerprint.
 pub(crate) fn layout(srcs: &[Source], checked: &[Checked], diags: &mut Diags) -> Vec<Abi> {
-    let set = lay_out_structs(srcs, checked, diags);
+    let laid = crate::eval::lay_out(srcs, checked, diags);
     let composed = compose_all(checked, MAX_COMPATIBLE);
     let mut ranges = Vec::with_capacity(checked.len());
     let mut next = 0usize;
@@ -375,16 +373,30 @@ pub(crate) fn layout(srcs: &[Source], checked: &[Checked], diags: &mut Diags) ->
         let src = &srcs[c.index];
         let own = next..next + a.structs.len();
         next = own.end;
-        let structs = set.structs.get(own.clone()).unwrap_or_default();
-        let notes = set.notes.get(own.clone()).unwrap_or_default();
-        for ((s, n), x) in structs.iter().zip(notes).zip(&a.structs) {
-            if n.entry && s.size > MAX_ENTRY_SIZE {
+        for (si, x) in a.structs.iter().enumerate() {
+            // The first page size the entry does not fit, if any.
+            let over = laid
+                .sets
+                .iter()
+                .zip(format::PAGE_SIZES)
+                .find_map(|(set, page)| {
+                    let v = own.start + si;
+                    let (s, n) = (set.structs.get(v)?, set.notes.get(v)?);
+                    let max = format::max_entry_size(page);
+                    (n.entry && s.size > max).then_some((s.size, max, page))
+                });
+            if let Some((size, max, page)) = over {
+                let with = if page == format::MIN_PAGE_SIZE {
+                    String::new()
+                } else {
+                    format!(" (with PAGE_SIZE = {page})")
+                };
                 diags.at(
                     src,
                     x.name.span.clone(),
                     format!(
-                        "entry {} is {} bytes: a block holds at most {MAX_ENTRY_SIZE} after its 16-byte header",
-                        s.name, s.size
+                        "entry {} is {size} bytes: a block holds at most {max} after its 16-byte header{with}",
+                        x.name.value
                     ),
                 );
             }
@@ -402,9 +414,9 @@ pub(crate) fn layout(srcs: &[Source], checked: &[Checked], diags: &mut Diags) ->
         };
         ranges.push((own, compatible));
     }
-    let set = Arc::new(set);
+    let sets: Vec<Arc<StructSet>> = laid.sets.into_iter().map(Arc::new).collect();
     let mut out = Vec::new();
-    for (c, (own, compatible)) in checked.iter().zip(ranges) {
+    for (ci, (c, (own, compatible))) in checked.iter().zip(ranges).enumerate() {
         let a = &c.ast;
         let src = &srcs[c.index];
         let mut abi = Abi {
@@ -427,17 +439,31 @@ pub(crate) fn layout(srcs: &[Source], checked: &[Checked], diags: &mut Diags) ->
             constants: a
                 .constants
                 .iter()
-                .map(|k| Constant {
-                    name: k.name.value.clone(),
-                    value: k.value.clone(),
-                    doc: k.doc.clone(),
-                    expr: k.expr.as_ref().map(|e| e.value.clone()),
-                    values: match k.value {
-                        ConstValue::Int(n) => format::PAGE_SIZES.iter().map(|&p| (p, n)).collect(),
-                        _ => Vec::new(),
-                    },
-                    external: k.external.as_ref().map(|e| e.value.clone()),
-                    span: src.line_col(k.name.span.start),
+                .enumerate()
+                .map(|(ki, k)| {
+                    let n = laid.const_first.get(ci).map_or(usize::MAX, |f| f + ki);
+                    let values: Vec<(usize, u64)> = format::PAGE_SIZES
+                        .iter()
+                        .zip(&laid.consts)
+                        .filter_map(|(&p, vals)| Some((p, vals.get(n).copied().flatten()?)))
+                        .collect();
+                    let value = match (&k.expr, values.first()) {
+                        (Some(_), Some(&(_, v))) => ConstValue::Int(v),
+                        _ => k.value.clone(),
+                    };
+                    Constant {
+                        name: k.name.value.clone(),
+                        value,
+                        doc: k.doc.clone(),
+                        expr: k.expr.as_ref().map(|e| e.value.clone()),
+                        values: if values.len() == format::PAGE_SIZES.len() {
+                            values
+                        } else {
+                            Vec::new()
+                        },
+                        external: k.external.as_ref().map(|e| e.value.clone()),
+                        span: src.line_col(k.name.span.start),
+                    }
                 })
                 .collect(),
             draft: a.draft,
@@ -455,7 +481,7 @@ pub(crate) fn layout(srcs: &[Source], checked: &[Checked], diags: &mut Diags) ->
                     span: src.line_col(e.span.start),
                 })
                 .collect(),
-            sets: vec![Arc::clone(&set); format::PAGE_SIZES.len()],
+            sets: sets.clone(),
             own,
             layout_text: String::new(),
             fingerprint: 0,
@@ -499,7 +525,7 @@ pub(crate) fn layout(srcs: &[Source], checked: &[Checked], diags: &mut Diags) ->
                     .map(|s| s.name.value.clone())
                     .collect(),
                 main: false,
-                span: src.line_col(m.span.start),
+                span: src.line_col(m.macro_name.span.start),
             });
         }
         abi.compatibles = compatibles;
@@ -670,192 +696,6 @@ pub(crate) fn compose_all(checked: &[Checked], limit: usize) -> Vec<Composed> {
         .collect()
 }
 
-/// The index in the set of the struct a type is, or is an array of.
-fn struct_of(ty: &Ty<'_>) -> Option<usize> {
-    match ty.struct_ref()? {
-        StructRef::At(i, _) => Some(*i),
-        _ => None,
-    }
-}
-
-/// Every struct of every ABI laid out, `[abi][struct]`; `None` after an
-/// error (reported once, where it starts). Structs are visited in an order
-/// where what a struct holds comes first, found without recursion, so no
-/// nesting can overflow the stack.
-fn lay_out_structs(srcs: &[Source], checked: &[Checked], diags: &mut Diags) -> StructSet {
-    // Node `v` is struct `v` of the set, as validation numbered them.
-    let mut nodes: Vec<(usize, usize)> = Vec::new();
-    for (ci, c) in checked.iter().enumerate() {
-        for si in 0..c.ast.structs.len() {
-            nodes.push((ci, si));
-        }
-    }
-    let name_of = |v: usize| {
-        let (ci, si) = nodes[v];
-        checked[ci].ast.structs[si].name.value.as_str()
-    };
-    let children: Vec<Vec<usize>> = nodes
-        .iter()
-        .map(|&(ci, si)| {
-            checked[ci]
-                .types
-                .get(si)
-                .into_iter()
-                .flatten()
-                .filter_map(struct_of)
-                .filter(|&k| k < nodes.len())
-                .collect()
-        })
-        .collect();
-    let mut failed = vec![false; nodes.len()];
-    let order = validate::post_order(&children, |path| {
-        let Some(&first) = path.first() else { return };
-        let (ci, si) = nodes[first];
-        let names: Vec<&str> = path.iter().map(|&p| name_of(p)).collect();
-        diags.at(
-            &srcs[checked[ci].index],
-            checked[ci].ast.structs[si].name.span.clone(),
-            format!(
-                "recursive struct: {} -> {} (a struct cannot contain itself)",
-                names.join(" -> "),
-                name_of(first)
-            ),
-        );
-        for &p in path {
-            failed[p] = true;
-        }
-    });
-
-    let mut depth = vec![0usize; nodes.len()];
-    let mut deepest: Vec<Option<usize>> = vec![None; nodes.len()];
-    // Placeholders until laid out; a failed struct keeps its own, which
-    // nothing reads (the compile fails).
-    let mut set = StructSet {
-        structs: nodes
-            .iter()
-            .map(|&(ci, si)| {
-                let name = checked[ci].ast.structs[si].name.value.clone();
-                Struct::packed_owned(name, 0, Vec::new())
-            })
-            .collect(),
-        notes: vec![Note::default(); nodes.len()],
-    };
-    let mut done = vec![false; nodes.len()];
-    let mut canon = vec![0usize; nodes.len()];
-    let mut total_canon = 0usize;
-    for &v in &order {
-        if failed[v] || children[v].iter().any(|&c| failed[c]) {
-            failed[v] = true;
-            continue;
-        }
-        let (ci, si) = nodes[v];
-        let c = &checked[ci];
-        let s = &c.ast.structs[si];
-        let src = &srcs[c.index];
-        let best = children[v].iter().copied().max_by_key(|&c| depth[c]);
-        depth[v] = 1 + best.map_or(0, |c| depth[c]);
-        deepest[v] = best;
-        if depth[v] > MAX_NESTING {
-            failed[v] = true;
-            if depth[v] == MAX_NESTING + 1 {
-                let mut chain = vec![name_of(v)];
-                let mut at = best;
-                while let Some(d) = at {
-                    chain.push(name_of(d));
-                    at = deepest[d];
-                }
-                diags.at(
-                    src,
-                    s.name.span.clone(),
-                    format!(
-                        "struct {} nests structs {} deep ({}): the limit is {MAX_NESTING}",
-                        s.name.value,
-                        depth[v],
-                        validate::elide(&chain)
-                    ),
-                );
-            }
-            continue;
-        }
-        match lay_out_one(c, si, src, &set.structs, &done, &canon, diags) {
-            Some((layout, text)) => {
-                if text > MAX_CANONICAL_TEXT {
-                    diags.at(
-                        src,
-                        s.name.span.clone(),
-                        format!(
-                            "struct {}: its canonical layout text, which its fingerprint hashes with \
-                             every nested struct inlined, would be {text} bytes: the limit is {MAX_CANONICAL_TEXT}",
-                            s.name.value
-                        ),
-                    );
-                    failed[v] = true;
-                    continue;
-                }
-                let before = total_canon;
-                total_canon = total_canon.saturating_add(text);
-                if total_canon > MAX_TOTAL_CANONICAL_TEXT {
-                    if before <= MAX_TOTAL_CANONICAL_TEXT {
-                        diags.at(
-                            src,
-                            s.name.span.clone(),
-                            format!(
-                                "struct {}: the canonical layout texts of the structs so far, which \
-                                 their fingerprints hash with nested structs inlined, pass \
-                                 {MAX_TOTAL_CANONICAL_TEXT} bytes here",
-                                s.name.value
-                            ),
-                        );
-                    }
-                    failed[v] = true;
-                    continue;
-                }
-                canon[v] = text;
-                let fingerprint = fingerprint_in(&layout, &set.structs);
-                let Some(fingerprint) = fingerprint else {
-                    // Cannot happen: every nested struct is laid out and
-                    // the nesting is within MAX_NESTING.
-                    diags.at(
-                        src,
-                        s.name.span.clone(),
-                        format!(
-                            "struct {}: its layout cannot be fingerprinted",
-                            s.name.value
-                        ),
-                    );
-                    failed[v] = true;
-                    continue;
-                };
-                set.notes[v] = Note {
-                    abi: c.ast.name.value.clone(),
-                    doc: s.doc.clone(),
-                    entry: s.entry,
-                    fingerprint,
-                    field_docs: s.fields.iter().map(|f| f.doc.clone()).collect(),
-                    page_dependent: false,
-                    field_c_types: s
-                        .fields
-                        .iter()
-                        .map(|f| base_spelling(&f.ty.value))
-                        .collect(),
-                    field_counts: vec![None; s.fields.len()],
-                    field_spans: s
-                        .fields
-                        .iter()
-                        .map(|f| src.line_col(f.name.span.start))
-                        .collect(),
-                    span: src.line_col(s.name.span.start),
-                    compatible_macro: macro_covering(&c.ast, &s.name.value),
-                };
-                set.structs[v] = layout;
-                done[v] = true;
-            }
-            None => failed[v] = true,
-        }
-    }
-    set
-}
-
 /// The compatible macro whose version covers struct `name` of `a`: the
 /// `[[abi.compatible]]` that lists it, or the main one.
 pub(crate) fn macro_covering(a: &crate::parse::SchemaAst, name: &str) -> String {
@@ -870,124 +710,6 @@ pub(crate) fn macro_covering(a: &crate::parse::SchemaAst, name: &str) -> String 
 
 /// The SPDX license id of generated files unless a schema says otherwise.
 pub(crate) const DEFAULT_SPDX: &str = "GPL-2.0";
-
-/// A field type's base as written, without array dimensions or `struct `.
-pub(crate) fn base_spelling(ty: &str) -> String {
-    let base = ty.split('[').next().unwrap_or_default().trim();
-    let base = base.strip_prefix("struct ").map_or(base, str::trim);
-    base.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Decimal digits of `n`.
-fn digits(n: usize) -> usize {
-    n.checked_ilog10().map_or(1, |d| d as usize + 1)
-}
-
-/// One struct laid out, the structs it holds being done: its layout and
-/// the length of its canonical text without indentation (saturating).
-/// `None` after an error, which is reported, or when a nested struct failed.
-fn lay_out_one(
-    c: &Checked,
-    si: usize,
-    src: &Source,
-    set: &[Struct<'static>],
-    done: &[bool],
-    canon: &[usize],
-    diags: &mut Diags,
-) -> Option<(Struct<'static>, usize)> {
-    let s = &c.ast.structs[si];
-    let mut fields: Vec<Field<'static>> = Vec::new();
-    let mut offset = 0usize;
-    let mut text = 0usize;
-    for (f, ty) in s.fields.iter().zip(&c.types[si]) {
-        let at = format!("{}.{}", s.name.value, f.name.value);
-        let size = type_size(ty, set, done)?;
-        if size > MAX_STRUCT_SIZE as u128 {
-            let size = if size == u128::MAX {
-                "more than 2^128 bytes".to_string()
-            } else {
-                format!("{size} bytes")
-            };
-            diags.at(
-                src,
-                f.ty.span.clone(),
-                format!(
-                    "{at}: type `{}` is {size}: a struct is at most {MAX_STRUCT_SIZE} bytes (1 GiB)",
-                    f.ty.value.trim()
-                ),
-            );
-            return None;
-        }
-        let end = offset as u128 + size;
-        if end > MAX_STRUCT_SIZE as u128 {
-            diags.at(
-                src,
-                f.name.span.clone(),
-                format!(
-                    "{at}: struct {} would be {end} bytes at this field: a struct is at most \
-                     {MAX_STRUCT_SIZE} bytes (1 GiB)",
-                    s.name.value
-                ),
-            );
-            return None;
-        }
-        // Both fit in MAX_STRUCT_SIZE, so in usize.
-        let size = usize::try_from(size).ok()?;
-        let nested = struct_of(ty)
-            .and_then(|n| canon.get(n))
-            .copied()
-            .unwrap_or(0);
-        let line = f.name.value.len()
-            + 1
-            + ty.to_string().len()
-            + " offset ".len()
-            + digits(offset)
-            + " size ".len()
-            + digits(size)
-            + 1;
-        text = text.saturating_add(line).saturating_add(nested);
-        fields.push(Field {
-            name: Str::Owned(f.name.value.clone()),
-            offset,
-            size,
-            ty: ty.clone(),
-            bits: None,
-        });
-        offset = usize::try_from(end).ok()?;
-    }
-    text = text
-        .saturating_add("struct ".len() + s.name.value.len() + " size ".len() + digits(offset) + 1);
-    Some((
-        Struct::packed_owned(s.name.value.clone(), offset, fields),
-        text,
-    ))
-}
-
-/// A field type's size in bytes (saturating at `u128::MAX`, so an
-/// overflow cannot pass for a small size); `None` when a struct it holds
-/// is not laid out. Loops over the dimensions a type may have.
-fn type_size(ty: &Ty<'_>, set: &[Struct<'static>], done: &[bool]) -> Option<u128> {
-    let mut mul = 1u128;
-    let mut t = ty;
-    loop {
-        match t {
-            Ty::Array(elem, len) => {
-                mul = mul.saturating_mul(len.value as u128);
-                t = elem.get();
-            }
-            Ty::Prim(p) => return Some(mul.saturating_mul(p.size() as u128)),
-            Ty::Ptr(_) => return Some(mul.saturating_mul(8)),
-            Ty::Flex(_) => return Some(0),
-            Ty::Struct(r) => {
-                let StructRef::At(i, _) = r else { return None };
-                if !*done.get(*i)? {
-                    return None;
-                }
-                return Some(mul.saturating_mul(set.get(*i)?.size as u128));
-            }
-        }
-    }
-}
 
 /// The Rust type name of a C struct name: `luo_file_ser` -> `LuoFileSer`.
 pub(crate) fn rust_type_name(c_name: &str) -> String {

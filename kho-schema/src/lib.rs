@@ -36,7 +36,7 @@ pub mod diff;
 #[cfg(feature = "emit")]
 pub mod emit;
 mod error;
-#[allow(dead_code)] // wired into validate and layout next
+mod eval;
 mod expr;
 pub mod fs;
 mod layout;
