@@ -16,6 +16,40 @@ pub struct Generated {
     pub text: String,
 }
 
+/// One of the languages generated: each has its own directory under the
+/// output root (`c/`, `rust/`, `doc/`), so a selection of languages is a
+/// selection of directories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Lang {
+    /// Kernel C headers, under `c/` (`c/linux/kho/abi/block.h`).
+    C,
+    /// Rust modules, under `rust/`.
+    Rust,
+    /// Markdown layout tables, under `doc/`.
+    Markdown,
+}
+
+impl Lang {
+    /// Every language, in the order of their directories' names.
+    pub const ALL: [Lang; 3] = [Lang::C, Lang::Markdown, Lang::Rust];
+
+    /// The directory under the output root holding this language's files.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Lang::C => "c",
+            Lang::Rust => "rust",
+            Lang::Markdown => "doc",
+        }
+    }
+
+    /// The language of a generated file's path (relative to the output
+    /// root, `/`-separated): the one whose directory it is under.
+    pub fn of_path(path: &str) -> Option<Lang> {
+        let top = path.split('/').next()?;
+        Lang::ALL.into_iter().find(|l| l.dir() == top)
+    }
+}
+
 /// Every file generated for `abis`, sorted by path.
 pub fn all(abis: &[Abi]) -> Vec<Generated> {
     let mut out = Vec::new();
@@ -34,6 +68,16 @@ pub fn all(abis: &[Abi]) -> Vec<Generated> {
         });
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// The files of [`all`] in the languages `langs` (every language when
+/// `langs` is empty), sorted by path.
+pub fn only(abis: &[Abi], langs: &[Lang]) -> Vec<Generated> {
+    let mut out = all(abis);
+    if !langs.is_empty() {
+        out.retain(|f| Lang::of_path(&f.path).is_some_and(|l| langs.contains(&l)));
+    }
     out
 }
 
