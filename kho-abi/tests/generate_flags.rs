@@ -44,7 +44,7 @@ impl Setup {
             "--out".as_ref(),
             out.as_os_str(),
         ];
-        args.extend(extra.iter().map(|a| OsStr::new(a)));
+        args.extend(extra.iter().map(OsStr::new));
         kho_abi(&args)
     }
 }
