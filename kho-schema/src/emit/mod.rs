@@ -2,6 +2,7 @@
 //! refer to) into one deterministic text file.
 
 pub mod c;
+mod ir;
 pub mod markdown;
 pub mod rust;
 
