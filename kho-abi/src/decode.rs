@@ -474,4 +474,138 @@ fields = [
         let err = Decoder::new(&abis, "t.toml", "nope", 4096).unwrap_err();
         assert!(err.contains("it declares: inner, outer"), "{err}");
     }
+
+    /// `struct s { u64 pfn:52; s64 delta:12 (signed); khoser_ptr<inner>
+    /// first; union u { u64 phys; u32 lo; } both; u32 n; u32 devices[]; }`,
+    /// laid out by hand (as the schema compiler will).
+    fn constructs() -> Decoder {
+        use kho_layout::{Bits, Field, Kind, Node, Str};
+        let text = "[abi]\nname = \"t\"\nversion = 1\n\
+            [[struct]]\nname = \"u\"\nfields = [{ name = \"phys\", type = \"u64\" }, { name = \"lo\", type = \"u32\" }]\n\
+            [[struct]]\nname = \"s\"\nfields = [{ name = \"x\", type = \"u\" }, { name = \"y\", type = \"u64\" }]\n";
+        let mut abis = kho_schema::compile(&[kho_schema::Source::new("t.toml", text)]).unwrap();
+        let u = abis[0].struct_mut(0).unwrap();
+        u.kind = Kind::Union;
+        u.packed = false;
+        u.align = 8;
+        u.size = 8;
+        u.fields = vec![
+            Field::new("phys", 0, 8, Ty::Prim(Prim::U64)),
+            Field::new("lo", 0, 4, Ty::Prim(Prim::U32)),
+        ]
+        .into();
+        let s = abis[0].struct_mut(1).unwrap();
+        let union_ty = s.fields[0].ty.clone();
+        s.fields = vec![
+            Field {
+                bits: Some(Bits {
+                    first: 0,
+                    width: 52,
+                }),
+                ..Field::new("pfn", 0, 8, Ty::Prim(Prim::U64))
+            },
+            Field {
+                bits: Some(Bits {
+                    first: 52,
+                    width: 12,
+                }),
+                ..Field::new("delta", 0, 8, Ty::Prim(Prim::I64))
+            },
+            Field::new("first", 8, 8, Ty::Ptr(Str::Ref("u"))),
+            Field::new("both", 16, 8, union_ty),
+            Field::new("n", 24, 4, Ty::Prim(Prim::U32)),
+            Field::new(
+                "devices",
+                28,
+                0,
+                Ty::Flex(Node::Owned(Box::new(Ty::Prim(Prim::U32)))),
+            ),
+        ]
+        .into();
+        s.size = 32;
+        s.align = 8;
+        s.packed = false;
+        Decoder::new(&abis, "t.toml", "s", 4096).unwrap()
+    }
+
+    fn constructs_entry(extra: &[u32]) -> Vec<u8> {
+        let mut e = Vec::new();
+        // pfn = 0x12345, delta = -3 (12 bits: 0xffd).
+        let unit: u64 = 0x12345 | (0xffd << 52);
+        e.extend_from_slice(&unit.to_le_bytes());
+        e.extend_from_slice(&0x20_0000u64.to_ne_bytes());
+        e.extend_from_slice(&0x1_0000_0002u64.to_ne_bytes());
+        e.extend_from_slice(&(extra.len() as u32).to_ne_bytes());
+        e.extend_from_slice(&[0; 4]);
+        for x in extra {
+            e.extend_from_slice(&x.to_ne_bytes());
+        }
+        e
+    }
+
+    #[test]
+    fn bit_fields_unions_pointers_and_flexible_arrays_decode() {
+        let d = constructs();
+        assert!(d.has_flex());
+        let mut out = Vec::new();
+        d.write_text(0, &constructs_entry(&[7, 8]), &mut out)
+            .unwrap();
+        // Without a count field (the schema names none here), the elements
+        // are the whole ones the bytes after the struct hold: the 4 bytes of
+        // tail padding and the two elements.
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with(
+                "[0]\n  pfn = 74565\n  delta = -3\n  first = 0x200000\n  both:\n    \
+                 phys = 4294967298\n    lo = 2\n  n = 2\n  devices = [0, 7, 8]\n"
+            ),
+            "{text}"
+        );
+        let e = constructs_entry(&[]);
+        let json = serde_json::to_string(&d.json(&e)).unwrap();
+        assert_eq!(
+            json,
+            r#"{"pfn":74565,"delta":-3,"first":"0x200000","both":{"phys":4294967298,"lo":2},"n":0,"devices":[0]}"#
+        );
+    }
+
+    #[test]
+    fn a_flexible_array_never_reads_past_the_bytes() {
+        let set = StructSet::default();
+        let v = flex_value(
+            &set,
+            &Ty::Prim(Prim::U32),
+            &[1, 0, 0, 0, 2, 0, 0, 0, 9],
+            Some(1_000_000),
+        );
+        let mut out = String::new();
+        write_inline(&v, &mut out).unwrap();
+        assert_eq!(out, "[1, 2] (1000000 by its count, 2 in the bytes)");
+        let v = flex_value(
+            &set,
+            &Ty::Prim(Prim::U32),
+            &[1, 0, 0, 0, 2, 0, 0, 0],
+            Some(1),
+        );
+        assert_eq!(v, Value::Flex(vec![Value::Num(Num::Unsigned(1))], None));
+    }
+
+    #[test]
+    fn bits_read_from_the_least_significant_bit() {
+        let unit = 0xabcu64 << 52 | 5;
+        let b = unit.to_le_bytes();
+        assert_eq!(read_bits(Prim::U64, &b, 52, 12), Some(Num::Unsigned(0xabc)));
+        assert_eq!(read_bits(Prim::U64, &b, 0, 52), Some(Num::Unsigned(5)));
+        assert_eq!(
+            read_bits(Prim::I64, &b, 52, 12),
+            Some(Num::Signed(0xabc - 0x1000))
+        );
+        assert_eq!(
+            read_bits(Prim::U8, &[0b1010_0000], 5, 3),
+            Some(Num::Unsigned(0b101))
+        );
+        assert_eq!(read_bits(Prim::U64, &b, 60, 8), None);
+        assert_eq!(read_bits(Prim::U64, &[], 0, 1), None);
+        assert_eq!(read_bits(Prim::U64, &b, 0, 64), Some(Num::Unsigned(unit)));
+    }
 }

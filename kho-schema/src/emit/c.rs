@@ -503,21 +503,35 @@ fn declaration_in(ty: &Ty, name: &str, spelling: Option<&str>, set: &[Struct<'st
     format!("{base} {name}{flex}{dims}")
 }
 
-/// Whether a schema's spelling of a primitive may stand for it in C: any
-/// kernel spelling of an integer of the same size and signedness. kho's
-/// own `phys_addr` is not C; `phys_addr_t` is kept as written.
+/// Whether a schema's spelling of a primitive may stand for it in C: a
+/// kernel spelling of an integer of the same size and signedness (`u32`,
+/// `__u32`, `unsigned int`). kho's own names that are not C (`i32`,
+/// `phys_addr`) are not kept; `phys_addr_t` is.
 fn prim_spelling_ok(spelling: &str, p: Prim) -> bool {
-    match p {
-        Prim::PhysAddr => spelling == "phys_addr_t" || spelling == "u64" || spelling == "__u64",
-        Prim::Char => spelling == "char",
-        _ => match Prim::parse(spelling) {
-            Some(q) => q.size() == p.size() && q.signed() == p.signed(),
-            // The C spellings the schema accepts beside kho's names.
-            None => spelling
-                .split_whitespace()
-                .all(|w| ["unsigned", "signed", "char", "short", "int", "long"].contains(&w)),
-        },
-    }
+    let words: Vec<&str> = spelling.split_whitespace().collect();
+    let c = |w: &[&str]| words == w;
+    let (size, signed) = match spelling {
+        "u8" | "__u8" => (1, false),
+        "u16" | "__u16" => (2, false),
+        "u32" | "__u32" => (4, false),
+        "u64" | "__u64" => (8, false),
+        "s8" | "__s8" => (1, true),
+        "s16" | "__s16" => (2, true),
+        "s32" | "__s32" => (4, true),
+        "s64" | "__s64" => (8, true),
+        "phys_addr_t" => return p == Prim::PhysAddr,
+        "char" => return p == Prim::Char,
+        _ if c(&["unsigned", "char"]) => (1, false),
+        _ if c(&["unsigned", "short"]) => (2, false),
+        _ if c(&["unsigned", "int"]) => (4, false),
+        _ if c(&["unsigned", "long", "long"]) => (8, false),
+        _ if c(&["signed", "char"]) => (1, true),
+        _ if c(&["short"]) => (2, true),
+        _ if c(&["int"]) => (4, true),
+        _ if c(&["long", "long"]) => (8, true),
+        _ => return false,
+    };
+    p != Prim::PhysAddr && p != Prim::Char && p.size() == size && p.signed() == signed
 }
 
 /// `expr` as a macro body: wrapped in parentheses unless it is one token,
@@ -907,5 +921,95 @@ fields = [{ name = "a", type = "u8" }]
         );
         assert!(h.ends_with("\n#endif /* _LINUX_KHO_ABI_T_H */\n"), "{h}");
         assert!(h.lines().all(|l| l.chars().count() <= WIDTH), "{h}");
+    }
+
+    #[test]
+    fn the_new_constructs_read_as_the_kernel_writes_them() {
+        let all = crate::emit::testing::constructs("linux/kho/abi/t.h");
+        let h = header(&all[0], &all);
+        assert!(
+            h.contains(
+                "struct s {\n\tu64 pfn:52;\n\tu64 flags:12;\n\
+                 \tDECLARE_KHOSER_PTR(first, struct chunk *);\n\tu32 n;\n\tu32 devices[];\n\
+                 } __aligned(32);\n"
+            ),
+            "{h}"
+        );
+        // Bit fields have no offsetof; the flexible array has.
+        assert!(
+            h.contains(
+                "static_assert(sizeof(struct s) == 32);\n\
+                 static_assert(__alignof__(struct s) == 32);\n\
+                 static_assert(offsetof(struct s, first) == 8);\n\
+                 static_assert(offsetof(struct s, n) == 16);\n\
+                 static_assert(offsetof(struct s, devices) == 20);\n"
+            ),
+            "{h}"
+        );
+        assert!(!h.contains("offsetof(struct s, pfn)"), "{h}");
+        // A union, naturally aligned: no attribute.
+        assert!(
+            h.contains(
+                "union u {\n\tu64 phys;\n\tu32 lo;\n};\nstatic_assert(sizeof(union u) == 8);\n"
+            ),
+            "{h}"
+        );
+        assert!(h.contains(" * union u - undocumented.\n"), "{h}");
+        // The pointer's macro comes from the kernel's header.
+        assert!(
+            h.contains("#include <linux/kho/abi/kexec_handover.h>\n"),
+            "{h}"
+        );
+        assert!(!h.contains("#define DECLARE_KHOSER_PTR"), "{h}");
+        assert!(h.lines().all(|l| l.chars().count() <= WIDTH), "{h}");
+    }
+
+    #[test]
+    fn kexec_handover_h_defines_the_pointer_macro_itself() {
+        let all = crate::emit::testing::constructs(KHOSER_PTR_HEADER);
+        let h = header(&all[0], &all);
+        assert!(
+            h.contains(
+                "#define DECLARE_KHOSER_PTR(name, type)\t\\\n\tunion {\t\t\t\t\\\n\
+                 \t\tu64 phys;\t\t\\\n\t\ttype ptr;\t\t\\\n\t} name\n"
+            ),
+            "{h}"
+        );
+        assert!(
+            !h.contains("#include <linux/kho/abi/kexec_handover.h>"),
+            "{h}"
+        );
+        // Defined before the first struct that uses it.
+        assert!(h.find("#define DECLARE_KHOSER_PTR") < h.find("struct s {"));
+    }
+
+    #[test]
+    fn macro_bodies_bind_as_values() {
+        assert_eq!(parenthesized("BIT(0)"), "BIT(0)");
+        assert_eq!(parenthesized("PAGE_SIZE"), "PAGE_SIZE");
+        assert_eq!(parenthesized("64"), "64");
+        assert_eq!(parenthesized("(a + b)"), "(a + b)");
+        assert_eq!(
+            parenthesized("(PAGE_SIZE - sizeof(struct kho_vmalloc_hdr)) /\n  sizeof(u64)"),
+            "((PAGE_SIZE - sizeof(struct kho_vmalloc_hdr)) / sizeof(u64))"
+        );
+        assert_eq!(parenthesized("(a) + (b)"), "((a) + (b))");
+        assert_eq!(parenthesized("__NEW_UTS_LEN + 1"), "(__NEW_UTS_LEN + 1)");
+        assert_eq!(parenthesized("BIT(1) | BIT(2)"), "(BIT(1) | BIT(2))");
+    }
+
+    #[test]
+    fn kernel_spellings_are_kept_only_for_their_own_type() {
+        assert!(prim_spelling_ok("unsigned int", Prim::U32));
+        assert!(prim_spelling_ok("__u64", Prim::U64));
+        assert!(prim_spelling_ok("s32", Prim::I32));
+        assert!(prim_spelling_ok("phys_addr_t", Prim::PhysAddr));
+        assert!(!prim_spelling_ok("phys_addr", Prim::PhysAddr));
+        assert!(!prim_spelling_ok("u32", Prim::I32));
+        assert!(!prim_spelling_ok("u16", Prim::U32));
+        assert!(!prim_spelling_ok("struct x", Prim::U32));
+        assert!(!prim_spelling_ok("i32", Prim::I32));
+        assert!(prim_spelling_ok("unsigned  short", Prim::U16));
+        assert!(!prim_spelling_ok("u64", Prim::PhysAddr));
     }
 }

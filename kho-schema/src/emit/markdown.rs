@@ -178,10 +178,11 @@ fn struct_section(abi: &Abi, i: usize, s: &Struct, note: &Note) -> String {
             }
         }
         let bit_cell = match f.bits {
+            // Most significant first, as the kernel's diagrams number them.
             Some(b) => format!(
-                "{}..{} | ",
-                b.first,
-                u32::from(b.first) + u32::from(b.width)
+                "{}:{} | ",
+                (u32::from(b.first) + u32::from(b.width)).saturating_sub(1),
+                b.first
             ),
             None if bits => " | ".to_string(),
             None => String::new(),
@@ -353,6 +354,35 @@ fields = [
         );
         assert!(
             md.contains("| 4096 | 63 |\n| 16384 | 255 |\n| 65536 | 1023 |\n"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn tables_show_bits_padding_unions_and_pointers() {
+        let all = crate::emit::testing::constructs("linux/kho/abi/t.h");
+        let md = tables(&all[0], &all);
+        assert!(md.contains("## struct s (32 bytes, align 32)\n"), "{md}");
+        assert!(
+            md.contains(
+                "| offset | size | bits | type | field | doc |\n\
+                 | --- | --- | --- | --- | --- | --- |\n\
+                 | 0 | 8 | 51:0 | `u64` | `pfn` | The frame. |\n\
+                 | 0 | 8 | 63:52 | `u64` | `flags` |  |\n\
+                 | 8 | 8 |  | `khoser_ptr<chunk>` | `first` |  |\n\
+                 | 16 | 4 |  | `u32` | `n` |  |\n\
+                 | 20 | 0 |  | `u32[]`, flexible | `devices` |  |\n\
+                 | 20 | 12 |  |  | *padding* |  |\n"
+            ),
+            "{md}"
+        );
+        // A union's members overlap: no padding between them.
+        assert!(
+            md.contains("## union u (8 bytes, align 8)\n\nFingerprint `"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 0 | 8 | `u64` | `phys` |  |\n| 0 | 4 | `u32` | `lo` |  |\n"),
             "{md}"
         );
     }

@@ -98,3 +98,75 @@ pub(crate) fn file_name(path: &str) -> String {
         .map(|n| n.to_string_lossy().into_owned());
     format!("schemas/{}", name.unwrap_or_else(|| path.to_string()))
 }
+
+/// Hand-made layouts of the new constructs, for the emitters' unit tests
+/// (the schema compiler's own tests cover how schemas come to them).
+#[cfg(test)]
+pub(crate) mod testing {
+    use kho_layout::{Bits, Field, Kind, Node, Prim, Str, Ty};
+
+    use crate::layout::Abi;
+    use crate::{compile, Source};
+
+    /// `t` (header `linux/kho/abi/t.h`, or `header`): struct `chunk` (one
+    /// u64), then `s`, laid out by hand as
+    /// `struct s { u64 pfn:52; u64 flags:12; DECLARE_KHOSER_PTR(first,
+    /// struct chunk *); u32 n; u32 devices[]; } __aligned(32)`, and union
+    /// `u { u64 phys; u32 lo; }`.
+    pub(crate) fn constructs(header: &str) -> Vec<Abi> {
+        let text = format!(
+            "[abi]\nname = \"t\"\nversion = 1\n[abi.c]\nheader = \"{header}\"\n\
+             [[struct]]\nname = \"chunk\"\nfields = [{{ name = \"a\", type = \"u64\" }}]\n\
+             [[struct]]\nname = \"s\"\nfields = [\n\
+             {{ name = \"pfn\", type = \"u64\", doc = \"The frame.\" }},\n\
+             {{ name = \"flags\", type = \"u64\" }},\n\
+             {{ name = \"first\", type = \"u64\" }},\n\
+             {{ name = \"n\", type = \"u32\" }},\n\
+             {{ name = \"devices\", type = \"u32\" }},\n]\n\
+             [[struct]]\nname = \"u\"\nfields = [{{ name = \"phys\", type = \"u64\" }}, {{ name = \"lo\", type = \"u32\" }}]\n"
+        );
+        let mut abis = compile(&[Source::new("t.toml", text)]).unwrap_or_else(|d| panic!("{d}"));
+        let abi = &mut abis[0];
+        let s = abi.struct_mut(1).unwrap();
+        let u64t = Ty::Prim(Prim::U64);
+        s.fields = vec![
+            Field {
+                bits: Some(Bits {
+                    first: 0,
+                    width: 52,
+                }),
+                ..Field::new("pfn", 0, 8, u64t.clone())
+            },
+            Field {
+                bits: Some(Bits {
+                    first: 52,
+                    width: 12,
+                }),
+                ..Field::new("flags", 0, 8, u64t)
+            },
+            Field::new("first", 8, 8, Ty::Ptr(Str::Ref("chunk"))),
+            Field::new("n", 16, 4, Ty::Prim(Prim::U32)),
+            Field::new(
+                "devices",
+                20,
+                0,
+                Ty::Flex(Node::Owned(Box::new(Ty::Prim(Prim::U32)))),
+            ),
+        ]
+        .into();
+        s.size = 32;
+        s.align = 32;
+        s.packed = false;
+        let u = abi.struct_mut(2).unwrap();
+        u.kind = Kind::Union;
+        u.packed = false;
+        u.align = 8;
+        u.size = 8;
+        u.fields = vec![
+            Field::new("phys", 0, 8, Ty::Prim(Prim::U64)),
+            Field::new("lo", 0, 4, Ty::Prim(Prim::U32)),
+        ]
+        .into();
+        abis
+    }
+}

@@ -334,7 +334,9 @@ fn struct_tokens(cx: Ctx, s: &Struct, note: &Note) -> TokenStream {
                     storage = ty_tokens(cx, &f.ty);
                     let end = u32::from(b.first) + u32::from(b.width);
                     let d = doc_of(m).split_whitespace().collect::<Vec<_>>().join(" ");
-                    lines.push(String::new());
+                    if decls.is_empty() {
+                        lines.push(String::new());
+                    }
                     lines.push(format!(
                         "- `{}`: bits {}..{end}{}",
                         f.name,
@@ -613,5 +615,40 @@ mod tests {
         assert_eq!(type_name("luo_file_ser"), "LuoFileSer");
         assert_eq!(type_name("kho_block_header_ser"), "KhoBlockHeaderSer");
         assert_eq!(type_name("a_1b"), "A1b");
+    }
+    #[test]
+    fn the_new_constructs_become_repr_c_types_the_derive_checks() {
+        let all = crate::emit::testing::constructs("linux/kho/abi/t.h");
+        let m = super::module(&all[0], &all);
+        assert!(
+            m.contains("#[repr(C, align(32))]\n#[kho(name = \"s\")]\npub struct S {\n"),
+            "{m}"
+        );
+        assert!(
+            m.contains(
+                "    /// - `pfn`: bits 0..52: The frame.\n    /// - `flags`: bits 52..64\n    \
+                 #[kho(bits(pfn = 52, flags = 12))]\n    pub pfn_flags: u64,\n    \
+                 pub first: ::kho::PhysPtr<Chunk>,\n    pub n: u32,\n    #[kho(flex)]\n    \
+                 pub devices: [u32; 0],\n}\n"
+            ),
+            "{m}"
+        );
+        assert!(
+            m.contains(
+                "#[derive(::kho::KhoEntry, Clone, Copy)]\n#[repr(C)]\n#[kho(name = \"u\")]\n\
+                 pub union U {\n    pub phys: u64,\n    pub lo: u32,\n}\n"
+            ),
+            "{m}"
+        );
+        // Everything is page-independent: no page modules.
+        assert!(!m.contains("pub mod page_"), "{m}");
+    }
+
+    #[test]
+    fn keywords_become_raw_identifiers_or_get_an_underscore() {
+        assert_eq!(super::field_ident("type").to_string(), "r#type");
+        assert_eq!(super::field_ident("self").to_string(), "self_");
+        assert_eq!(super::field_ident("crate").to_string(), "crate_");
+        assert_eq!(super::field_ident("pfn").to_string(), "pfn");
     }
 }
