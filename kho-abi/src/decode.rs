@@ -27,11 +27,10 @@ impl Decoder {
     /// size: a length may depend on it), looked for in the ABI of `file`
     /// first, then in the ABIs it depends on. `Err` says what is missing.
     pub fn new(abis: &[Abi], file: &str, name: &str, page: usize) -> Result<Self, String> {
-        let _ = page;
         let own = abis.iter().filter(|a| a.file == file);
         let others = abis.iter().filter(|a| a.file != file);
         let found = own.chain(others).find_map(|a| {
-            let set = a.shared_set();
+            let set = a.shared_set_at(page);
             let index = set
                 .structs
                 .iter()
@@ -245,8 +244,8 @@ fn flex_count(
 
 /// The count field the schema names for field `i` of the struct `note`
 /// is about.
-fn note_count(_note: &kho_schema::Note, _i: usize) -> Option<&str> {
-    None
+fn note_count(note: &kho_schema::Note, i: usize) -> Option<&str> {
+    note.field_counts.get(i).and_then(|c| c.as_deref())
 }
 
 /// Struct (or union) `s` decoded from `bytes`: the struct's bytes, then,

@@ -54,7 +54,7 @@ pub fn header(abi: &Abi, all: &[Abi]) -> String {
     }
 
     let compats = ir::compatibles(abi);
-    for compat in &compats {
+    for compat in compats {
         out.push('\n');
         let mut c = Comment::kernel_doc();
         c.brief(
@@ -422,8 +422,15 @@ fn layout_asserts(abi: &Abi, i: usize, s: &Struct) -> String {
     let name = &s.name;
     // (what, value at each page size)
     let mut facts: Vec<(String, Vec<(usize, usize)>)> = Vec::new();
+    // A struct that does not depend on the page size has one layout.
+    let dependent = abi.notes().get(i).is_some_and(ir::page_dependent);
+    let pages = if dependent {
+        ir::pages(abi)
+    } else {
+        &ir::pages(abi)[..1]
+    };
     let mut fact = |what: String, get: &dyn Fn(&Struct) -> Option<usize>| {
-        let values: Vec<(usize, usize)> = ir::pages(abi)
+        let values: Vec<(usize, usize)> = pages
             .iter()
             .filter_map(|&p| {
                 let (structs, _) = ir::structs_at(abi, p);

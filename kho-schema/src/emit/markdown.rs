@@ -39,7 +39,7 @@ pub fn tables(abi: &Abi, _all: &[Abi]) -> String {
         out.push_str(
             "\n## Compatible strings\n\n| macro | string | covers |\n| --- | --- | --- |\n",
         );
-        for c in &compats {
+        for c in compats {
             let covers = if c.main {
                 "every other struct".to_string()
             } else {
@@ -141,7 +141,7 @@ fn struct_section(abi: &Abi, i: usize, s: &Struct, note: &Note) -> String {
     }
     let compats = ir::compatibles(abi);
     if compats.len() > 1 {
-        if let Some(c) = ir::macro_of(&compats, &s.name) {
+        if let Some(c) = ir::macro_of(compats, &s.name) {
             out.push_str(&format!(" Covered by `{}`.", c.macro_name));
         }
     }
@@ -166,7 +166,9 @@ fn struct_section(abi: &Abi, i: usize, s: &Struct, note: &Note) -> String {
         }
         end = end.max(f.offset.saturating_add(f.size));
         let mut ty = type_cell(abi, &f.ty);
-        if let Some(spelled) = ir::field_c_type(note, fi) {
+        // The kernel's spelling of a primitive (`unsigned int` for u32).
+        let spelling = ir::field_c_type(note, fi).filter(|_| matches!(f.ty.base(), Ty::Prim(_)));
+        if let Some(spelled) = spelling {
             if !ty.contains(&format!("`{spelled}")) {
                 ty.push_str(&format!(" (C `{spelled}`)"));
             }

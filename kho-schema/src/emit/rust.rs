@@ -275,7 +275,7 @@ fn struct_tokens(cx: Ctx, s: &Struct, note: &Note) -> TokenStream {
     let c_name = s.name.as_str();
     let compats = ir::compatibles(abi);
     let compatible =
-        ir::macro_of(&compats, c_name).map_or(abi.compatible.as_str(), |c| c.value.as_str());
+        ir::macro_of(compats, c_name).map_or(abi.compatible.as_str(), |c| c.value.as_str());
     let kho_attr = if note.entry {
         quote!(#[kho(name = #c_name, compatible = #compatible)])
     } else {
@@ -389,10 +389,15 @@ fn struct_tokens(cx: Ctx, s: &Struct, note: &Note) -> TokenStream {
             quote!(#[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]),
         ),
     };
+    let gap = if note.doc.trim().is_empty() {
+        quote!()
+    } else {
+        quote!(#[doc = ""])
+    };
     quote! {
         #refusal
         #doc
-        #[doc = ""]
+        #gap
         #[doc = #size_note]
         #derives
         #repr
@@ -484,10 +489,10 @@ fn const_tokens(c: &crate::layout::Constant, page: Option<usize>) -> TokenStream
             " Defined by `<{h}>` (not by this ABI's header): the value its layout uses."
         ));
     }
-    let notes = if notes.is_empty() {
-        quote!()
-    } else {
-        quote!(#[doc = ""] #(#[doc = #notes])*)
+    let notes = match (notes.is_empty(), c.doc.trim().is_empty()) {
+        (true, _) => quote!(),
+        (false, true) => quote!(#(#[doc = #notes])*),
+        (false, false) => quote!(#[doc = ""] #(#[doc = #notes])*),
     };
     let values = ir::const_values(c);
     let at = page.and_then(|p| values.iter().find(|(q, _)| *q == p));
