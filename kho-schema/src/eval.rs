@@ -11,13 +11,14 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use kho_layout::{format, Field, Len, Node, Prim, Str, Struct, StructRef, Ty};
+use kho_layout::place::{place, Member, Placed};
+use kho_layout::{format, Bits, Field, Kind, Len, List, Node, Str, Struct, StructRef, Ty};
 
 use crate::diag::{Diags, Source};
 use crate::expr::{self, Env, Expr, Ref};
 use crate::layout::MAX_TOTAL_CANONICAL_TEXT;
 use crate::layout::{Note, StructSet, MAX_CANONICAL_TEXT, MAX_NESTING, MAX_STRUCT_SIZE};
-use crate::parse::{ConstValue, Sp};
+use crate::parse::ConstValue;
 use crate::validate::{self, BaseTy, Checked};
 
 /// What the engine computed.
@@ -659,6 +660,8 @@ fn lay_out_one(
                 },
             );
         }
+        // A flexible array's member is its element, taking no room.
+        let mut member_size = size;
         if ft.flex {
             ty = flex_ty(ty);
             size = 0;
@@ -696,6 +699,10 @@ fn lay_out_one(
         }
         // Within MAX_STRUCT_SIZE, so in usize.
         let size = usize::try_from(size).ok()?;
+        if !ft.flex {
+            member_size = size as u128;
+        }
+        let member_size = usize::try_from(member_size.min(MAX_STRUCT_SIZE as u128)).ok()?;
         let nested = ft
             .struct_index()
             .and_then(|n| canon.get(n))
@@ -704,7 +711,7 @@ fn lay_out_one(
         text = text.saturating_add(nested);
         let align = type_align(&ty, ctx.set)?;
         members.push(member(
-            size,
+            member_size,
             align,
             f.bits.as_ref().map(|b| b.value),
             ft.flex,
@@ -842,85 +849,82 @@ fn check_asserts(
     }
 }
 
-/// Unused: keeps `Sp` and `Prim` imported for the model-dependent shims.
-#[allow(dead_code)]
-fn _uses(_: &Sp<String>, _: Prim) {}
+// ---- The model's constructs, placed by kho-layout.
 
-// ---- The model's new constructs. Until kho-layout's placement lands,
-// every struct is packed and sequential; validation refuses the rest by
-// name, so nothing here is reached with them.
-
-struct Placed {
-    fields: Vec<(usize, usize)>,
-    size: usize,
-    align: usize,
-}
-
-#[derive(Clone, Copy)]
-struct Member {
-    size: usize,
-}
-
-fn member(size: usize, _align: usize, _bits: Option<u64>, _flex: bool) -> Member {
-    Member { size }
+fn member(size: usize, align: usize, bits: Option<u64>, flex: bool) -> Member {
+    match (bits, flex) {
+        // Widths are checked by validation to be 1..=64.
+        (Some(w), _) => Member {
+            size,
+            align,
+            bits: Some(u16::try_from(w).unwrap_or(u16::MAX)),
+            flex: false,
+        },
+        (None, true) => Member::flex(size, align),
+        (None, false) => Member::plain(size, align),
+    }
 }
 
 fn place_struct(
-    _union: bool,
-    _packed: bool,
-    _align: Option<u64>,
+    union: bool,
+    packed: bool,
+    align: Option<u64>,
     members: &[Member],
 ) -> Result<Placed, String> {
-    let mut off = 0usize;
-    let mut fields = Vec::new();
-    for m in members {
-        fields.push((off, m.size));
-        off = off
-            .checked_add(m.size)
-            .ok_or_else(|| "size overflows".to_string())?;
-    }
-    Ok(Placed {
-        fields,
-        size: off,
-        align: 1,
+    let kind = if union { Kind::Union } else { Kind::Struct };
+    let align = align.map(|a| usize::try_from(a).unwrap_or(usize::MAX));
+    place(kind, packed, align, members).map_err(|e| match e.index() {
+        Some(i) => format!("member {}: {e}", i + 1),
+        None => e.to_string(),
     })
 }
 
-fn make_field(name: String, ty: Ty<'static>, p: &(usize, usize)) -> Field<'static> {
+fn make_field(name: String, ty: Ty<'static>, p: &(usize, usize, Option<Bits>)) -> Field<'static> {
     Field {
         name: Str::Owned(name),
         offset: p.0,
         size: p.1,
         ty,
-        bits: None,
+        bits: p.2,
     }
 }
 
 fn make_struct(
     s: &crate::parse::StructAst,
     size: usize,
-    _align: usize,
+    align: usize,
     fields: Vec<Field<'static>>,
 ) -> Struct<'static> {
-    Struct::packed_owned(s.name.value.clone(), size, fields)
+    Struct {
+        name: Str::Owned(s.name.value.clone()),
+        size,
+        align,
+        packed: s.packed,
+        kind: if s.union { Kind::Union } else { Kind::Struct },
+        fields: List::Owned(fields),
+    }
 }
 
-fn type_align(_ty: &Ty<'_>, _set: &[Struct<'static>]) -> Option<usize> {
-    Some(1)
+/// `_Alignof` of a field's type (a flexible array's element's).
+fn type_align(ty: &Ty<'_>, set: &[Struct<'static>]) -> Option<usize> {
+    match ty {
+        Ty::Flex(elem) => elem.get().align(set),
+        t => t.align(set),
+    }
 }
 
 fn is_bit_field(f: &Field<'_>) -> bool {
-    field_bits(f).is_some()
+    f.bits.is_some()
 }
 
-fn field_bits(_f: &Field<'_>) -> Option<(usize, usize)> {
-    None
+fn field_bits(f: &Field<'_>) -> Option<(usize, usize)> {
+    f.bits.map(|b| (usize::from(b.first), usize::from(b.width)))
 }
 
-fn ptr_ty(_target: &str) -> Ty<'static> {
-    Ty::Prim(Prim::U64)
+fn ptr_ty(target: &str) -> Ty<'static> {
+    Ty::Ptr(Str::Owned(target.to_string()))
 }
 
 fn flex_ty(ty: Ty<'static>) -> Ty<'static> {
-    ty
+    Ty::Flex(Node::Owned(Box::new(ty)))
 }

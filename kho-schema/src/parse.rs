@@ -85,7 +85,6 @@ pub(crate) struct CompatAst {
     pub name: Sp<String>,
     pub version: Sp<u64>,
     pub structs: Vec<Sp<String>>,
-    pub span: Range<usize>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -596,7 +595,6 @@ impl Parser<'_> {
                     name,
                     version,
                     structs,
-                    span: item.span(),
                 });
             }
         }

@@ -365,7 +365,6 @@ pub(crate) fn check(srcs: &[Source], asts: Vec<SchemaAst>, diags: &mut Diags) ->
             }
         }
         check_c_settings(src, a, diags);
-        not_yet(src, a, diags);
     }
     check_outputs(srcs, &asts, diags);
     let deps: Vec<Vec<usize>> = asts
@@ -840,33 +839,6 @@ pub(crate) fn is_int(p: Prim) -> bool {
 /// Largest `align`: a page. Larger alignments are not what an ABI in a
 /// serialized block means.
 pub(crate) const MAX_ALIGN: u64 = 4096;
-
-/// Constructs the IR names whose layout is not computed yet: refused
-/// clearly rather than laid out wrong. Removed construct by construct.
-fn not_yet(src: &Source, a: &SchemaAst, diags: &mut Diags) {
-    let mut no = |span: &std::ops::Range<usize>, what: &str| {
-        diags.at(src, span.clone(), format!("{what} is not supported yet"));
-    };
-    for st in &a.structs {
-        if !st.packed {
-            no(&st.name.span, "`packed = false`");
-        }
-        if let Some(al) = &st.align {
-            no(&al.span, "`align`");
-        }
-        if st.union {
-            no(&st.name.span, "`union = true`");
-        }
-        for f in &st.fields {
-            if let Some(b) = &f.bits {
-                no(&b.span, "`bits`");
-            }
-            if let Some(c) = &f.count {
-                no(&c.span, "`count`");
-            }
-        }
-    }
-}
 
 /// `[abi.c]`: a header path that stays in the tree, macro and include names
 /// that read the same in C.
