@@ -203,7 +203,7 @@ fn layout_check(abi: &Abi, page: usize) -> String {
             );
             match &f.ty {
                 Ty::Flex(elem) => {
-                    let z = elem.size(abi.set_at(page)).unwrap_or(usize::MAX);
+                    let z = elem.get().size(abi.set_at(page)).unwrap_or(usize::MAX);
                     let _ = writeln!(
                         c,
                         "_Static_assert(sizeof((({st} *)0)->{f}[0]) == {z}, \
@@ -317,7 +317,8 @@ fn the_layout_check_catches_a_wrong_size_or_offset() {
 
     let mut bigger = block.clone();
     bigger.struct_mut(0).unwrap().size += 1;
-    let e = run_layout_check(&dir, &include, &bigger, 4096).expect_err("a wrong size must not compile");
+    let e =
+        run_layout_check(&dir, &include, &bigger, 4096).expect_err("a wrong size must not compile");
     assert!(
         e.contains("sizeof(struct kho_block_header_ser) == 17"),
         "{e}"
@@ -325,7 +326,8 @@ fn the_layout_check_catches_a_wrong_size_or_offset() {
 
     let mut moved = block.clone();
     moved.struct_mut(0).unwrap().fields.to_mut()[1].offset = 4;
-    let e = run_layout_check(&dir, &include, &moved, 4096).expect_err("a wrong offset must not compile");
+    let e = run_layout_check(&dir, &include, &moved, 4096)
+        .expect_err("a wrong offset must not compile");
     assert!(
         e.contains("offsetof(struct kho_block_header_ser, count) == 4"),
         "{e}"
