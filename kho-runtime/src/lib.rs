@@ -44,9 +44,11 @@ extern crate alloc;
 extern crate std;
 
 mod addr;
+mod bits;
 mod block_set;
 mod entry;
 mod error;
+mod flex;
 mod memory;
 mod pages;
 mod ptr;
@@ -63,12 +65,14 @@ mod image_file;
 mod raw_image;
 
 pub use addr::PhysAddr;
+pub use bits::{set_bits, BitStorage, BitsOverflow};
 pub use block_set::{count_per_block, Iter, RawBlockSet, Writer, DEFAULT_MAX_BLOCKS};
 pub use entry::{
     fingerprint_of, name_bytes, set_name, struct_layout, AbiField, BlockHeaderSer,
     KhoBlockHeaderSer, KhoEntry, HEADER_SIZE, KHO_BLOCK_COMPATIBLE,
 };
 pub use error::{ChainFault, Error, Fault, Result};
+pub use flex::{FlexArray, FlexArrayMut, FlexOutOfBounds};
 pub use kho_layout as layout;
 pub use kho_layout::fingerprint;
 pub use memory::{check_page_size, MemoryId, PreservedMemory, PAGE_SIZES};
