@@ -200,6 +200,12 @@ fn write_inline(
             Some(n) => write!(out, "{n}"),
             None => out.write_str("?"),
         },
+        Ty::Ptr(_) => match read(Prim::PhysAddr, bytes) {
+            Some(n) => write!(out, "{n}"),
+            None => out.write_str("?"),
+        },
+        // Its elements are past the struct's bytes.
+        Ty::Flex(_) => out.write_str("[]"),
         Ty::Array(..) if ty.is_char_array() => write!(out, "\"{}\"", string(bytes, true)),
         Ty::Array(elem, _) => {
             out.push('[');
@@ -257,6 +263,13 @@ impl Serialize for Json<'_> {
                     None => s.serialize_none(),
                 }
             }
+            What::One(Ty::Ptr(_)) => {
+                return match read(Prim::PhysAddr, self.bytes) {
+                    Some(Num::Addr(a)) => s.collect_str(&format_args!("{a:#x}")),
+                    _ => s.serialize_none(),
+                }
+            }
+            What::One(Ty::Flex(_)) => return s.serialize_seq(Some(0))?.end(),
             What::One(ty @ Ty::Array(elem, _)) => {
                 if ty.is_char_array() {
                     return s.serialize_str(&string(self.bytes, false));

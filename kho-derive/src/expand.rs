@@ -68,6 +68,7 @@ fn impls(entry: &Entry, krate: &syn::Path) -> TokenStream {
                     offset: ::core::mem::offset_of!(#ident, #name),
                     size: <#ty as #krate::AbiField>::FIELD_SIZE,
                     ty: <#ty as #krate::AbiField>::TYPE,
+                    bits: ::core::option::Option::None,
                 }
             }
         });

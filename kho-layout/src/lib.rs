@@ -45,27 +45,27 @@
 //! time independent of its length. The lock records each ABI's
 //! [`LockText`], which names nested structs instead of inlining them.
 //!
-//! # What the next constructs will look like
-//! The model has room for the kernel's other constructs without changing
-//! the text of any layout that exists (all are packed structs of the kinds
-//! above, so their fingerprints stay):
-//! - **Alignment and padding.** [`Struct::align`] and [`Struct::packed`]
-//!   are there now (1 and `true` for every struct today); a naturally
-//!   aligned struct sets them from its fields ([`Prim::align`]), offsets
-//!   keep the padding explicit, and its struct line gains ` align <n>`
-//!   after the size (only when not packed).
-//! - **Unions.** [`Struct::kind`] is there now ([`Kind::Union`]): every
-//!   field at offset 0; the line starts `union` instead of `struct`.
-//! - **Bit fields.** A `Field` gains `bits: Option<(u8, u8)>` (first bit,
-//!   width) beside its byte offset and size (those of the storage unit);
-//!   the field line gains ` bits <first>:<width>`.
-//! - **Flexible array members.** [`Len`] gains a flexible form (`[]`,
-//!   counted by another field): size 0 in the struct, `<type>[]` in the
-//!   text.
-//! - **Per-page-size lengths.** [`Len::constant`] already names where a
-//!   length comes from; a computed length (`PAGE_SIZE / 8`) becomes a third
-//!   form evaluated per page size from [`format::PAGE_SIZES`], so one
-//!   schema gives one layout (and fingerprint) per page size.
+//! # The kernel's other constructs
+//! Packed structs of the kinds above keep the text shown (and so their
+//! fingerprints); the other constructs of the kernel's ABIs add to it:
+//! - **Alignment and padding.** A struct that is not packed is laid out
+//!   with C's natural alignment ([`place`]): its offsets keep the padding
+//!   explicit, and its line gains ` align <n>` after the size. A packed
+//!   struct with `__aligned(n)` gains ` align <n> packed`.
+//! - **Unions.** [`Kind::Union`]: every field at offset 0; the line starts
+//!   `union` instead of `struct`.
+//! - **Bit fields.** [`Field::bits`] gives the bits of a bit field in its
+//!   storage unit, whose byte offset and size are the field's; the field
+//!   line gains ` bits <first>:<width>`:
+//!   `pfn u64 offset 0 size 8 bits 0:52`.
+//! - **KHOSER pointers.** [`Ty::Ptr`], `DECLARE_KHOSER_PTR(name, struct T
+//!   *)`: the type is written `khoser_ptr<T>`, size 8, align 8.
+//! - **Flexible array members.** [`Ty::Flex`]: size 0, written `T[]`.
+//! - **Per-page-size lengths.** A length computed from `PAGE_SIZE` is
+//!   evaluated by the schema compiler for each of [`format::PAGE_SIZES`],
+//!   giving one layout (and fingerprint) per page size; [`Len::constant`]
+//!   keeps the expression for the generated code, and the lock records
+//!   such a struct once per page size ([`LockStruct::page`]).
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -76,9 +76,10 @@ extern crate alloc;
 pub mod compare;
 pub mod format;
 mod model;
+pub mod place;
 mod text;
 
-pub use model::{Elem, Field, Kind, Len, List, Node, Prim, Str, Struct, StructRef, Ty};
+pub use model::{Bits, Elem, Field, Kind, Len, List, Node, Prim, Str, Struct, StructRef, Ty};
 pub use text::{
     canonical_text, canonical_text_in, fingerprint, fingerprint_in, fnv1a, layout_fingerprint,
     parse_type, type_fingerprint, LockStruct, LockText, MAX_NESTING,

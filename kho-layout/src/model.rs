@@ -301,6 +301,17 @@ pub enum Ty<'a> {
     Array(Node<'a, Ty<'a>>, Len<'a>),
     /// A nested struct.
     Struct(StructRef<'a>),
+    /// The kernel's serializable pointer to the struct named:
+    /// `DECLARE_KHOSER_PTR(name, struct T *)`, a union of `u64 phys` and
+    /// `T *ptr` that crosses the kexec as the physical address. Size 8,
+    /// alignment 8 (LP64); the canonical text writes `khoser_ptr<T>`. Only
+    /// the name is part of the layout: the pointee is laid out on its own.
+    Ptr(Str<'a>),
+    /// A flexible array member, `T name[]`: the last field only, size 0,
+    /// the alignment of `T`; the canonical text writes `T[]`. How many
+    /// elements follow is the ABI's business (a count field), not the
+    /// layout's.
+    Flex(Node<'a, Ty<'a>>),
 }
 
 /// How a type names the struct it nests.
@@ -368,11 +379,15 @@ pub enum Elem<'s, 'a> {
     Prim(Prim),
     /// A struct.
     Struct(&'s StructRef<'a>),
+    /// A KHOSER pointer to the struct named.
+    Ptr(&'s str),
 }
 
 impl<'a> Ty<'a> {
     /// The element type and the dimensions, outermost first, as C writes
-    /// them: `char[4][16]` is `(Prim(Char), [4, 16])`.
+    /// them: `char[4][16]` is `(Prim(Char), [4, 16])`. A flexible array's
+    /// `[]` is not among the dimensions (see [`Ty::is_flex`]): `u8[][4]`
+    /// is `(Prim(U8), [4])`.
     pub fn split(&self) -> (Elem<'_, 'a>, Vec<&Len<'a>>) {
         let mut dims = Vec::new();
         let mut t = self;
@@ -384,17 +399,34 @@ impl<'a> Ty<'a> {
                 }
                 Ty::Prim(p) => return (Elem::Prim(*p), dims),
                 Ty::Struct(r) => return (Elem::Struct(r), dims),
+                Ty::Ptr(target) => return (Elem::Ptr(target.as_str()), dims),
+                Ty::Flex(elem) => t = elem.get(),
             }
         }
     }
 
-    /// The type under every array dimension.
+    /// The type under every array dimension (fixed or flexible).
     pub const fn base(&self) -> &Ty<'a> {
         let mut t = self;
-        while let Ty::Array(elem, _) = t {
-            t = elem.get();
+        loop {
+            match t {
+                Ty::Array(elem, _) | Ty::Flex(elem) => t = elem.get(),
+                _ => return t,
+            }
         }
-        t
+    }
+
+    /// Whether it is a flexible array member, `T[]`.
+    pub const fn is_flex(&self) -> bool {
+        matches!(self, Ty::Flex(_))
+    }
+
+    /// The struct named by a KHOSER pointer, if it is one.
+    pub const fn ptr_target(&self) -> Option<&str> {
+        match self {
+            Ty::Ptr(name) => Some(name.as_str()),
+            _ => None,
+        }
     }
 
     /// The struct this type is, or is an array of.
@@ -411,7 +443,8 @@ impl<'a> Ty<'a> {
         match self.base() {
             Ty::Prim(p) => p.name(),
             Ty::Struct(r) => r.name(),
-            Ty::Array(..) => "",
+            Ty::Ptr(_) => "khoser_ptr",
+            Ty::Array(..) | Ty::Flex(_) => "",
         }
     }
 
@@ -444,26 +477,56 @@ impl<'a> Ty<'a> {
                         None => None,
                     }
                 }
+                Ty::Ptr(_) => return mul.checked_mul(8),
+                Ty::Flex(_) => return Some(0),
             }
+        }
+    }
+
+    /// Natural alignment in bytes, nested structs found in `set` (a
+    /// struct's [`Struct::align`]; 1 for a packed one); `None` when a
+    /// struct cannot be found.
+    pub const fn align(&self, set: &[Struct<'a>]) -> Option<usize> {
+        match self.base() {
+            Ty::Prim(p) => Some(p.align()),
+            Ty::Ptr(_) => Some(8),
+            Ty::Struct(r) => match r.resolve(set) {
+                Some(s) => Some(s.align),
+                None => None,
+            },
+            Ty::Array(..) | Ty::Flex(_) => None,
         }
     }
 }
 
 /// Written as C declares it: the element type, then the dimensions from the
 /// outermost in: `[[u8; 3]; 2]` is `u8[2][3]`.
+/// A KHOSER pointer is `khoser_ptr<T>`, a flexible array `T[]` (its
+/// element's own dimensions after the `[]`, as C writes `T name[][4]`).
 impl fmt::Display for Ty<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.base_name())?;
-        let mut ty = self;
-        while let Ty::Array(elem, n) = ty {
-            write!(f, "[{}]", n.value)?;
-            ty = elem.get();
+        match self.base() {
+            Ty::Ptr(target) => write!(f, "khoser_ptr<{target}>")?,
+            base => f.write_str(base.base_name())?,
         }
-        Ok(())
+        let mut ty = self;
+        loop {
+            match ty {
+                Ty::Array(elem, n) => {
+                    write!(f, "[{}]", n.value)?;
+                    ty = elem.get();
+                }
+                Ty::Flex(elem) => {
+                    f.write_str("[]")?;
+                    ty = elem.get();
+                }
+                _ => return Ok(()),
+            }
+        }
     }
 }
 
-/// Whether a [`Struct`] is a struct or (in the next issue) a union.
+/// Whether a [`Struct`] is a struct or a union.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kind {
     /// A C struct: fields one after another.
@@ -480,9 +543,9 @@ pub struct Struct<'a> {
     pub name: Str<'a>,
     /// Size in bytes.
     pub size: usize,
-    /// Alignment in bytes: 1 for a packed struct.
+    /// Alignment in bytes: 1 for a packed struct without `__aligned`.
     pub align: usize,
-    /// Whether it is `__packed` (every struct today is).
+    /// Whether it is `__packed`: no padding, members aligned to 1.
     pub packed: bool,
     /// Struct or union.
     pub kind: Kind,
@@ -536,17 +599,33 @@ impl<'a> Struct<'a> {
     }
 }
 
+/// Where a bit field's bits are in its storage unit: bit `first` (bit 0
+/// is the least significant bit of the unit read as a little-endian
+/// integer) and `width` bits up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Bits {
+    /// The first bit, counted from the unit's least significant bit.
+    pub first: u16,
+    /// How many bits.
+    pub width: u16,
+}
+
 /// One field of a [`Struct`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field<'a> {
     /// Field name.
     pub name: Str<'a>,
-    /// Offset from the start of the struct, in bytes.
+    /// Offset from the start of the struct, in bytes; for a bit field, the
+    /// offset of its storage unit.
     pub offset: usize,
-    /// Size in bytes.
+    /// Size in bytes; for a bit field, its storage unit's (the declared
+    /// type's size: 8 for `u64 pfn:52`). Bit fields that share a unit have
+    /// the same offset and size.
     pub size: usize,
-    /// Its type.
+    /// Its type (a bit field's is its declared integer type).
     pub ty: Ty<'a>,
+    /// For a bit field, where its bits are in the storage unit.
+    pub bits: Option<Bits>,
 }
 
 impl<'a> Field<'a> {
@@ -557,6 +636,26 @@ impl<'a> Field<'a> {
             offset,
             size,
             ty,
+            bits: None,
+        }
+    }
+
+    /// A bit field, in a `const`: `width` bits from bit `first` of the
+    /// storage unit at `offset`, `size` bytes long.
+    pub const fn bit_field(
+        name: &'a str,
+        offset: usize,
+        size: usize,
+        ty: Ty<'a>,
+        first: u16,
+        width: u16,
+    ) -> Self {
+        Field {
+            name: Str::Ref(name),
+            offset,
+            size,
+            ty,
+            bits: Some(Bits { first, width }),
         }
     }
 }

@@ -39,6 +39,7 @@ fn owned_field(name: &str, offset: usize, size: usize, ty: Ty<'static>) -> Field
         offset,
         size,
         ty,
+        bits: None,
     }
 }
 
@@ -191,11 +192,13 @@ fn lock_text_round_trips() {
                 layout: set[0].clone(),
                 entry: false,
                 fingerprint: fingerprint_in(&set[0], &set),
+                page: None,
             },
             LockStruct {
                 layout: set[1].clone(),
                 entry: true,
                 fingerprint: fingerprint_in(&set[1], &set),
+                page: None,
             },
         ],
     };
@@ -304,4 +307,226 @@ fn compatible_strings_have_one_length_rule_and_one_grammar() {
         assert_eq!(check_compatible(bad), Err(why), "{bad}");
     }
     assert!(E::TooLong.reason().contains("47"));
+}
+
+/// The kernel's constructs (spec: `kho_vmalloc`, `memfd_luo_folio_ser`,
+/// `pci_ser`, a KHOSER union, a page-dependent struct): each has its line,
+/// the const hasher hashes exactly that text, and the lock text reads
+/// every one of them back.
+mod kernel_constructs {
+    use super::*;
+    use crate::place::{place, Member};
+    use crate::{Bits, Kind, LockStruct, LockText};
+
+    const FOLIO_FIELDS: &[Field<'static>] = &[
+        Field::bit_field("pfn", 0, 8, Ty::Prim(Prim::U64), 0, 52),
+        Field::bit_field("flags", 0, 8, Ty::Prim(Prim::U64), 52, 12),
+        Field::new("index", 8, 8, Ty::Prim(Prim::U64)),
+    ];
+    const FOLIO: &Struct<'static> = &Struct::packed("memfd_luo_folio_ser", 16, FOLIO_FIELDS);
+
+    const VMALLOC_FIELDS: &[Field<'static>] = &[
+        Field::new("first", 0, 8, Ty::Ptr(Str::Ref("kho_vmalloc_chunk"))),
+        Field::new("total_pages", 8, 4, Ty::Prim(Prim::U32)),
+        Field::new("flags", 12, 2, Ty::Prim(Prim::U16)),
+        Field::new("order", 14, 2, Ty::Prim(Prim::U16)),
+    ];
+    const VMALLOC: &Struct<'static> = &Struct {
+        name: Str::Ref("kho_vmalloc"),
+        size: 16,
+        align: 8,
+        packed: false,
+        kind: Kind::Struct,
+        fields: List::Ref(VMALLOC_FIELDS),
+    };
+    const DEV_FIELDS: &[Field<'static>] = &[
+        Field::new("domain", 0, 4, Ty::Prim(Prim::U32)),
+        Field::new("bdf", 4, 2, Ty::Prim(Prim::U16)),
+        Field::new("refcount", 6, 2, Ty::Prim(Prim::U16)),
+    ];
+    const DEV: &Struct<'static> = &Struct::packed("pci_dev_ser", 8, DEV_FIELDS);
+    const PCI_FIELDS: &[Field<'static>] = &[
+        Field::new("max_nr_devices", 0, 4, Ty::Prim(Prim::U32)),
+        Field::new("nr_devices", 4, 4, Ty::Prim(Prim::U32)),
+        Field::new(
+            "devices",
+            8,
+            0,
+            Ty::Flex(Node::Ref(&Ty::Struct(StructRef::Ref(DEV)))),
+        ),
+    ];
+    const PCI: &Struct<'static> = &Struct::packed("pci_ser", 8, PCI_FIELDS);
+    const UNION_FIELDS: &[Field<'static>] = &[
+        Field::new("phys", 0, 8, Ty::Prim(Prim::U64)),
+        Field::new(
+            "words",
+            0,
+            8,
+            Ty::Array(Node::Ref(&Ty::Prim(Prim::U32)), Len::new(2)),
+        ),
+    ];
+    const UNION: &Struct<'static> = &Struct {
+        name: Str::Ref("either"),
+        size: 8,
+        align: 8,
+        packed: false,
+        kind: Kind::Union,
+        fields: List::Ref(UNION_FIELDS),
+    };
+    const ALIGNED: &Struct<'static> = &Struct {
+        name: Str::Ref("aligned"),
+        size: 8,
+        align: 8,
+        packed: true,
+        kind: Kind::Struct,
+        fields: List::Ref(&[Field::new("a", 0, 4, Ty::Prim(Prim::U32))]),
+    };
+
+    const FP_FOLIO: u64 = layout_fingerprint(FOLIO);
+    const FP_VMALLOC: u64 = layout_fingerprint(VMALLOC);
+    const FP_PCI: u64 = layout_fingerprint(PCI);
+    const FP_UNION: u64 = layout_fingerprint(UNION);
+    const FP_ALIGNED: u64 = layout_fingerprint(ALIGNED);
+
+    #[test]
+    fn each_construct_has_its_line_and_the_hash_is_of_that_line() {
+        let cases = [
+            (
+                FOLIO,
+                FP_FOLIO,
+                "struct memfd_luo_folio_ser size 16\n  pfn u64 offset 0 size 8 bits 0:52\n  \
+                 flags u64 offset 0 size 8 bits 52:12\n  index u64 offset 8 size 8\n",
+            ),
+            (
+                VMALLOC,
+                FP_VMALLOC,
+                "struct kho_vmalloc size 16 align 8\n  \
+                 first khoser_ptr<kho_vmalloc_chunk> offset 0 size 8\n  \
+                 total_pages u32 offset 8 size 4\n  flags u16 offset 12 size 2\n  \
+                 order u16 offset 14 size 2\n",
+            ),
+            (
+                PCI,
+                FP_PCI,
+                "struct pci_ser size 8\n  max_nr_devices u32 offset 0 size 4\n  \
+                 nr_devices u32 offset 4 size 4\n  devices pci_dev_ser[] offset 8 size 0\n    \
+                 struct pci_dev_ser size 8\n      domain u32 offset 0 size 4\n      \
+                 bdf u16 offset 4 size 2\n      refcount u16 offset 6 size 2\n",
+            ),
+            (
+                UNION,
+                FP_UNION,
+                "union either size 8 align 8\n  phys u64 offset 0 size 8\n  \
+                 words u32[2] offset 0 size 8\n",
+            ),
+            (
+                ALIGNED,
+                FP_ALIGNED,
+                "struct aligned size 8 align 8 packed\n  a u32 offset 0 size 4\n",
+            ),
+        ];
+        for (layout, fp, text) in cases {
+            assert_eq!(canonical_text(layout), text);
+            assert_eq!(fp, fingerprint(text), "{}", layout.name);
+        }
+        // Alignment and kind are part of the layout: the same fields
+        // packed, or as a struct, hash differently.
+        let mut packed = VMALLOC.clone();
+        packed.packed = true;
+        packed.align = 1;
+        assert_ne!(layout_fingerprint(&packed), FP_VMALLOC);
+        let mut as_struct = UNION.clone();
+        as_struct.kind = Kind::Struct;
+        assert_ne!(layout_fingerprint(&as_struct), FP_UNION);
+    }
+
+    #[test]
+    fn the_lock_text_reads_every_construct_back() {
+        let structs = [FOLIO, VMALLOC, PCI, UNION, ALIGNED];
+        let mut lock = LockText::default();
+        for (i, s) in structs.iter().enumerate() {
+            lock.structs.push(LockStruct {
+                layout: (*s).clone(),
+                entry: i == 0,
+                fingerprint: Some(layout_fingerprint(s)),
+                page: (i == 1).then_some(16384),
+            });
+        }
+        let text = lock.render();
+        assert!(text.contains("struct kho_vmalloc size 16 align 8 page 16384 fingerprint 0x"));
+        let back = LockText::parse(&text).expect("parses");
+        assert_eq!(back.render(), text);
+        for (parsed, s) in back.structs.iter().zip(structs) {
+            let l = &parsed.layout;
+            assert_eq!(
+                (l.name.as_str(), l.size, l.align, l.packed, l.kind),
+                (s.name.as_str(), s.size, s.align, s.packed, s.kind)
+            );
+            for (a, b) in l.fields.iter().zip(s.fields.iter()) {
+                assert_eq!(
+                    (&a.name, a.offset, a.size, a.bits),
+                    (&b.name, b.offset, b.size, b.bits)
+                );
+                assert_eq!(a.ty.to_string(), b.ty.to_string());
+            }
+        }
+        assert_eq!(back.structs[1].page, Some(16384));
+        assert_eq!(
+            back.structs[1].layout.fields[0].ty,
+            Ty::Ptr(Str::Ref("kho_vmalloc_chunk"))
+        );
+        assert!(back.structs[2].layout.fields[2].ty.is_flex());
+        assert_eq!(
+            back.structs[0].layout.fields[1].bits,
+            Some(Bits {
+                first: 52,
+                width: 12
+            })
+        );
+        // A malformed bit range or trailing word is refused, not guessed.
+        for bad in [
+            "struct s size 8\n  a u64 offset 0 size 8 bits 52\n",
+            "struct s size 8\n  a u64 offset 0 size 8 bits x:1\n",
+            "struct s size 8 align 8 packed extra\n",
+            "union s size\n",
+        ] {
+            assert!(LockText::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn place_gives_the_layouts_above() {
+        let folio = place(
+            Kind::Struct,
+            true,
+            None,
+            &[
+                Member::bit_field(8, 52),
+                Member::bit_field(8, 12),
+                Member::plain(8, 8),
+            ],
+        )
+        .unwrap();
+        for (f, (offset, size, bits)) in FOLIO.fields.iter().zip(&folio.fields) {
+            assert_eq!(
+                (f.offset, f.size, f.bits),
+                (*offset, *size, *bits),
+                "{}",
+                f.name
+            );
+        }
+        let vmalloc = place(
+            Kind::Struct,
+            false,
+            None,
+            &[
+                Member::plain(8, 8),
+                Member::plain(4, 4),
+                Member::plain(2, 2),
+                Member::plain(2, 2),
+            ],
+        )
+        .unwrap();
+        assert_eq!((vmalloc.size, vmalloc.align), (VMALLOC.size, VMALLOC.align));
+    }
 }

@@ -6,7 +6,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write as _;
 
-use crate::model::{Field, Len, List, Node, Prim, Str, Struct, StructRef, Ty};
+use crate::model::{Bits, Field, Kind, Len, List, Node, Prim, Str, Struct, StructRef, Ty};
 
 /// Deepest nesting of structs in structs a layout may have: a struct of
 /// primitives is 1 deep, one holding it 2. Far above what an ABI needs (the
@@ -221,30 +221,71 @@ impl Decimal {
 }
 
 const fn feed_type(mut hash: u64, ty: &Ty<'_>) -> u64 {
-    hash = feed(hash, ty.base_name().as_bytes());
+    hash = match ty.base() {
+        Ty::Ptr(target) => feed(
+            feed(feed(hash, b"khoser_ptr<"), target.as_str().as_bytes()),
+            b">",
+        ),
+        base => feed(hash, base.base_name().as_bytes()),
+    };
     let mut ty = ty;
-    while let Ty::Array(elem, n) = ty {
-        hash = feed(feed_num(feed(hash, b"["), n.value), b"]");
-        ty = elem.get();
+    loop {
+        match ty {
+            Ty::Array(elem, n) => {
+                hash = feed(feed_num(feed(hash, b"["), n.value), b"]");
+                ty = elem.get();
+            }
+            Ty::Flex(elem) => {
+                hash = feed(hash, b"[]");
+                ty = elem.get();
+            }
+            _ => return hash,
+        }
     }
-    hash
+}
+
+/// Whether a struct line says its alignment: when it is not packed
+/// (` align <n>`), or packed with `__aligned` (` align <n> packed`); a
+/// packed struct of alignment 1 says nothing, so every layout of before
+/// keeps its text and its fingerprint.
+const fn shows_align(s: &Struct<'_>) -> bool {
+    !s.packed || s.align != 1
+}
+
+const fn keyword(s: &Struct<'_>) -> &'static [u8] {
+    match s.kind {
+        Kind::Struct => b"struct ",
+        Kind::Union => b"union ",
+    }
 }
 
 const fn feed_line(mut hash: u64, line: Line<'_, '_>) -> u64 {
     match line {
         Line::Struct(level, s) => {
             hash = feed_spaces(hash, level * 4);
-            hash = feed(hash, b"struct ");
+            hash = feed(hash, keyword(s));
             hash = feed(hash, s.name.as_str().as_bytes());
             hash = feed(hash, b" size ");
-            feed(feed_num(hash, s.size), b"\n")
+            hash = feed_num(hash, s.size);
+            if shows_align(s) {
+                hash = feed_num(feed(hash, b" align "), s.align);
+                if s.packed {
+                    hash = feed(hash, b" packed");
+                }
+            }
+            feed(hash, b"\n")
         }
         Line::Field(level, f) => {
             hash = feed_spaces(hash, level * 4 + 2);
             hash = feed(feed(hash, f.name.as_str().as_bytes()), b" ");
             hash = feed(feed_type(hash, &f.ty), b" offset ");
             hash = feed(feed_num(hash, f.offset), b" size ");
-            feed(feed_num(hash, f.size), b"\n")
+            hash = feed_num(hash, f.size);
+            if let Some(b) = f.bits {
+                hash = feed_num(feed(hash, b" bits "), b.first as usize);
+                hash = feed_num(feed(hash, b":"), b.width as usize);
+            }
+            feed(hash, b"\n")
         }
         Line::Done | Line::Fail => hash,
     }
@@ -292,6 +333,33 @@ fn write_type(out: &mut String, ty: &Ty<'_>) {
     let _ = write!(out, "{ty}");
 }
 
+/// `struct|union <name> size <n>[ align <a>]`, without the newline.
+fn write_struct_line(out: &mut String, s: &Struct<'_>) {
+    let kw = match s.kind {
+        Kind::Struct => "struct",
+        Kind::Union => "union",
+    };
+    let _ = write!(out, "{kw} {} size {}", s.name, s.size);
+    if shows_align(s) {
+        let _ = write!(out, " align {}", s.align);
+        if s.packed {
+            out.push_str(" packed");
+        }
+    }
+}
+
+/// `<field> <type> offset <o> size <s>[ bits <first>:<width>]` and the
+/// newline.
+fn write_field_line(out: &mut String, f: &Field<'_>) {
+    let _ = write!(out, "{} ", f.name);
+    write_type(out, &f.ty);
+    let _ = write!(out, " offset {} size {}", f.offset, f.size);
+    if let Some(b) = f.bits {
+        let _ = write!(out, " bits {}:{}", b.first, b.width);
+    }
+    out.push('\n');
+}
+
 /// The canonical layout text of `layout` (see the crate docs), nested
 /// structs found in `set`; `None` as for [`fingerprint_in`].
 pub fn canonical_text_in<'a>(layout: &Struct<'a>, set: &[Struct<'a>]) -> Option<String> {
@@ -303,13 +371,14 @@ pub fn canonical_text_in<'a>(layout: &Struct<'a>, set: &[Struct<'a>]) -> Option<
             Line::Fail => return None,
             Line::Struct(level, s) => {
                 let pad = level * 4;
-                let _ = writeln!(out, "{:pad$}struct {} size {}", "", s.name, s.size);
+                let _ = write!(out, "{:pad$}", "");
+                write_struct_line(&mut out, s);
+                out.push('\n');
             }
             Line::Field(level, f) => {
                 let pad = level * 4 + 2;
-                let _ = write!(out, "{:pad$}{} ", "", f.name);
-                write_type(&mut out, &f.ty);
-                let _ = writeln!(out, " offset {} size {}", f.offset, f.size);
+                let _ = write!(out, "{:pad$}", "");
+                write_field_line(&mut out, f);
             }
         }
     }
@@ -340,6 +409,11 @@ pub struct LockStruct<'a> {
     /// Its fingerprint (which covers its nested structs); `None` when
     /// parsed from a lock written before they were recorded.
     pub fingerprint: Option<u64>,
+    /// The page size this layout is for, when the struct's layout depends
+    /// on it (an array of `PAGE_SIZE / 8`): such a struct is recorded
+    /// once per page size. `None` for a layout that is the same for every
+    /// page size.
+    pub page: Option<usize>,
 }
 
 /// What an ABI's lock text records: its constants (name and value as the
@@ -371,15 +445,17 @@ impl LockText<'_> {
             if s.entry {
                 let _ = writeln!(out, "entry {}", l.name);
             }
-            let _ = write!(out, "struct {} size {}", l.name, l.size);
+            write_struct_line(&mut out, l);
+            if let Some(page) = s.page {
+                let _ = write!(out, " page {page}");
+            }
             if let Some(fp) = s.fingerprint {
                 let _ = write!(out, " fingerprint {fp:#018x}");
             }
             out.push('\n');
             for f in l.fields.iter() {
-                let _ = write!(out, "  {} ", f.name);
-                write_type(&mut out, &f.ty);
-                let _ = writeln!(out, " offset {} size {}", f.offset, f.size);
+                out.push_str("  ");
+                write_field_line(&mut out, f);
             }
         }
         out
@@ -398,38 +474,19 @@ impl LockText<'_> {
                 v.constants.push((n.into(), val.into()));
             } else if let Some(rest) = line.strip_prefix("entry ") {
                 entries.push(rest);
-            } else if let Some(rest) = line.strip_prefix("struct ") {
+            } else if let Some(struct_line) = parse_struct_line(line) {
                 close(&mut v, &mut fields);
-                // `<name> size <size>[ fingerprint <0x..>]`
-                let parts: Vec<&str> = rest.split(' ').collect();
-                let (n, size, fp) = match parts.as_slice() {
-                    [n, "size", size] => (*n, *size, None),
-                    [n, "size", size, "fingerprint", fp] => {
-                        let fp = fp
-                            .strip_prefix("0x")
-                            .and_then(|h| u64::from_str_radix(h, 16).ok())?;
-                        (*n, *size, Some(fp))
-                    }
-                    _ => return None,
-                };
+                let (layout, page, fp) = struct_line?;
+                let entry = entries.contains(&layout.name.as_str());
                 v.structs.push(LockStruct {
-                    layout: Struct::packed_owned(n.into(), size.parse().ok()?, Vec::new()),
-                    entry: entries.contains(&n),
+                    layout,
+                    entry,
                     fingerprint: fp,
+                    page,
                 });
             } else if let Some(field) = line.strip_prefix("  ").filter(|l| !l.starts_with(' ')) {
                 v.structs.last()?;
-                // `<name> <type> offset <o> size <s>`
-                let parts: Vec<&str> = field.split(' ').collect();
-                let [fname, ty, "offset", offset, "size", size] = parts.as_slice() else {
-                    return None;
-                };
-                fields.push(Field {
-                    name: Str::Owned((*fname).into()),
-                    offset: offset.parse().ok()?,
-                    size: size.parse().ok()?,
-                    ty: parse_type(ty),
-                });
+                fields.push(parse_field_line(field)?);
             } else if line.starts_with("    ") {
                 v.structs.last()?;
             } else if !line.is_empty() {
@@ -441,6 +498,84 @@ impl LockText<'_> {
     }
 }
 
+/// A lock text's struct line: `struct|union <name> size <n>[ align
+/// <a>[ packed]][ page <p>][ fingerprint <0x..>]`. `None` when the line is not a
+/// struct line; `Some(None)` when it is one but malformed.
+#[allow(clippy::type_complexity)]
+fn parse_struct_line(line: &str) -> Option<Option<(Struct<'static>, Option<usize>, Option<u64>)>> {
+    let (kind, rest) = if let Some(rest) = line.strip_prefix("struct ") {
+        (Kind::Struct, rest)
+    } else if let Some(rest) = line.strip_prefix("union ") {
+        (Kind::Union, rest)
+    } else {
+        return None;
+    };
+    Some((|| {
+        let mut parts = rest.split(' ');
+        let name = parts.next()?;
+        if parts.next()? != "size" {
+            return None;
+        }
+        let size = parse_num(parts.next()?)?;
+        let mut layout = Struct::packed_owned(name.into(), size, Vec::new());
+        layout.kind = kind;
+        let (mut page, mut fp) = (None, None);
+        let mut key = parts.next();
+        if key == Some("align") {
+            layout.align = parse_num(parts.next()?)?;
+            key = parts.next();
+            layout.packed = key == Some("packed");
+            if layout.packed {
+                key = parts.next();
+            }
+        }
+        if key == Some("page") {
+            page = Some(parse_num(parts.next()?)?);
+            key = parts.next();
+        }
+        if key == Some("fingerprint") {
+            let hex = parts.next()?.strip_prefix("0x")?;
+            fp = Some(u64::from_str_radix(hex, 16).ok()?);
+            key = parts.next();
+        }
+        match key {
+            None => Some((layout, page, fp)),
+            Some(_) => None,
+        }
+    })())
+}
+
+/// A field line without its indentation: `<name> <type> offset <o> size
+/// <s>[ bits <first>:<width>]`.
+fn parse_field_line(line: &str) -> Option<Field<'static>> {
+    let parts: Vec<&str> = line.split(' ').collect();
+    let (fname, ty, offset, size, bits) = match parts.as_slice() {
+        [fname, ty, "offset", offset, "size", size] => (*fname, *ty, *offset, *size, None),
+        [fname, ty, "offset", offset, "size", size, "bits", bits] => {
+            let (first, width) = bits.split_once(':')?;
+            let bits = Bits {
+                first: u16::try_from(parse_num(first)?).ok()?,
+                width: u16::try_from(parse_num(width)?).ok()?,
+            };
+            (*fname, *ty, *offset, *size, Some(bits))
+        }
+        _ => return None,
+    };
+    Some(Field {
+        name: Str::Owned(fname.into()),
+        offset: parse_num(offset)?,
+        size: parse_num(size)?,
+        ty: parse_type(ty),
+        bits,
+    })
+}
+
+/// A decimal number as the text writes it (no sign, no leading zeros).
+fn parse_num(text: &str) -> Option<usize> {
+    let n = text.parse::<usize>().ok()?;
+    (alloc::format!("{n}") == text).then_some(n)
+}
+
 /// Gives the last struct parsed the fields read since.
 fn close(v: &mut LockText<'static>, fields: &mut Vec<Field<'static>>) {
     if let Some(s) = v.structs.last_mut() {
@@ -448,42 +583,54 @@ fn close(v: &mut LockText<'static>, fields: &mut Vec<Field<'static>>) {
     }
 }
 
-/// A type as the canonical text writes it: a primitive or a struct's name,
-/// then `[N]` per dimension. What does not read as that is kept whole as
-/// a struct name, so it prints and compares as written.
+/// A type as the canonical text writes it: a primitive, a struct's name
+/// or `khoser_ptr<name>`, then `[]` for a flexible array, then `[N]` per
+/// dimension. What does not read as that is kept whole as a struct name,
+/// so it prints and compares as written.
 pub fn parse_type(text: &str) -> Ty<'static> {
     let whole = || Ty::Struct(StructRef::Named(Str::Owned(text.into())));
-    let (base, mut rest) = match text.find('[') {
+    let (base, rest) = match text.find('[') {
         Some(i) => text.split_at(i),
         None => (text, ""),
     };
     if base.is_empty() {
         return whole();
     }
+    let (flex, mut rest) = match rest.strip_prefix("[]") {
+        Some(after) => (true, after),
+        None => (false, rest),
+    };
     let mut dims = Vec::new();
     while let Some(r) = rest.strip_prefix('[') {
         let Some((n, after)) = r.split_once(']') else {
             return whole();
         };
-        let Ok(n) = n.parse::<usize>() else {
+        // `0` and `+1` parse but would print differently.
+        let Some(n) = parse_num(n) else {
             return whole();
         };
-        // `0` and `+1` parse but would print differently.
-        if alloc::format!("{n}") != r[..r.len() - after.len() - 1] {
-            return whole();
-        }
         dims.push(n);
         rest = after;
     }
     if !rest.is_empty() {
         return whole();
     }
-    let mut ty = match Prim::parse(base) {
-        Some(p) => Ty::Prim(p),
-        None => Ty::Struct(StructRef::Named(Str::Owned(base.into()))),
+    let mut ty = if let Some(p) = Prim::parse(base) {
+        Ty::Prim(p)
+    } else if let Some(target) = base
+        .strip_prefix("khoser_ptr<")
+        .and_then(|t| t.strip_suffix('>'))
+        .filter(|t| !t.is_empty() && !t.contains(['<', '>']))
+    {
+        Ty::Ptr(Str::Owned(target.into()))
+    } else {
+        Ty::Struct(StructRef::Named(Str::Owned(base.into())))
     };
     while let Some(n) = dims.pop() {
         ty = Ty::Array(Node::Owned(alloc::boxed::Box::new(ty)), Len::new(n));
+    }
+    if flex {
+        ty = Ty::Flex(Node::Owned(alloc::boxed::Box::new(ty)));
     }
     ty
 }

@@ -191,6 +191,7 @@ impl Abi {
                     layout: s.borrowed(),
                     entry: n.entry,
                     fingerprint: Some(n.fingerprint),
+                    page: None,
                 })
                 .collect(),
         }
@@ -676,6 +677,7 @@ fn lay_out_one(
             offset,
             size,
             ty: ty.clone(),
+            bits: None,
         });
         offset = usize::try_from(end).ok()?;
     }
@@ -700,6 +702,8 @@ fn type_size(ty: &Ty<'_>, set: &[Struct<'static>], done: &[bool]) -> Option<u128
                 t = elem.get();
             }
             Ty::Prim(p) => return Some(mul.saturating_mul(p.size() as u128)),
+            Ty::Ptr(_) => return Some(mul.saturating_mul(8)),
+            Ty::Flex(_) => return Some(0),
             Ty::Struct(r) => {
                 let StructRef::At(i, _) = r else { return None };
                 if !*done.get(*i)? {

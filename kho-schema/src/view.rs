@@ -82,6 +82,7 @@ impl AbiView {
             structs: abi
                 .items()
                 .map(|(s, n)| LockStruct {
+                    page: None,
                     layout: s.clone(),
                     entry: n.entry,
                     fingerprint: Some(n.fingerprint),

@@ -227,6 +227,7 @@ pub(crate) fn declaration(ty: &Ty, name: &str) -> String {
     let base = match elem {
         Elem::Prim(p) => prim(p).to_string(),
         Elem::Struct(s) => format!("struct {}", s.name()),
+        Elem::Ptr(target) => return format!("DECLARE_KHOSER_PTR({name}, struct {target} *)"),
     };
     let dims: String = dims.iter().map(|l| format!("[{}]", len_text(l))).collect();
     format!("{base} {name}{dims}")

@@ -119,6 +119,7 @@ fn type_text(ty: &Ty, named: bool) -> String {
     let base = match elem {
         Elem::Prim(p) => p.name(),
         Elem::Struct(s) => s.name(),
+        Elem::Ptr(target) => return format!("khoser_ptr<{target}>"),
     };
     let dims: String = dims
         .iter()

@@ -67,6 +67,8 @@ fn len_tokens(len: &Len) -> TokenStream {
 
 fn ty_tokens(ty: &Ty, abi: &Abi) -> TokenStream {
     match ty {
+        // The schema compiler does not build these yet.
+        Ty::Ptr(_) | Ty::Flex(_) => quote!(::core::compile_error!("not supported yet")),
         Ty::Prim(Prim::PhysAddr) => quote!(::kho::PhysAddr),
         Ty::Prim(p) => {
             let id = Ident::new(p.name(), Span::call_site());
