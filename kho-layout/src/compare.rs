@@ -10,14 +10,19 @@
 use crate::{layout_fingerprint, Struct, StructRef, Ty};
 
 /// The first difference between two layouts, in the order a reader meets
-/// them: the struct's name, then each field's name, offset, size and type,
-/// then a field one side has and the other does not.
+/// them: the struct's name, kind (struct or union) and alignment (with
+/// `packed`), then each field's name, offset, size, type and bits, then a
+/// field one side has and the other does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Difference {
     /// The layouts are the same.
     Same,
     /// The structs' ABI names differ.
     StructName,
+    /// One is a struct, the other a union.
+    StructKind,
+    /// The alignments differ, or one is packed and the other not.
+    StructAlign,
     /// Field `.0` has another name on the other side.
     FieldName(usize),
     /// Field `.0` is at another offset on the other side.
@@ -25,8 +30,12 @@ pub enum Difference {
     /// Field `.0` has another size on the other side.
     FieldSize(usize),
     /// Field `.0` has another type on the other side (same size: `i64`
-    /// for `u64`, or a nested struct whose own layout differs).
+    /// for `u64`, a pointer to another struct, a flexible array of another
+    /// element, or a nested struct whose own layout differs).
     FieldType(usize),
+    /// Field `.0` is a bit field with other bits on the other side, or a
+    /// bit field on one side only.
+    FieldBits(usize),
     /// The first layout has field `.0`; the other ends before it.
     Extra(usize),
     /// The other layout has field `.0`; the first ends before it.
@@ -45,17 +54,23 @@ impl Difference {
             | Difference::FieldOffset(i)
             | Difference::FieldSize(i)
             | Difference::FieldType(i)
+            | Difference::FieldBits(i)
             | Difference::Extra(i) => i == index,
             _ => false,
         }
     }
 
     /// Whether the difference is not at any field of the first layout: the
-    /// struct's name or size, or a field only the other layout has.
+    /// struct's name, kind, alignment or size, or a field only the other
+    /// layout has.
     pub const fn is_at_struct(self) -> bool {
         matches!(
             self,
-            Difference::StructName | Difference::Missing(_) | Difference::StructSize
+            Difference::StructName
+                | Difference::StructKind
+                | Difference::StructAlign
+                | Difference::Missing(_)
+                | Difference::StructSize
         )
     }
 }
@@ -66,13 +81,17 @@ pub const fn str_eq(a: &str, b: &str) -> bool {
 }
 
 /// Whether two field types are the same: the same primitive, arrays of the
-/// same length of the same type, or structs with the same layout (compared
-/// by fingerprint, which covers the name and every nested field; by name
-/// when a struct is known only by name or index, as in a lock text).
+/// same length of the same type, flexible arrays of the same type, KHOSER
+/// pointers to the same struct (by name: a pointer does not hold its
+/// target's layout), or structs with the same layout (compared by
+/// fingerprint, which covers the name and every nested field; by name when
+/// a struct is known only by name or index, as in a lock text).
 pub const fn same_type(a: &Ty<'_>, b: &Ty<'_>) -> bool {
     match (a, b) {
         (Ty::Prim(a), Ty::Prim(b)) => *a as u8 == *b as u8,
         (Ty::Array(a, n), Ty::Array(b, m)) => n.value == m.value && same_type(a.get(), b.get()),
+        (Ty::Flex(a), Ty::Flex(b)) => same_type(a.get(), b.get()),
+        (Ty::Ptr(a), Ty::Ptr(b)) => str_eq(a.as_str(), b.as_str()),
         (Ty::Struct(a), Ty::Struct(b)) => match (a, b) {
             (StructRef::Ref(a), StructRef::Ref(b)) => {
                 layout_fingerprint(a) == layout_fingerprint(b)
@@ -87,6 +106,12 @@ pub const fn same_type(a: &Ty<'_>, b: &Ty<'_>) -> bool {
 pub const fn first_difference(ours: &Struct<'_>, theirs: &Struct<'_>) -> Difference {
     if !str_eq(ours.name.as_str(), theirs.name.as_str()) {
         return Difference::StructName;
+    }
+    if ours.kind as u8 != theirs.kind as u8 {
+        return Difference::StructKind;
+    }
+    if ours.align != theirs.align || ours.packed != theirs.packed {
+        return Difference::StructAlign;
     }
     let (a_fields, b_fields) = (ours.fields.as_slice(), theirs.fields.as_slice());
     let mut i = 0;
@@ -103,6 +128,14 @@ pub const fn first_difference(ours: &Struct<'_>, theirs: &Struct<'_>) -> Differe
         }
         if !same_type(&a.ty, &b.ty) {
             return Difference::FieldType(i);
+        }
+        let same_bits = match (a.bits, b.bits) {
+            (None, None) => true,
+            (Some(x), Some(y)) => x.first == y.first && x.width == y.width,
+            _ => false,
+        };
+        if !same_bits {
+            return Difference::FieldBits(i);
         }
         i += 1;
     }
@@ -180,8 +213,14 @@ impl Message {
         }
     }
 
-    /// The type as the canonical text writes it: `u64`, `u8[2][3]`.
+    /// The type as the canonical text writes it: `u64`, `u8[2][3]`,
+    /// `khoser_ptr<chunk>`, `pci_dev_ser[]`.
     const fn ty(mut self, ty: &Ty<'_>) -> Self {
+        match ty {
+            Ty::Ptr(to) => return self.push("khoser_ptr<").push(to.as_str()).push(">"),
+            Ty::Flex(elem) => return self.ty(elem.get()).push("[]"),
+            _ => {}
+        }
         self = self.push(ty.base_name());
         let mut ty = ty;
         while let Ty::Array(elem, n) = ty {
@@ -202,6 +241,31 @@ impl Message {
             .num(f.offset)
             .push(")")
     }
+
+    /// `bits 0:52`, or `no bits`.
+    const fn bits(self, bits: Option<crate::Bits>) -> Self {
+        match bits {
+            Some(b) => self
+                .push("bits ")
+                .num(b.first as usize)
+                .push(":")
+                .num(b.width as usize),
+            None => self.push("not a bit field"),
+        }
+    }
+
+    /// `struct, align 8` / `union, packed`.
+    const fn shape(self, s: &Struct<'_>) -> Self {
+        let m = self.push(match s.kind {
+            crate::Kind::Struct => "a struct",
+            crate::Kind::Union => "a union",
+        });
+        if s.packed {
+            m.push(", packed, align ").num(s.align)
+        } else {
+            m.push(", align ").num(s.align)
+        }
+    }
 }
 
 /// Why `ours` is not the layout of `theirs`, the type named `theirs_name`
@@ -220,7 +284,8 @@ pub const fn explain(
         Difference::FieldName(i)
         | Difference::FieldOffset(i)
         | Difference::FieldSize(i)
-        | Difference::FieldType(i) => {
+        | Difference::FieldType(i)
+        | Difference::FieldBits(i) => {
             i < ours.fields.as_slice().len() && i < theirs.fields.as_slice().len()
         }
         Difference::Extra(i) => i < ours.fields.as_slice().len(),
@@ -244,6 +309,23 @@ pub const fn explain(
             .push("`: rename it or add #[kho(name = \"")
             .push(theirs.name.as_str())
             .push("\")]"),
+        Difference::StructKind | Difference::StructAlign => m
+            .push("this struct is ")
+            .shape(ours)
+            .push(", but `")
+            .push(theirs_name)
+            .push("` is ")
+            .shape(theirs),
+        Difference::FieldBits(i) => m
+            .push("field `")
+            .push(field[i].name.as_str())
+            .push("` differs from `")
+            .push(theirs_name)
+            .push("`: ")
+            .bits(field[i].bits)
+            .push(" here and ")
+            .bits(other[i].bits)
+            .push(" there"),
         Difference::FieldName(i) => m
             .push("field `")
             .push(field[i].name.as_str())
