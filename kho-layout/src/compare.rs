@@ -399,6 +399,122 @@ pub const fn explain_compatible(ours: &str, theirs: &str, theirs_name: &str) -> 
         .push("\"")
 }
 
+/// Where [`crate::place::place_into`] puts one member: offset, size, bits.
+pub type Placement = (usize, usize, Option<crate::Bits>);
+
+const fn same_bits(a: Option<crate::Bits>, b: Option<crate::Bits>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => x.first == y.first && x.width == y.width,
+        _ => false,
+    }
+}
+
+/// The first field of `layout` (a layout the compiler placed, as the
+/// derive writes it) that is not where C's rules put it (`placed`, one per
+/// field), if any: the derive's proof that a `#[repr(C)]` struct with bit
+/// fields is the kernel's.
+pub const fn first_misplaced(layout: &Struct<'_>, placed: &[Placement]) -> Option<usize> {
+    let fields = layout.fields.as_slice();
+    let mut i = 0;
+    while i < fields.len() {
+        if i >= placed.len() {
+            return Some(i);
+        }
+        let (offset, size, bits) = placed[i];
+        let f = &fields[i];
+        if f.offset != offset || f.size != size || !same_bits(f.bits, bits) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Why field `i` of `layout` is not at `placed[i]`, C's place for it.
+pub const fn explain_misplaced(layout: &Struct<'_>, placed: &[Placement], i: usize) -> Message {
+    let fields = layout.fields.as_slice();
+    let m = Message::new();
+    if i >= fields.len() || i >= placed.len() {
+        return m.push("a field is not where C puts it");
+    }
+    let f = &fields[i];
+    let (offset, size, bits) = placed[i];
+    let m = m
+        .push("field `")
+        .push(f.name.as_str())
+        .push("` is not where C puts it: C places it at offset ")
+        .num(offset)
+        .push(" size ")
+        .num(size)
+        .push(", ")
+        .bits(bits)
+        .push("; here it is at offset ")
+        .num(f.offset)
+        .push(" size ")
+        .num(f.size)
+        .push(", ")
+        .bits(f.bits);
+    if bits.is_some() || f.bits.is_some() {
+        m.push(
+            " (C starts a bit field at the next free bit, inside the unit before it when it \
+             fits: declare the bits that share a unit in one #[kho(bits(..))] storage field)",
+        )
+    } else {
+        m
+    }
+}
+
+/// Why `layout` (as the compiler placed it) is not `size` bytes aligned to
+/// `align`, as C's rules give.
+pub const fn explain_size(layout: &Struct<'_>, size: usize, align: usize) -> Message {
+    Message::new()
+        .push("`")
+        .push(layout.name.as_str())
+        .push("` is not C's layout: C gives size ")
+        .num(size)
+        .push(" align ")
+        .num(align)
+        .push(", here it is size ")
+        .num(layout.size)
+        .push(" align ")
+        .num(layout.align)
+}
+
+/// Why C's rules refuse `layout`'s members.
+pub const fn explain_place_error(layout: &Struct<'_>, e: crate::place::PlaceError) -> Message {
+    use crate::place::PlaceError;
+    let fields = layout.fields.as_slice();
+    let mut m = Message::new();
+    if let Some(i) = e.index() {
+        if i < fields.len() {
+            m = m.push("field `").push(fields[i].name.as_str()).push("`: ");
+        }
+    }
+    match e {
+        PlaceError::Overflow => m.push("the size overflows"),
+        PlaceError::BadAlign { align, .. } => m
+            .push("alignment ")
+            .num(align)
+            .push(" is not a power of two"),
+        PlaceError::BitWidth { width, max, .. } => m
+            .push("a bit field ")
+            .num(width as usize)
+            .push(" bits wide does not fit its ")
+            .num(max)
+            .push("-bit type"),
+        PlaceError::BitType { size, .. } => m
+            .push("a bit field's type must be an integer of 1, 2, 4 or 8 bytes, not ")
+            .num(size),
+        PlaceError::Straddle { bit, .. } => m.push("at bit ").num(bit).push(
+            " of a packed struct, no storage unit of its type holds it whole inside the struct",
+        ),
+        PlaceError::FlexNotLast { .. } => {
+            m.push("a flexible array member must be the last member of a struct")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -112,24 +112,6 @@ impl fmt::Display for BitsOverflow {
 
 impl core::error::Error for BitsOverflow {}
 
-/// What a generated setter calls: `storage` with bit field `field`
-/// (`first`, `width`) set to `value`, or the overflow error. Not part of
-/// the API a user calls; public for the derive's expansion.
-#[doc(hidden)]
-pub fn set_bits<T: BitStorage>(
-    storage: T,
-    field: &'static str,
-    first: u32,
-    width: u32,
-    value: T,
-) -> Result<T, BitsOverflow> {
-    storage.with_bits(first, width, value).ok_or(BitsOverflow {
-        field,
-        width,
-        value: value.widen(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,23 +130,20 @@ mod tests {
     }
 
     #[test]
-    fn a_value_too_wide_is_refused_and_changes_nothing() {
-        let err = set_bits(0x55u64, "flags", 52, 12, 0x1000).unwrap_err();
+    fn a_value_too_wide_is_refused() {
+        assert_eq!(0x55u64.with_bits(52, 12, 0x1000), None);
         assert_eq!(
-            err,
-            BitsOverflow {
-                field: "flags",
-                width: 12,
-                value: 0x1000
-            }
+            0x55u64.with_bits(52, 12, 0xfff),
+            Some(0xfff0_0000_0000_0055)
         );
+        let err = BitsOverflow {
+            field: "flags",
+            width: 12,
+            value: 0x1000,
+        };
         assert_eq!(
             err.to_string(),
             "value 0x1000 does not fit bit field `flags` of 12 bits"
-        );
-        assert_eq!(
-            set_bits(0x55u64, "flags", 52, 12, 0xfff),
-            Ok(0xfff0_0000_0000_0055)
         );
     }
 

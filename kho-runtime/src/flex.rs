@@ -14,6 +14,29 @@ use core::marker::PhantomData;
 
 use crate::AbiField;
 
+/// The type of a flexible array's count field: an unsigned integer.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot count a flexible array",
+    label = "a count field must be u8, u16, u32 or u64",
+    note = "name the unsigned integer field that holds the number of elements: #[kho(flex, count = field)]"
+)]
+pub trait FlexCount: Copy {
+    /// The count.
+    fn count(self) -> u64;
+}
+
+macro_rules! count {
+    ($($t:ty),*) => {$(
+        impl FlexCount for $t {
+            #[inline]
+            fn count(self) -> u64 {
+                u64::from(self)
+            }
+        }
+    )*};
+}
+count!(u8, u16, u32, u64);
+
 /// The buffer is too short for the elements the count field names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlexOutOfBounds {
