@@ -664,6 +664,104 @@ mod tests {
     }
 
     #[test]
+    fn kind_alignment_bits_pointers_and_flex_are_compared() {
+        use crate::Kind;
+        const BITS52: &[Field<'static>] = &[
+            Field::bit_field("pfn", 0, 8, U64, 0, 52),
+            Field::bit_field("flags", 0, 8, U64, 52, 12),
+        ];
+        const BITS51: &[Field<'static>] = &[
+            Field::bit_field("pfn", 0, 8, U64, 0, 51),
+            Field::bit_field("flags", 0, 8, U64, 51, 13),
+        ];
+        let a = Struct::packed("folio", 8, BITS52);
+        let b = Struct::packed("folio", 8, BITS51);
+        let d = first_difference(&b, &a);
+        assert_eq!(d, Difference::FieldBits(0));
+        assert!(d.is_at_field(0));
+        assert_eq!(
+            explain(&b, &a, "F", d).as_str(),
+            "field `pfn` differs from `F`: bits 0:51 here and bits 0:52 there"
+        );
+        // The same fields, not packed: alignment 8.
+        let aligned = Struct {
+            align: 8,
+            packed: false,
+            ..Struct::packed("folio", 8, BITS52)
+        };
+        let d = first_difference(&a, &aligned);
+        assert_eq!(d, Difference::StructAlign);
+        assert!(d.is_at_struct());
+        assert_eq!(
+            explain(&a, &aligned, "F", d).as_str(),
+            "this struct is a struct, packed, align 1, but `F` is a struct, align 8"
+        );
+        let union = Struct {
+            kind: Kind::Union,
+            ..Struct::packed("folio", 8, BITS52)
+        };
+        assert_eq!(first_difference(&a, &union), Difference::StructKind);
+        // A pointer's target and a flexible array's element are the type.
+        assert!(same_type(&Ty::Ptr("a".into()), &Ty::Ptr("a".into())));
+        assert!(!same_type(&Ty::Ptr("a".into()), &Ty::Ptr("b".into())));
+        assert!(!same_type(&Ty::Ptr("a".into()), &U64));
+        assert!(same_type(
+            &Ty::Flex(Node::Ref(&U64)),
+            &Ty::Flex(Node::Ref(&U64))
+        ));
+        assert!(!same_type(
+            &Ty::Flex(Node::Ref(&U64)),
+            &Ty::Flex(Node::Ref(&I64))
+        ));
+        assert!(!same_type(
+            &Ty::Flex(Node::Ref(&U64)),
+            &Ty::Array(Node::Ref(&U64), Len::new(0))
+        ));
+    }
+
+    #[test]
+    fn placement_differences_are_explained() {
+        use crate::place::{place, Member};
+        use crate::Kind;
+        // struct { u8 a; u64 b:4; }: C puts b in the unit at offset 0.
+        const FIELDS: &[Field<'static>] = &[
+            f("a", 0, 1, Ty::Prim(Prim::U8)),
+            Field::bit_field("b", 8, 8, U64, 0, 4),
+        ];
+        let ours = Struct {
+            align: 8,
+            packed: false,
+            ..Struct::packed("e", 16, FIELDS)
+        };
+        let c = place(
+            Kind::Struct,
+            false,
+            None,
+            &[Member::plain(1, 1), Member::bit_field(8, 4)],
+        )
+        .unwrap();
+        assert_eq!(first_misplaced(&ours, &c.fields), Some(1));
+        let m = explain_misplaced(&ours, &c.fields, 1);
+        assert!(
+            m.as_str().starts_with(
+                "field `b` is not where C puts it: C places it at offset 0 size 8, bits 8:4; here it is at offset 8 size 8, bits 0:4 (C starts"
+            ),
+            "{}",
+            m.as_str()
+        );
+        assert_eq!(
+            explain_size(&ours, c.size, c.align).as_str(),
+            "`e` is not C's layout: C gives size 8 align 8, here it is size 16 align 8"
+        );
+        assert_eq!(first_misplaced(&ours, &c.fields[..1]), Some(1));
+        let err = place(Kind::Struct, false, None, &[Member::bit_field(4, 33)]).unwrap_err();
+        assert_eq!(
+            explain_place_error(&Struct::packed("e", 4, &FIELDS[..1]), err).as_str(),
+            "field `a`: a bit field 33 bits wide does not fit its 32-bit type"
+        );
+    }
+
+    #[test]
     fn a_long_message_is_cut_at_a_whole_piece() {
         let mut long = String::new();
         for _ in 0..8 {
