@@ -156,11 +156,19 @@ fn rust_int_constant(abi: &Abi, name: &str) -> bool {
     })
 }
 
-fn len_tokens(cx: Ctx, len: &Len) -> TokenStream {
+/// An array length: the constant's name where the Rust module defines
+/// it, braced where it is a generic argument (`CharArray<{ N as usize }>`),
+/// bare where it is an array's (`[u64; N as usize]`, which rustc would
+/// warn about braced).
+fn len_tokens(cx: Ctx, len: &Len, generic: bool) -> TokenStream {
     match &len.constant {
         Some(c) if rust_int_constant(cx.abi, c) => {
             let c = Ident::new(c, Span::call_site());
-            quote!({ #c as usize })
+            if generic {
+                quote!({ #c as usize })
+            } else {
+                quote!(#c as usize)
+            }
         }
         // An expression, or a constant of another ABI: its value here.
         _ => {
@@ -178,12 +186,12 @@ fn ty_tokens(cx: Ctx, ty: &Ty) -> TokenStream {
             quote!(#id)
         }
         Ty::Array(_, len) if ty.is_char_array() => {
-            let n = len_tokens(cx, len);
+            let n = len_tokens(cx, len, true);
             quote!(::kho::CharArray<#n>)
         }
         Ty::Array(elem, len) => {
             let e = ty_tokens(cx, elem.get());
-            let n = len_tokens(cx, len);
+            let n = len_tokens(cx, len, false);
             quote!([#e; #n])
         }
         Ty::Flex(elem) => {

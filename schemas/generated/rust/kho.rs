@@ -58,7 +58,7 @@ pub mod page_4k {
         /// Link to the next chunk.
         pub hdr: KhoVmallocHdr,
         /// Physical addresses of the area's pages, ended by 0 when the chunk is not full.
-        pub phys: [u64; { KHO_VMALLOC_SIZE as usize }],
+        pub phys: [u64; KHO_VMALLOC_SIZE as usize],
     }
     const _: () = {
         let fingerprint = ::kho::fingerprint_of::<KhoVmallocChunk>();
@@ -127,7 +127,7 @@ pub mod page_16k {
         /// Link to the next chunk.
         pub hdr: KhoVmallocHdr,
         /// Physical addresses of the area's pages, ended by 0 when the chunk is not full.
-        pub phys: [u64; { KHO_VMALLOC_SIZE as usize }],
+        pub phys: [u64; KHO_VMALLOC_SIZE as usize],
     }
     const _: () = {
         let fingerprint = ::kho::fingerprint_of::<KhoVmallocChunk>();
@@ -196,7 +196,7 @@ pub mod page_64k {
         /// Link to the next chunk.
         pub hdr: KhoVmallocHdr,
         /// Physical addresses of the area's pages, ended by 0 when the chunk is not full.
-        pub phys: [u64; { KHO_VMALLOC_SIZE as usize }],
+        pub phys: [u64; KHO_VMALLOC_SIZE as usize],
     }
     const _: () = {
         let fingerprint = ::kho::fingerprint_of::<KhoVmallocChunk>();
