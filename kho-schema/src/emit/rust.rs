@@ -2,6 +2,8 @@
 //! struct, the constants, and the compatible string. Formatted with
 //! prettyplease, so the output is stable and readable in review.
 
+use std::collections::BTreeSet;
+
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
@@ -63,6 +65,8 @@ fn inner_docs(text: &str) -> TokenStream {
 struct Ctx<'a> {
     abi: &'a Abi,
     page: Option<usize>,
+    /// The structs emitted once per page size: see [`per_page_structs`].
+    per_page: &'a BTreeSet<String>,
 }
 
 impl Ctx<'_> {
@@ -77,6 +81,41 @@ impl Ctx<'_> {
     /// The page size whose layout this context reads.
     fn page_size(&self) -> usize {
         self.page.unwrap_or(kho_layout::format::PAGE_SIZES[0])
+    }
+}
+
+/// The structs of the set compiled with `abi` that Rust emits once per
+/// page size: those whose layout depends on it, and those that hold one
+/// or a KHOSER pointer to one (directly or not, in any ABI), whose Rust
+/// type names the pointee's type of one page size. Found without
+/// recursion, to a fixed point (each round adds one at least, or stops).
+fn per_page_structs(abi: &Abi) -> BTreeSet<String> {
+    let set = abi.shared_set();
+    let mut out: BTreeSet<String> = set
+        .structs
+        .iter()
+        .zip(&set.notes)
+        .filter(|(_, n)| ir::page_dependent(n))
+        .map(|(s, _)| s.name.as_str().to_string())
+        .collect();
+    loop {
+        let more: Vec<String> = set
+            .structs
+            .iter()
+            .filter(|s| !out.contains(s.name.as_str()))
+            .filter(|s| {
+                s.fields.iter().any(|f| match f.ty.base() {
+                    Ty::Struct(r) => out.contains(r.name()),
+                    Ty::Ptr(target) => out.contains(target.as_str()),
+                    _ => false,
+                })
+            })
+            .map(|s| s.name.as_str().to_string())
+            .collect();
+        if more.is_empty() {
+            return out;
+        }
+        out.extend(more);
     }
 }
 
@@ -117,11 +156,19 @@ fn rust_int_constant(abi: &Abi, name: &str) -> bool {
     })
 }
 
-fn len_tokens(cx: Ctx, len: &Len) -> TokenStream {
+/// An array length: the constant's name where the Rust module defines
+/// it, braced where it is a generic argument (`CharArray<{ N as usize }>`),
+/// bare where it is an array's (`[u64; N as usize]`, which rustc would
+/// warn about braced).
+fn len_tokens(cx: Ctx, len: &Len, generic: bool) -> TokenStream {
     match &len.constant {
         Some(c) if rust_int_constant(cx.abi, c) => {
             let c = Ident::new(c, Span::call_site());
-            quote!({ #c as usize })
+            if generic {
+                quote!({ #c as usize })
+            } else {
+                quote!(#c as usize)
+            }
         }
         // An expression, or a constant of another ABI: its value here.
         _ => {
@@ -139,12 +186,12 @@ fn ty_tokens(cx: Ctx, ty: &Ty) -> TokenStream {
             quote!(#id)
         }
         Ty::Array(_, len) if ty.is_char_array() => {
-            let n = len_tokens(cx, len);
+            let n = len_tokens(cx, len, true);
             quote!(::kho::CharArray<#n>)
         }
         Ty::Array(elem, len) => {
             let e = ty_tokens(cx, elem.get());
-            let n = len_tokens(cx, len);
+            let n = len_tokens(cx, len, false);
             quote!([#e; #n])
         }
         Ty::Flex(elem) => {
@@ -153,7 +200,8 @@ fn ty_tokens(cx: Ctx, ty: &Ty) -> TokenStream {
         }
         Ty::Ptr(target) => {
             match ir::named(cx.abi, target) {
-                Some((of_abi, dependent, _)) => {
+                Some((of_abi, _, _)) => {
+                    let dependent = cx.per_page.contains(target.as_str());
                     let t = struct_path(cx, target, &of_abi, dependent);
                     quote!(::kho::PhysPtr<#t>)
                 }
@@ -164,7 +212,7 @@ fn ty_tokens(cx: Ctx, ty: &Ty) -> TokenStream {
             }
         }
         Ty::Struct(r) => match cx.abi.nested(ty) {
-            Some((_, note)) => struct_path(cx, r.name(), &note.abi, ir::page_dependent(note)),
+            Some((_, note)) => struct_path(cx, r.name(), &note.abi, cx.per_page.contains(r.name())),
             None => {
                 let t = format_ident!("{}", type_name(r.name()));
                 quote!(#t)
@@ -558,12 +606,17 @@ fn body_tokens(abi: &Abi) -> TokenStream {
         .iter()
         .filter(|c| !const_page_dependent(c))
         .map(|c| const_tokens(c, None));
-    let top = Ctx { abi, page: None };
+    let per_page = &per_page_structs(abi);
+    let top = Ctx {
+        abi,
+        page: None,
+        per_page,
+    };
     let structs = abi
         .items()
-        .filter(|(_, n)| !ir::page_dependent(n))
+        .filter(|(s, _)| !per_page.contains(s.name.as_str()))
         .map(|(s, note)| struct_tokens(top, s, note));
-    let any_dependent = abi.items().any(|(_, n)| ir::page_dependent(n))
+    let any_dependent = abi.items().any(|(s, _)| per_page.contains(s.name.as_str()))
         || abi.constants.iter().any(const_page_dependent);
     let pages = ir::pages(abi)
         .iter()
@@ -572,6 +625,7 @@ fn body_tokens(abi: &Abi) -> TokenStream {
             let cx = Ctx {
                 abi,
                 page: Some(page),
+                per_page,
             };
             let m = format_ident!("{}", page_module(page));
             let doc = format!(
@@ -585,7 +639,7 @@ fn body_tokens(abi: &Abi) -> TokenStream {
                 .map(|c| const_tokens(c, Some(page)));
             let structs = ir::items_at(abi, page)
                 .into_iter()
-                .filter(|(_, n)| ir::page_dependent(n))
+                .filter(|(s, _)| per_page.contains(s.name.as_str()))
                 .map(|(s, note)| struct_tokens(cx, s, note))
                 .collect::<Vec<_>>();
             quote! {

@@ -23,50 +23,6 @@ pub const KHO_FDT_MEMORY_MAP_PROP_NAME: &str = "preserved-memory-map";
 /// Property of each subnode holding the address of its own FDT.
 pub const KHO_FDT_SUB_TREE_PROP_NAME: &str = "fdt";
 
-/// Start of every chunk: the link to the next one.
-///
-/// 8 bytes, aligned to 8; offsets and sizes are checked at compile time.
-#[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(C)]
-#[kho(name = "kho_vmalloc_hdr")]
-pub struct KhoVmallocHdr {
-    /// Physical address of the next chunk, 0 in the last.
-    pub next: ::kho::PhysPtr<page_4k::KhoVmallocChunk>,
-}
-
-const _: () = {
-    let fingerprint = ::kho::fingerprint_of::<KhoVmallocHdr>();
-    ::core::assert!(
-        fingerprint == 0x5b1513c487859fd9,
-        "the derive and the schema compiler disagree on the layout of kho_vmalloc_hdr"
-    );
-};
-
-/// A preserved vmalloc area.
-///
-/// 16 bytes, aligned to 8; offsets and sizes are checked at compile time.
-#[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(C)]
-#[kho(name = "kho_vmalloc")]
-pub struct KhoVmalloc {
-    /// Physical address of the first chunk.
-    pub first: ::kho::PhysPtr<page_4k::KhoVmallocChunk>,
-    /// Size of the area in pages.
-    pub total_pages: u32,
-    /// Allocation flags the area was made with.
-    pub flags: u16,
-    /// Page order of its pages.
-    pub order: u16,
-}
-
-const _: () = {
-    let fingerprint = ::kho::fingerprint_of::<KhoVmalloc>();
-    ::core::assert!(
-        fingerprint == 0xe7601738f5c7da62,
-        "the derive and the schema compiler disagree on the layout of kho_vmalloc"
-    );
-};
-
 /// What depends on the page size, for 4 KiB pages.
 pub mod page_4k {
     #[allow(unused_imports)]
@@ -75,6 +31,23 @@ pub mod page_4k {
     ///
     /// In C: `(PAGE_SIZE - sizeof(struct kho_vmalloc_hdr)) / sizeof(u64)`.
     pub const KHO_VMALLOC_SIZE: u64 = 511;
+    /// Start of every chunk: the link to the next one.
+    ///
+    /// 8 bytes, aligned to 8; offsets and sizes are checked at compile time.
+    #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
+    #[repr(C)]
+    #[kho(name = "kho_vmalloc_hdr")]
+    pub struct KhoVmallocHdr {
+        /// Physical address of the next chunk, 0 in the last.
+        pub next: ::kho::PhysPtr<KhoVmallocChunk>,
+    }
+    const _: () = {
+        let fingerprint = ::kho::fingerprint_of::<KhoVmallocHdr>();
+        ::core::assert!(
+            fingerprint == 0x5b1513c487859fd9,
+            "the derive and the schema compiler disagree on the layout of kho_vmalloc_hdr"
+        );
+    };
     /// One page of a preserved vmalloc area's chunk list.
     ///
     /// 4096 bytes, aligned to 8; offsets and sizes are checked at compile time.
@@ -85,13 +58,36 @@ pub mod page_4k {
         /// Link to the next chunk.
         pub hdr: KhoVmallocHdr,
         /// Physical addresses of the area's pages, ended by 0 when the chunk is not full.
-        pub phys: [u64; { KHO_VMALLOC_SIZE as usize }],
+        pub phys: [u64; KHO_VMALLOC_SIZE as usize],
     }
     const _: () = {
         let fingerprint = ::kho::fingerprint_of::<KhoVmallocChunk>();
         ::core::assert!(
             fingerprint == 0x82406f75138a2da6,
             "the derive and the schema compiler disagree on the layout of kho_vmalloc_chunk"
+        );
+    };
+    /// A preserved vmalloc area.
+    ///
+    /// 16 bytes, aligned to 8; offsets and sizes are checked at compile time.
+    #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
+    #[repr(C)]
+    #[kho(name = "kho_vmalloc")]
+    pub struct KhoVmalloc {
+        /// Physical address of the first chunk.
+        pub first: ::kho::PhysPtr<KhoVmallocChunk>,
+        /// Size of the area in pages.
+        pub total_pages: u32,
+        /// Allocation flags the area was made with.
+        pub flags: u16,
+        /// Page order of its pages.
+        pub order: u16,
+    }
+    const _: () = {
+        let fingerprint = ::kho::fingerprint_of::<KhoVmalloc>();
+        ::core::assert!(
+            fingerprint == 0xe7601738f5c7da62,
+            "the derive and the schema compiler disagree on the layout of kho_vmalloc"
         );
     };
 }
@@ -104,6 +100,23 @@ pub mod page_16k {
     ///
     /// In C: `(PAGE_SIZE - sizeof(struct kho_vmalloc_hdr)) / sizeof(u64)`.
     pub const KHO_VMALLOC_SIZE: u64 = 2047;
+    /// Start of every chunk: the link to the next one.
+    ///
+    /// 8 bytes, aligned to 8; offsets and sizes are checked at compile time.
+    #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
+    #[repr(C)]
+    #[kho(name = "kho_vmalloc_hdr")]
+    pub struct KhoVmallocHdr {
+        /// Physical address of the next chunk, 0 in the last.
+        pub next: ::kho::PhysPtr<KhoVmallocChunk>,
+    }
+    const _: () = {
+        let fingerprint = ::kho::fingerprint_of::<KhoVmallocHdr>();
+        ::core::assert!(
+            fingerprint == 0x5b1513c487859fd9,
+            "the derive and the schema compiler disagree on the layout of kho_vmalloc_hdr"
+        );
+    };
     /// One page of a preserved vmalloc area's chunk list.
     ///
     /// 16384 bytes, aligned to 8; offsets and sizes are checked at compile time.
@@ -114,13 +127,36 @@ pub mod page_16k {
         /// Link to the next chunk.
         pub hdr: KhoVmallocHdr,
         /// Physical addresses of the area's pages, ended by 0 when the chunk is not full.
-        pub phys: [u64; { KHO_VMALLOC_SIZE as usize }],
+        pub phys: [u64; KHO_VMALLOC_SIZE as usize],
     }
     const _: () = {
         let fingerprint = ::kho::fingerprint_of::<KhoVmallocChunk>();
         ::core::assert!(
             fingerprint == 0x6fccad53dd6f0252,
             "the derive and the schema compiler disagree on the layout of kho_vmalloc_chunk"
+        );
+    };
+    /// A preserved vmalloc area.
+    ///
+    /// 16 bytes, aligned to 8; offsets and sizes are checked at compile time.
+    #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
+    #[repr(C)]
+    #[kho(name = "kho_vmalloc")]
+    pub struct KhoVmalloc {
+        /// Physical address of the first chunk.
+        pub first: ::kho::PhysPtr<KhoVmallocChunk>,
+        /// Size of the area in pages.
+        pub total_pages: u32,
+        /// Allocation flags the area was made with.
+        pub flags: u16,
+        /// Page order of its pages.
+        pub order: u16,
+    }
+    const _: () = {
+        let fingerprint = ::kho::fingerprint_of::<KhoVmalloc>();
+        ::core::assert!(
+            fingerprint == 0xe7601738f5c7da62,
+            "the derive and the schema compiler disagree on the layout of kho_vmalloc"
         );
     };
 }
@@ -133,6 +169,23 @@ pub mod page_64k {
     ///
     /// In C: `(PAGE_SIZE - sizeof(struct kho_vmalloc_hdr)) / sizeof(u64)`.
     pub const KHO_VMALLOC_SIZE: u64 = 8191;
+    /// Start of every chunk: the link to the next one.
+    ///
+    /// 8 bytes, aligned to 8; offsets and sizes are checked at compile time.
+    #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
+    #[repr(C)]
+    #[kho(name = "kho_vmalloc_hdr")]
+    pub struct KhoVmallocHdr {
+        /// Physical address of the next chunk, 0 in the last.
+        pub next: ::kho::PhysPtr<KhoVmallocChunk>,
+    }
+    const _: () = {
+        let fingerprint = ::kho::fingerprint_of::<KhoVmallocHdr>();
+        ::core::assert!(
+            fingerprint == 0x5b1513c487859fd9,
+            "the derive and the schema compiler disagree on the layout of kho_vmalloc_hdr"
+        );
+    };
     /// One page of a preserved vmalloc area's chunk list.
     ///
     /// 65536 bytes, aligned to 8; offsets and sizes are checked at compile time.
@@ -143,13 +196,36 @@ pub mod page_64k {
         /// Link to the next chunk.
         pub hdr: KhoVmallocHdr,
         /// Physical addresses of the area's pages, ended by 0 when the chunk is not full.
-        pub phys: [u64; { KHO_VMALLOC_SIZE as usize }],
+        pub phys: [u64; KHO_VMALLOC_SIZE as usize],
     }
     const _: () = {
         let fingerprint = ::kho::fingerprint_of::<KhoVmallocChunk>();
         ::core::assert!(
             fingerprint == 0x3b9e2ddbb991f196,
             "the derive and the schema compiler disagree on the layout of kho_vmalloc_chunk"
+        );
+    };
+    /// A preserved vmalloc area.
+    ///
+    /// 16 bytes, aligned to 8; offsets and sizes are checked at compile time.
+    #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
+    #[repr(C)]
+    #[kho(name = "kho_vmalloc")]
+    pub struct KhoVmalloc {
+        /// Physical address of the first chunk.
+        pub first: ::kho::PhysPtr<KhoVmallocChunk>,
+        /// Size of the area in pages.
+        pub total_pages: u32,
+        /// Allocation flags the area was made with.
+        pub flags: u16,
+        /// Page order of its pages.
+        pub order: u16,
+    }
+    const _: () = {
+        let fingerprint = ::kho::fingerprint_of::<KhoVmalloc>();
+        ::core::assert!(
+            fingerprint == 0xe7601738f5c7da62,
+            "the derive and the schema compiler disagree on the layout of kho_vmalloc"
         );
     };
 }

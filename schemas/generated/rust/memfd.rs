@@ -49,27 +49,89 @@ const _: () = {
     );
 };
 
-/// A preserved memfd.
-///
-/// 40 bytes, aligned to 1; offsets and sizes are checked at compile time.
-#[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(C, packed)]
-#[kho(name = "memfd_luo_ser")]
-pub struct MemfdLuoSer {
-    /// The file position.
-    pub pos: u64,
-    /// The file size in bytes.
-    pub size: u64,
-    /// Number of entries in the folio array.
-    pub nr_folios: u64,
-    /// The vmalloc area holding the memfd_luo_folio_ser array.
-    pub folios: super::kho::KhoVmalloc,
+/// What depends on the page size, for 4 KiB pages.
+pub mod page_4k {
+    #[allow(unused_imports)]
+    use super::*;
+    /// A preserved memfd.
+    ///
+    /// 40 bytes, aligned to 1; offsets and sizes are checked at compile time.
+    #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
+    #[repr(C, packed)]
+    #[kho(name = "memfd_luo_ser")]
+    pub struct MemfdLuoSer {
+        /// The file position.
+        pub pos: u64,
+        /// The file size in bytes.
+        pub size: u64,
+        /// Number of entries in the folio array.
+        pub nr_folios: u64,
+        /// The vmalloc area holding the memfd_luo_folio_ser array.
+        pub folios: super::super::kho::page_4k::KhoVmalloc,
+    }
+    const _: () = {
+        let fingerprint = ::kho::fingerprint_of::<MemfdLuoSer>();
+        ::core::assert!(
+            fingerprint == 0x60dcf6f96d81a18f,
+            "the derive and the schema compiler disagree on the layout of memfd_luo_ser"
+        );
+    };
 }
 
-const _: () = {
-    let fingerprint = ::kho::fingerprint_of::<MemfdLuoSer>();
-    ::core::assert!(
-        fingerprint == 0x60dcf6f96d81a18f,
-        "the derive and the schema compiler disagree on the layout of memfd_luo_ser"
-    );
-};
+/// What depends on the page size, for 16 KiB pages.
+pub mod page_16k {
+    #[allow(unused_imports)]
+    use super::*;
+    /// A preserved memfd.
+    ///
+    /// 40 bytes, aligned to 1; offsets and sizes are checked at compile time.
+    #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
+    #[repr(C, packed)]
+    #[kho(name = "memfd_luo_ser")]
+    pub struct MemfdLuoSer {
+        /// The file position.
+        pub pos: u64,
+        /// The file size in bytes.
+        pub size: u64,
+        /// Number of entries in the folio array.
+        pub nr_folios: u64,
+        /// The vmalloc area holding the memfd_luo_folio_ser array.
+        pub folios: super::super::kho::page_16k::KhoVmalloc,
+    }
+    const _: () = {
+        let fingerprint = ::kho::fingerprint_of::<MemfdLuoSer>();
+        ::core::assert!(
+            fingerprint == 0x60dcf6f96d81a18f,
+            "the derive and the schema compiler disagree on the layout of memfd_luo_ser"
+        );
+    };
+}
+
+/// What depends on the page size, for 64 KiB pages.
+pub mod page_64k {
+    #[allow(unused_imports)]
+    use super::*;
+    /// A preserved memfd.
+    ///
+    /// 40 bytes, aligned to 1; offsets and sizes are checked at compile time.
+    #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
+    #[repr(C, packed)]
+    #[kho(name = "memfd_luo_ser")]
+    pub struct MemfdLuoSer {
+        /// The file position.
+        pub pos: u64,
+        /// The file size in bytes.
+        pub size: u64,
+        /// Number of entries in the folio array.
+        pub nr_folios: u64,
+        /// The vmalloc area holding the memfd_luo_folio_ser array.
+        pub folios: super::super::kho::page_64k::KhoVmalloc,
+    }
+    const _: () = {
+        let fingerprint = ::kho::fingerprint_of::<MemfdLuoSer>();
+        ::core::assert!(
+            fingerprint == 0x60dcf6f96d81a18f,
+            "the derive and the schema compiler disagree on the layout of memfd_luo_ser"
+        );
+    };
+}
