@@ -767,10 +767,11 @@ fn lay_out_one(
             + 1;
         text = text.saturating_add(line);
     }
-    let align = if s.packed && placed.align == 1 {
-        0
-    } else {
-        " align ".len() + digits(placed.align)
+    // As kho-layout writes the struct line: ` align N` unless packed to 1.
+    let align = match (s.packed, placed.align) {
+        (true, 1) => 0,
+        (true, a) => " align ".len() + digits(a) + " packed".len(),
+        (false, a) => " align ".len() + digits(a),
     };
     text = text.saturating_add(
         "struct ".len() + s.name.value.len() + " size ".len() + digits(placed.size) + align + 1,
