@@ -282,3 +282,80 @@ fn the_block_reader_finds_fences_their_lines_and_their_headers() {
 fn a_c_block_needs_its_schema_right_before_it() {
     blocks("```toml\na = 1\n```\nprose\n```c\nint x;\n```\n");
 }
+
+/// The keys the compiler accepts in each table, as its "unknown key" error
+/// lists them: asked with a schema holding a key no table has.
+fn accepted_keys(where_: &str, schema: &str) -> Vec<String> {
+    let e = match kho_schema::compile(&[Source::new("keys.toml", schema)]) {
+        Ok(_) => panic!("{where_}: a schema with an unknown key compiled"),
+        Err(e) => e.to_string(),
+    };
+    let list = e
+        .lines()
+        .find(|l| l.contains("unknown key `no_such_key`"))
+        .and_then(|l| l.split_once("expected one of: "))
+        .map(|(_, rest)| rest.trim_end_matches(')').to_string())
+        .unwrap_or_else(|| panic!("{where_}: no list of the keys in:\n{e}"));
+    list.split(", ").map(str::to_string).collect()
+}
+
+#[test]
+fn the_reference_documents_every_key_the_compiler_accepts() {
+    let md = std::fs::read_to_string(doc_path())
+        .unwrap_or_else(|e| panic!("{}: {e}", doc_path().display()));
+    let head = "[abi]\nname = \"t\"\nversion = 1\n";
+    let field = "[[struct]]\nname = \"t_ser\"\nfields = [{ name = \"x\", type = \"u64\" }]\n";
+    let tables = [
+        ("the top level", format!("no_such_key = 1\n{head}{field}")),
+        ("[abi]", format!("{head}no_such_key = 1\n{field}")),
+        (
+            "[abi.c]",
+            format!("{head}[abi.c]\nno_such_key = 1\n{field}"),
+        ),
+        (
+            "[[abi.compatible]]",
+            format!(
+                "{head}[[abi.compatible]]\nmacro = \"T_X\"\nname = \"x\"\nversion = 1\n\
+                 structs = [\"t_ser\"]\nno_such_key = 1\n{field}"
+            ),
+        ),
+        (
+            "a constant",
+            format!("{head}[constants]\nT_X = {{ value = 1, no_such_key = 1 }}\n{field}"),
+        ),
+        (
+            "[[struct]]",
+            format!(
+                "{head}[[struct]]\nname = \"t_ser\"\nno_such_key = 1\n\
+                 fields = [{{ name = \"x\", type = \"u64\" }}]\n"
+            ),
+        ),
+        (
+            "a field",
+            format!(
+                "{head}[[struct]]\nname = \"t_ser\"\n\
+                 fields = [{{ name = \"x\", type = \"u64\", no_such_key = 1 }}]\n"
+            ),
+        ),
+        (
+            "[[assert]]",
+            format!("{head}{field}[[assert]]\nexpr = \"1\"\nno_such_key = 1\n"),
+        ),
+    ];
+    let mut missing = Vec::new();
+    for (where_, schema) in &tables {
+        let keys = accepted_keys(where_, schema);
+        assert!(!keys.is_empty(), "{where_}");
+        for k in keys {
+            // Documented as `key` in a table row or as `key = ..` in text.
+            if !md.contains(&format!("| `{k}` |")) && !md.contains(&format!("`{k} =")) {
+                missing.push(format!("{where_}: `{k}`"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/schema.md does not document these keys:\n{}",
+        missing.join("\n")
+    );
+}
