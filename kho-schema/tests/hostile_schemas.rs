@@ -667,7 +667,13 @@ fn a_lock_of_the_first_format_is_upgraded_without_a_false_bump() {
         old.contains("\n    struct luo_file_set_ser size 16\n"),
         "the fixture inlines"
     );
-    let abis = common::shipped();
+    // The ABIs shipped when the fixture was written (the kernel's came
+    // later).
+    let abis: Vec<_> = common::shipped()
+        .into_iter()
+        .filter(|a| ["kho-block", "luo"].contains(&a.name.as_str()))
+        .collect();
+    assert_eq!(abis.len(), 2);
     let upgraded = lock::parse(&old).unwrap();
     assert_eq!(lock::render_lock(&upgraded), lock::render(&abis));
     for a in &abis {
