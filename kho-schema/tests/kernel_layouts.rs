@@ -129,6 +129,18 @@ fn probe_source(header: &str, structs: &[Struct<'_>]) -> String {
                          sizeof((({tag} *)0)->{f}));",
                         f = f.name
                     );
+                    // DECLARE_KHOSER_PTR's union: the address that crosses
+                    // the kexec, and the pointer beside it.
+                    if matches!(f.ty, Ty::Ptr(_)) {
+                        for m in ["phys", "ptr"] {
+                            let _ = writeln!(
+                                c,
+                                "\tprintf(\"{key}.{m} offset %zu size %zu\\n\", \
+                                 offsetof({tag}, {f}.{m}), sizeof((({tag} *)0)->{f}.{m}));",
+                                f = f.name
+                            );
+                        }
+                    }
                 }
                 Probe::Flex => {
                     let _ = writeln!(
@@ -318,7 +330,17 @@ fn model_facts(structs: &[Struct<'_>], set: &[Struct<'_>]) -> Facts {
         );
         for f in s.fields.iter() {
             let value = match probe_of(f) {
-                Probe::Plain => format!("offset {} size {}", f.offset, f.size),
+                Probe::Plain => {
+                    if matches!(f.ty, Ty::Ptr(_)) {
+                        for m in ["phys", "ptr"] {
+                            facts.insert(
+                                format!("{}.{}.{m}", s.name, f.name),
+                                format!("offset {} size 8", f.offset),
+                            );
+                        }
+                    }
+                    format!("offset {} size {}", f.offset, f.size)
+                }
                 Probe::Flex => {
                     let elem = match &f.ty {
                         Ty::Flex(e) => e.get().size(set).unwrap_or(usize::MAX),
