@@ -302,10 +302,13 @@ fn generated_headers_compile_together_and_twice() {
     }
     write(&dir.join("all.c"), &src);
     let inc = includes(&[&include]);
-    let mut args = vec!["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-c"];
-    args.extend(inc.iter().map(String::as_str));
-    args.extend(["all.c", "-o", "all.o"]);
-    gcc_ok(&args, &dir);
+    for page in abis.first().map(Abi::pages).unwrap_or_default() {
+        let shift = format!("-DPAGE_SHIFT={}", page.trailing_zeros());
+        let mut args = vec!["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-c", &shift];
+        args.extend(inc.iter().map(String::as_str));
+        args.extend(["all.c", "-o", "all.o"]);
+        gcc_ok(&args, &dir);
+    }
 }
 
 #[test]
