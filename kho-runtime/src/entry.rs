@@ -24,6 +24,12 @@ pub trait AbiField: Copy {
     const FIELD_SIZE: usize;
     /// The type in the layout model.
     const TYPE: Ty<'static>;
+    /// The type's name in the layout: a struct's ABI name
+    /// (`kho_vmalloc_chunk`), a primitive's (`u64`). What a
+    /// [`PhysPtr<Self>`](crate::PhysPtr) records as its target, without
+    /// evaluating `TYPE` (so two structs may point at each other).
+    /// Provided from `TYPE`; the derive writes the name itself.
+    const TYPE_NAME: &'static str = const { &Self::TYPE }.base_name();
     /// Writes the value into `out[..FIELD_SIZE]`.
     fn write_to(&self, out: &mut [u8]);
     /// Reads a value from `bytes[..FIELD_SIZE]`.
