@@ -54,7 +54,11 @@ fn caught(p: &Project, file: &str, line: usize, wants: &[&str]) {
     let lock = std::fs::read(p.lock_path()).unwrap();
     let e = p.generate().unwrap_err().to_string();
     assert!(e.contains(&b[0]), "{e}");
-    assert_eq!(std::fs::read(p.lock_path()).unwrap(), lock, "lock rewritten");
+    assert_eq!(
+        std::fs::read(p.lock_path()).unwrap(),
+        lock,
+        "lock rewritten"
+    );
 }
 
 const MEMFD: &str = r#"[abi]
@@ -134,10 +138,10 @@ fn an_alignment_change_is_breaking() {
     caught(
         &p,
         "memfd.toml",
-        18,
+        19,
         &[
-            "struct kho_vmalloc size changed from 16 to 16",
-            "MEMFD_LUO_FH_COMPATIBLE",
+            "memfd: struct kho_vmalloc alignment changed from 8 to 16",
+            "bump memfd to v2 (MEMFD_LUO_FH_COMPATIBLE)",
         ],
     );
 }
@@ -181,7 +185,10 @@ fn an_expression_value_change_is_breaking_per_page_size() {
         &p,
         "memfd.toml",
         8,
-        &["constant MEMFD_LUO_FOLIO_DIRTY changed from 1 to 2", "bump memfd to v2"],
+        &[
+            "constant MEMFD_LUO_FOLIO_DIRTY changed from 1 to 2",
+            "bump memfd to v2",
+        ],
     );
 }
 
@@ -195,13 +202,18 @@ fn adding_a_constant_needs_no_bump() {
         "[constants]\nMEMFD_LUO_FOLIO_MAPPED = { expr = \"BIT(1)\" }\n",
     );
     assert_eq!(bumps(&p), Vec::<String>::new());
-    assert!(p
-        .check()
-        .contains(&Problem::StaleLock("abi.lock's record of memfd is not what generate writes".into())));
+    assert!(p.check().contains(&Problem::StaleLock(
+        "abi.lock's record of memfd is not what generate writes".into()
+    )));
     p.generate().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(p.check(), []);
     // Removing it again is a change.
-    edit(&p, "memfd.toml", "MEMFD_LUO_FOLIO_MAPPED = { expr = \"BIT(1)\" }\n", "");
+    edit(
+        &p,
+        "memfd.toml",
+        "MEMFD_LUO_FOLIO_MAPPED = { expr = \"BIT(1)\" }\n",
+        "",
+    );
     let b = bumps(&p);
     assert!(
         b.len() == 1 && b[0].contains("constant MEMFD_LUO_FOLIO_MAPPED removed"),
@@ -250,7 +262,10 @@ fn a_flexible_arrays_element_change_is_breaking() {
 #[test]
 fn a_change_inside_a_flexible_arrays_element_names_the_path() {
     let old = common::ok(&[("pci.toml", PCI)]);
-    let new_text = PCI.replace("name = \"refcount\", type = \"u16\"", "name = \"refcount\", type = \"s16\"");
+    let new_text = PCI.replace(
+        "name = \"refcount\", type = \"u16\"",
+        "name = \"refcount\", type = \"s16\"",
+    );
     let new = common::ok(&[("pci.toml", &new_text)]);
     let d = kho_schema::diff::diff(
         &[kho_schema::view::AbiView::of(&old[0])],
@@ -319,9 +334,19 @@ fn each_compatible_macro_is_bumped_on_its_own() {
         ],
     );
     // Bumping the main macro is not the fix.
-    edit(&p, "luo.toml", "version = 1\n[abi.c]", "version = 2\n[abi.c]");
+    edit(
+        &p,
+        "luo.toml",
+        "version = 1\n[abi.c]",
+        "version = 2\n[abi.c]",
+    );
     assert_eq!(bumps(&p).len(), 1, "{:?}", bumps(&p));
-    edit(&p, "luo.toml", "version = 1\nstructs", "version = 2\nstructs");
+    edit(
+        &p,
+        "luo.toml",
+        "version = 1\nstructs",
+        "version = 2\nstructs",
+    );
     assert_eq!(bumps(&p), Vec::<String>::new());
     p.generate().unwrap_or_else(|e| panic!("{e}"));
     let lock = std::fs::read_to_string(p.lock_path()).unwrap();
@@ -337,7 +362,12 @@ fn each_compatible_macro_is_bumped_on_its_own() {
         "{ name = \"a\", type = \"u64\" }",
         "{ name = \"a\", type = \"u16\" }",
     );
-    caught(&p, "luo.toml", 15, &["luo_ser.a changed", "bump luo to v3 (LUO_FDT_COMPATIBLE)"]);
+    caught(
+        &p,
+        "luo.toml",
+        15,
+        &["luo_ser.a changed", "bump luo to v3 (LUO_FDT_COMPATIBLE)"],
+    );
 }
 
 #[test]
@@ -359,10 +389,20 @@ fn a_draft_changes_without_a_bump_until_released() {
     assert_eq!(p.check(), []);
     // From now on a change needs its bump.
     edit(&p, "memfd.toml", "bits = 40", "bits = 41");
-    caught(&p, "memfd.toml", 12, &["memfd_luo_folio_ser.pfn changed from bits 0:40 to bits 0:41"]);
+    caught(
+        &p,
+        "memfd.toml",
+        13,
+        &["memfd_luo_folio_ser.pfn changed from bits 0:40 to bits 0:41"],
+    );
     // A released ABI cannot become a draft again.
     edit(&p, "memfd.toml", "bits = 41", "bits = 40");
-    edit(&p, "memfd.toml", "version = 1\n", "version = 1\ndraft = true\n");
+    edit(
+        &p,
+        "memfd.toml",
+        "version = 1\n",
+        "version = 1\ndraft = true\n",
+    );
     let b = bumps(&p);
     assert!(
         b.len() == 1
@@ -376,13 +416,19 @@ fn release_refuses_what_it_cannot_release() {
     let p = repo("release_refusals", &[("memfd.toml", MEMFD)]);
     let e = p.release("memfd").unwrap_err().to_string();
     assert!(
-        e.ends_with("memfd.toml: ABI `memfd` is not a draft (it has no `draft = true`): nothing to release"),
+        e.ends_with(
+            "memfd.toml: ABI `memfd` is not a draft (it has no `draft = true`): nothing to release"
+        ),
         "{e}"
     );
     let e = p.release("nope").unwrap_err().to_string();
     assert_eq!(e, "no schema declares ABI `nope`");
     let inline = MEMFD.replace("version = 1\n", "version = 1\ndoc = \"x\"; draft = true\n");
     assert!(Path::new(&p.schema_dir()).exists());
-    std::fs::write(p.schema_dir().join("memfd.toml"), inline.replace("; ", "\n")).unwrap();
+    std::fs::write(
+        p.schema_dir().join("memfd.toml"),
+        inline.replace("; ", "\n"),
+    )
+    .unwrap();
     p.release("memfd").unwrap_or_else(|e| panic!("{e}"));
 }
