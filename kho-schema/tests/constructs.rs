@@ -827,3 +827,28 @@ fn offsetof_a_bit_field_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn two_abis_may_share_an_external_constant_but_not_a_macro() {
+    let ext = "__NEW_UTS_LEN = { external = \"linux/utsname.h\", value = 64 }";
+    let a = format!("[abi]\nname = \"a\"\nversion = 1\n[constants]\n{ext}\n");
+    let b = format!("[abi]\nname = \"b\"\nversion = 1\ndepends = [\"a\"]\n[constants]\n{ext}\n");
+    ok(&[("a.toml", &a), ("b.toml", &b)]);
+    // Disagreeing on its value is a clash.
+    let b2 = b.replace("value = 64", "value = 65");
+    let e = errors(&[("a.toml", &a), ("b.toml", &b2)]);
+    assert!(
+        e.contains(
+            "b.toml:6:1: constant name __NEW_UTS_LEN is also the constant of dependency `a`"
+        ),
+        "{e}"
+    );
+    let c = "[abi]\nname = \"c\"\nversion = 1\n[[abi.compatible]]\nmacro = \"A_ABI_COMPATIBLE\"\nname = \"x\"\nversion = 1\nstructs = [\"s\"]\n[[struct]]\nname = \"s\"\nfields = [{ name = \"a\", type = \"u8\" }]\n";
+    let e = errors(&[("a.toml", &a), ("c.toml", c)]);
+    assert!(
+        e.contains(
+            "c.toml:5:9: compatible macro A_ABI_COMPATIBLE of ABI `c` is also ABI `a`'s (a.toml)"
+        ),
+        "{e}"
+    );
+}
