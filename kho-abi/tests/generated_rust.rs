@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{copy_schemas, kho_abi};
+use common::{copy_all_schemas, kho_abi};
 
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -169,7 +169,7 @@ fn generated_rust_compiles_and_means_what_the_schema_says() {
     std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
     write(&dir.join("schemas/constructs.toml"), SCHEMA);
     // The repository's schemas too: each generated module must compile.
-    copy_schemas(&dir.join("schemas"));
+    copy_all_schemas(&dir.join("schemas"));
     let (schemas, gen) = (dir.join("schemas"), dir.join("gen"));
     let out = kho_abi(&[
         "generate",

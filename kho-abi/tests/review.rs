@@ -252,7 +252,8 @@ fn diff_of_directories_is_a_review() {
     let t = TempDir::with_schemas("diff");
     t.edit("luo.toml", DATA, DATA_U32);
     let new = t.schemas();
-    let old = repo_schemas();
+    let base = TempDir::with_schemas("diff-old");
+    let old = base.schemas();
     let out = kho_abi(&["diff", old.to_str().unwrap(), new.to_str().unwrap()]);
     assert_exit(&out, 1);
     assert_eq!(stdout(&out), WIDTH_REVIEW);
@@ -273,7 +274,8 @@ fn diff_of_directories_is_a_review() {
 fn diff_as_json() {
     let t = TempDir::with_schemas("json");
     t.edit("luo.toml", DATA, DATA_U32);
-    let old = repo_schemas();
+    let base = TempDir::with_schemas("json-old");
+    let old = base.schemas();
     let out = kho_abi(&[
         "diff",
         old.to_str().unwrap(),
