@@ -197,7 +197,9 @@ pub use kho_runtime::*;
 /// holds the number of elements. The derive generates `name(&self,
 /// bytes)` and `name_mut(&self, bytes)`: [`FlexArray`] / [`FlexArrayMut`]
 /// views of the elements inside `bytes` (the struct's bytes followed by
-/// them), or [`FlexOutOfBounds`] when the count runs past `bytes`.
+/// them), or [`FlexOutOfBounds`] when the count runs past `bytes`. Without
+/// `count` (C keeps it elsewhere) both take it as a last argument,
+/// `count: u64`.
 ///
 /// ```
 /// use kho::{AbiField, KhoEntry};
@@ -239,7 +241,8 @@ pub use kho_runtime::*;
 ///   `Vec`, `Box`, `String`, and any type without [`AbiField`] (an alias of
 ///   `usize` too: the bound is checked on the real type);
 /// - a layout that is not C's (see above), misused bit fields, flexible
-///   arrays (not last, not `[T; 0]`, no or a wrong `count`), unions of
+///   arrays (not last, not `[T; 0]`, a `count` that is not an unsigned
+///   integer field of the struct), unions of
 ///   members of different sizes or of structs, bit fields or flexible
 ///   arrays in a union;
 /// - an entry (with `compatible`) of 0 bytes or more than 4080 (one 4 KiB

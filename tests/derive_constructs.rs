@@ -74,6 +74,15 @@ pub struct PciSer {
     pub devices: [PciDevSer; 0],
 }
 
+/// A flexible array whose count C keeps elsewhere: the accessors take it.
+#[derive(KhoEntry, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+pub struct Words {
+    pub tag: u8,
+    #[kho(flex)]
+    pub words: [u64; 0],
+}
+
 /// C padding: `struct { u8 tag; u64 value; }`.
 #[derive(KhoEntry, Clone, Copy, Debug, PartialEq)]
 #[repr(C)]
@@ -333,4 +342,18 @@ fn a_flexible_array_is_outside_sizeof_and_bounded_by_its_count() {
         err.to_string(),
         "flexible array `devices`: 4 elements of 8 bytes at offset 8 do not fit a buffer of 32 bytes"
     );
+}
+
+#[test]
+fn without_a_count_field_the_caller_gives_the_count() {
+    let l = kho::struct_layout::<Words>().unwrap();
+    // The flexible array's alignment pads the fixed part, as in C.
+    assert_eq!((l.size, l.align), (8, 8));
+    assert_eq!(facts(l)[1], ("words", 8, 0, None));
+    let head = Words { tag: 1, words: [] };
+    let mut buf = [0u8; 8 + 2 * 8];
+    assert!(head.words_mut(&mut buf, 2).unwrap().set(1, &7));
+    assert_eq!(head.words(&buf, 2).unwrap().get(1), Some(7));
+    let err = head.words(&buf, 3).unwrap_err();
+    assert!(err.to_string().contains("3 elements of 8 bytes"), "{err}");
 }

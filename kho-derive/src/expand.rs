@@ -469,14 +469,28 @@ fn accessors(ident: &syn::Ident, fields: &[Field], krate: &syn::Path) -> TokenSt
                 first = end;
             }
         }
-        if let (Some(_), Some(elem), Some(count)) = (f.attrs.flex, f.flex_elem(), &f.attrs.count) {
+        if let (Some(_), Some(elem)) = (f.attrs.flex, f.flex_elem()) {
             let name = unraw(storage);
             let get = storage;
             let get_mut = syn::Ident::new(&format!("{name}_mut"), storage.span());
+            // The count: the named field's value, or the caller's.
+            let (count_param, count, whose) = match &f.attrs.count {
+                Some(count) => (
+                    quote!(),
+                    // `FlexCount` (proven above) is u8..u64: the cast widens,
+                    // it never truncates.
+                    quote!({ self.#count } as u64),
+                    format!("The `{}`", unraw(count)),
+                ),
+                None => (
+                    quote!(count: u64,),
+                    quote!(count),
+                    "The `count`".to_string(),
+                ),
+            };
             let doc = format!(
-                "The `{}` elements of flexible array `{name}`, inside `bytes`: this struct's \
-                 bytes followed by the elements. An error, not a panic, when they run past it.",
-                unraw(count)
+                "{whose} elements of flexible array `{name}`, inside `bytes`: this struct's \
+                 bytes followed by the elements. An error, not a panic, when they run past it."
             );
             let doc_mut = format!("As [`Self::{name}`], to write the elements in place.");
             items.extend(quote! {
@@ -484,29 +498,17 @@ fn accessors(ident: &syn::Ident, fields: &[Field], krate: &syn::Path) -> TokenSt
                 #vis fn #get<'b>(
                     &self,
                     bytes: &'b [u8],
+                    #count_param
                 ) -> ::core::result::Result<#krate::FlexArray<'b, #elem>, #krate::FlexOutOfBounds> {
-                    #krate::FlexArray::new(
-                        #name,
-                        bytes,
-                        ::core::mem::offset_of!(#ident, #get),
-                        // `FlexCount` (proven above) is u8..u64: the cast
-                        // widens, it never truncates.
-                        { self.#count } as u64,
-                    )
+                    #krate::FlexArray::new(#name, bytes, ::core::mem::offset_of!(#ident, #get), #count)
                 }
                 #[doc = #doc_mut]
                 #vis fn #get_mut<'b>(
                     &self,
                     bytes: &'b mut [u8],
+                    #count_param
                 ) -> ::core::result::Result<#krate::FlexArrayMut<'b, #elem>, #krate::FlexOutOfBounds> {
-                    #krate::FlexArrayMut::new(
-                        #name,
-                        bytes,
-                        ::core::mem::offset_of!(#ident, #get),
-                        // `FlexCount` (proven above) is u8..u64: the cast
-                        // widens, it never truncates.
-                        { self.#count } as u64,
-                    )
+                    #krate::FlexArrayMut::new(#name, bytes, ::core::mem::offset_of!(#ident, #get), #count)
                 }
             });
         }

@@ -152,13 +152,10 @@ fn check_fields(cx: &mut Ctxt, entry: &Entry, fields: &[Field]) {
                         "a flexible array member must be the last field (C allows it only there)",
                     );
                 }
-                match &a.count {
-                    None => cx.error_at(
-                        span,
-                        "a flexible array needs `count = <field>`: the integer field that holds \
-                         its length (e.g. #[kho(flex, count = nr_devices)])",
-                    ),
-                    Some(count) => check_count(cx, fields, f, count),
+                // Without `count` the accessors take the count as an
+                // argument (C may keep it elsewhere, or nowhere).
+                if let Some(count) = &a.count {
+                    check_count(cx, fields, f, count);
                 }
             }
             None => {
