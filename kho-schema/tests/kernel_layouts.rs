@@ -4,19 +4,22 @@
 //! offset and size of every field and the bit range of every bit field;
 //! it is compiled once against the fixture and once against the header
 //! `kho-abi generate` writes from the schema, at every page size, and the
-//! two outputs must agree line for line. The fields probed come from the
-//! compiled schema, and every struct a fixture declares must be in it.
+//! two outputs must agree line for line. The probe also prints every
+//! compatible string and constant (a macro kho adds where the kernel has
+//! none is listed, and only the expected ones may be). The fields and
+//! macros probed come from the compiled schema, and every struct and macro
+//! a fixture declares must be in it.
 //!
 //! These tests need `gcc` on `PATH` and fail, saying so, without it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kho_layout::{Kind, Struct, Ty};
-use kho_schema::Abi;
+use kho_schema::{Abi, ConstValue};
 
 mod common;
 use common::shipped;
@@ -91,9 +94,30 @@ fn c_tag(s: &Struct<'_>) -> String {
     format!("{kw} {}", s.name)
 }
 
-/// The probe program for `header`: one output line per struct and per
-/// field, `<key> <facts>`, where the key is `s` or `s.f`.
-fn probe_source(header: &str, structs: &[Struct<'_>]) -> String {
+/// A macro the probe prints: a string (a compatible string, a string
+/// constant) or an integer.
+struct Macro {
+    name: String,
+    string: bool,
+}
+
+/// The macros of `abi`'s C header with a value: every compatible macro and
+/// every constant (a verbatim `c = ".."` one is printed as an integer).
+fn macros(abi: &Abi) -> Vec<Macro> {
+    let compatibles = abi.compatibles().iter().map(|m| Macro {
+        name: m.macro_name.clone(),
+        string: true,
+    });
+    let constants = abi.constants.iter().map(|k| Macro {
+        name: k.name.clone(),
+        string: matches!(k.value, ConstValue::Str(_)),
+    });
+    compatibles.chain(constants).collect()
+}
+
+/// The probe program for `header`: one output line per macro, struct and
+/// field, `<key> <facts>`, where the key is `#MACRO`, `s` or `s.f`.
+fn probe_source(header: &str, macros: &[Macro], structs: &[Struct<'_>]) -> String {
     let mut c = String::new();
     let _ = writeln!(c, "#include <{header}>");
     c.push_str(
@@ -112,6 +136,18 @@ fn probe_source(header: &str, structs: &[Struct<'_>]) -> String {
          \tvolatile long long ones = -1;\n\n\
          \t(void)ones;\n",
     );
+    for m in macros {
+        let n = &m.name;
+        let print = if m.string {
+            format!("printf(\"#{n} string \\\"%s\\\"\\n\", {n});")
+        } else {
+            format!("printf(\"#{n} integer %llu\\n\", (unsigned long long)({n}));")
+        };
+        let _ = writeln!(
+            c,
+            "#ifdef {n}\n\t{print}\n#else\n\tprintf(\"#{n} undefined\\n\");\n#endif"
+        );
+    }
     for s in structs {
         let tag = c_tag(s);
         let _ = writeln!(
@@ -188,12 +224,13 @@ fn probe(
     tag: &str,
     include: &Path,
     header: &str,
+    macros: &[Macro],
     structs: &[Struct<'_>],
     page: usize,
 ) -> Result<Facts, String> {
     let stem = format!("{tag}_{}", shift(page));
     let src = dir.join(format!("{stem}.c"));
-    write(&src, &probe_source(header, structs));
+    write(&src, &probe_source(header, macros, structs));
     let exe = dir.join(&stem);
     let args = vec![
         "-std=gnu11".to_string(),
@@ -230,9 +267,10 @@ fn differences(header: &str, page: usize, kernel: &Facts, generated: &Facts) -> 
     let mut out = Vec::new();
     let keys: std::collections::BTreeSet<&String> = kernel.keys().chain(generated.keys()).collect();
     for key in keys {
-        let what = match key.split_once('.') {
-            Some((s, f)) => format!("struct {s}, field {f}"),
-            None => format!("struct {key}"),
+        let what = match (key.strip_prefix('#'), key.split_once('.')) {
+            (Some(m), _) => format!("macro {m}"),
+            (None, Some((s, f))) => format!("struct {s}, field {f}"),
+            (None, None) => format!("struct {key}"),
         };
         let k = kernel.get(key).map_or("(missing)", String::as_str);
         let g = generated.get(key).map_or("(missing)", String::as_str);
@@ -263,48 +301,65 @@ fn abi<'a>(abis: &'a [Abi], name: &str) -> &'a Abi {
         .unwrap_or_else(|| panic!("no shipped schema names its ABI {name:?} (schemas/*.toml)"))
 }
 
+/// What comparing the kernel's headers with the generated ones found.
+#[derive(Default)]
+struct Comparison {
+    /// Every difference, one a line.
+    diffs: Vec<String>,
+    /// Macros the generated header defines and the kernel's does not
+    /// (`header: MACRO`).
+    kho_only: BTreeSet<String>,
+}
+
 /// Compares `kernel_include`'s copy of every header in `headers` with the
-/// generated one at every page size; returns every difference found.
+/// generated one at every page size: every struct and field, and every
+/// macro the kernel's header defines.
 fn compare(
     dir: &Path,
     abis: &[Abi],
     kernel_include: &Path,
     generated: &Path,
     headers: &[(&str, &str)],
-) -> Vec<String> {
-    let mut diffs = Vec::new();
+) -> Comparison {
+    let mut out = Comparison::default();
     for &(header, name) in headers {
         let a = abi(abis, name);
         assert_eq!(a.c.header, header, "{name}: its schema's [abi.c] header");
         let tag = name.replace('-', "_");
+        let macros = macros(a);
         for &page in a.pages() {
             let structs = a.structs_at(page);
-            let k = probe(
-                dir,
-                &format!("kernel_{tag}"),
-                kernel_include,
-                header,
-                structs,
-                page,
-            )
-            .unwrap_or_else(|e| {
-                panic!("the probe does not compile against the kernel's {header}:\n{e}")
-            });
-            let g = probe(
-                dir,
-                &format!("generated_{tag}"),
-                generated,
-                header,
-                structs,
-                page,
-            )
-            .unwrap_or_else(|e| {
-                panic!("the probe does not compile against the generated {header}:\n{e}")
-            });
-            diffs.extend(differences(header, page, &k, &g));
+            let run = |side: &str, include: &Path| {
+                probe(
+                    dir,
+                    &format!("{side}_{tag}"),
+                    include,
+                    header,
+                    &macros,
+                    structs,
+                    page,
+                )
+                .unwrap_or_else(|e| {
+                    panic!("the probe does not compile against the {side} {header}:\n{e}")
+                })
+            };
+            let mut k = run("kernel", kernel_include);
+            let mut g = run("generated", generated);
+            for m in &macros {
+                let key = format!("#{}", m.name);
+                let kernel_lacks = k.get(&key).is_some_and(|v| v == "undefined");
+                let kho_has = g.get(&key).is_some_and(|v| v != "undefined");
+                if kernel_lacks && kho_has {
+                    // A macro the kernel's header does not have: kho adds it.
+                    k.remove(&key);
+                    g.remove(&key);
+                    out.kho_only.insert(format!("{header}: {}", m.name));
+                }
+            }
+            out.diffs.extend(differences(header, page, &k, &g));
         }
     }
-    diffs
+    out
 }
 
 #[test]
@@ -312,11 +367,24 @@ fn gcc_lays_out_each_kernel_header_as_its_generated_header() {
     let abis = shipped();
     let dir = common::scratch("kernel_layouts", "compare");
     let generated = generated_headers(&dir, &abis);
-    let diffs = compare(&dir, &abis, &kernel(), &generated, HEADERS);
+    let found = compare(&dir, &abis, &kernel(), &generated, HEADERS);
     assert!(
-        diffs.is_empty(),
-        "gcc lays out the generated headers differently from the kernel's:\n{}",
-        diffs.join("\n")
+        found.diffs.is_empty(),
+        "gcc lays out the generated headers differently from the kernel's, or a macro \
+         differs:\n{}",
+        found.diffs.join("\n")
+    );
+    // Mainline's block.h has no compatible macro of its own (the patch's
+    // KHO_BLOCK_ABI_COMPATIBLE is kho's, see tests/c_headers.rs), and
+    // kexec_metadata.h versions its struct by a field: kho's headers add
+    // one each so that `kho-abi check` can hold them. Nothing else.
+    assert_eq!(
+        found.kho_only.into_iter().collect::<Vec<_>>(),
+        [
+            "linux/kho/abi/block.h: KHO_BLOCK_ABI_COMPATIBLE",
+            "linux/kho/abi/kexec_metadata.h: KHO_KEXEC_METADATA_COMPATIBLE"
+        ],
+        "macros the generated headers add to the kernel's"
     );
 }
 
@@ -371,7 +439,7 @@ fn gcc_lays_out_each_kernel_header_as_the_layout_model_does() {
         let tag = name.replace('-', "_");
         for &page in a.pages() {
             let structs = a.structs_at(page);
-            let k = probe(&dir, &tag, &kernel(), header, structs, page)
+            let k = probe(&dir, &tag, &kernel(), header, &[], structs, page)
                 .unwrap_or_else(|e| panic!("the probe does not compile against {header}:\n{e}"));
             let m = model_facts(structs, a.set_at(page));
             diffs.extend(
@@ -404,8 +472,26 @@ fn declared(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The object-like macros a fixture defines (`#define NAME value`), its
+/// include guard left out.
+fn defined(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("#define ")?;
+            let end = rest
+                .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
+                .unwrap_or(rest.len());
+            let (name, after) = rest.split_at(end);
+            // A function-like macro (DECLARE_KHOSER_PTR) is not a value;
+            // the guard has no value.
+            let value = after.trim();
+            (!after.starts_with('(') && !value.is_empty()).then(|| name.to_string())
+        })
+        .collect()
+}
+
 #[test]
-fn every_struct_a_kernel_header_declares_is_in_its_schema() {
+fn every_struct_and_macro_a_kernel_header_declares_is_in_its_schema() {
     let abis = shipped();
     for &(header, name) in HEADERS {
         let text = read(&kernel().join(header));
@@ -426,6 +512,17 @@ fn every_struct_a_kernel_header_declares_is_in_its_schema() {
             found.len(),
             "{header}: {found:?} against {ours:?}"
         );
+        let names: Vec<String> = macros(a).into_iter().map(|m| m.name).collect();
+        let kernel_macros = defined(&text);
+        assert!(!kernel_macros.is_empty(), "{header}: no macro found");
+        for m in &kernel_macros {
+            assert!(
+                names.contains(m),
+                "{header} defines {m}, schema {} ({}) does not: {names:?}",
+                a.name,
+                a.file
+            );
+        }
     }
     // And no fixture is left without a schema to compare with.
     let mut on_disk = Vec::new();
@@ -489,6 +586,20 @@ fn the_comparison_catches_a_kernel_header_that_differs() {
             "struct pci_ser: the kernel's header gives `size 16 align 1`, the generated one `size 8 align 1`",
         ),
         (
+            "linux/kho/abi/memfd.h",
+            "memfd",
+            "MEMFD_LUO_FH_COMPATIBLE\t\"memfd-v1\"",
+            "MEMFD_LUO_FH_COMPATIBLE\t\"memfd-v2\"",
+            "macro MEMFD_LUO_FH_COMPATIBLE: the kernel's header gives `string \"memfd-v2\"`, the generated one `string \"memfd-v1\"`",
+        ),
+        (
+            "linux/kho/abi/memfd.h",
+            "memfd",
+            "BIT(1)",
+            "BIT(2)",
+            "macro MEMFD_LUO_FOLIO_UPTODATE: the kernel's header gives `integer 4`, the generated one `integer 2`",
+        ),
+        (
             "linux/kho/abi/kexec_metadata.h",
             "kexec-metadata",
             "__NEW_UTS_LEN + 1]",
@@ -499,8 +610,8 @@ fn the_comparison_catches_a_kernel_header_that_differs() {
     for (i, &(header, name, from, to, want)) in cases.iter().enumerate() {
         let root = dir.join(format!("case{i}"));
         let include = mutated(&root, header, from, to);
-        let diffs = compare(&root, &abis, &include, &generated, &[(header, name)]);
-        let all = diffs.join("\n");
+        let found = compare(&root, &abis, &include, &generated, &[(header, name)]);
+        let all = found.diffs.join("\n");
         assert!(
             all.contains(want),
             "{header} with {from:?} -> {to:?}: expected a difference naming\n  {want}\ngot:\n{all}"
