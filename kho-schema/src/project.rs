@@ -232,7 +232,9 @@ impl Project {
                 continue;
             };
             if d.verdict == Verdict::BumpMissing {
-                out.push((abi.name.clone(), Problem::MissingBump(d.explain())));
+                for line in d.explain_each() {
+                    out.push((abi.name.clone(), Problem::MissingBump(line)));
+                }
             }
         }
         out
