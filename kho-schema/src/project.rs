@@ -199,6 +199,7 @@ impl Project {
         let mut out = Vec::new();
         let views: Vec<AbiView> = abis.iter().map(AbiView::of).collect();
         let locked_views: Vec<AbiView> = lock.iter().filter_map(|(name, l)| l.view(name)).collect();
+        let diffs = crate::diff::diff(&locked_views, &views);
         for (abi, new) in abis.iter().zip(&views) {
             let Some(locked) = lock.get(&abi.name) else {
                 continue;
@@ -219,15 +220,21 @@ impl Project {
             if locked.fingerprint == abi.fingerprint() && *locked == Locked::of(abi) {
                 continue;
             }
-            let Some(old) = locked_views.iter().find(|v| v.name == abi.name) else {
+            if !locked_views.iter().any(|v| v.name == abi.name) {
                 continue;
-            };
-            let d = crate::diff::diff(std::slice::from_ref(old), std::slice::from_ref(new));
-            let Some(d) = d.into_iter().next() else {
+            }
+            // Against every ABI of both sides, so that a change inside a
+            // dependency's struct names its field path.
+            let Some(d) = diffs
+                .iter()
+                .find(|d| d.name == abi.name && d.new.as_ref() == Some(new))
+            else {
                 continue;
             };
             if d.verdict == Verdict::BumpMissing {
-                out.push((abi.name.clone(), Problem::MissingBump(d.explain())));
+                for line in d.explain_each() {
+                    out.push((abi.name.clone(), Problem::MissingBump(line)));
+                }
             }
         }
         out

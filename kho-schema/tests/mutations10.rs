@@ -432,3 +432,20 @@ fn release_refuses_what_it_cannot_release() {
     .unwrap();
     p.release("memfd").unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[test]
+fn compose_none_needs_its_own_bump_for_a_dependencys_change_named_by_path() {
+    let kho = "[abi]\nname = \"kho\"\nversion = 1\n[[struct]]\nname = \"kho_vmalloc\"\npacked = false\nfields = [\n  { name = \"first\", type = \"u64\" },\n  { name = \"order\", type = \"unsigned short\" },\n]\n";
+    let memfd = "[abi]\nname = \"memfd\"\nversion = 1\ndepends = [\"kho\"]\ncompose = \"none\"\n[[struct]]\nname = \"memfd_luo_ser\"\nfields = [\n  { name = \"pos\", type = \"u64\" },\n  { name = \"folios\", type = \"struct kho_vmalloc\" },\n]\n";
+    let p = repo("compose_none", &[("kho.toml", kho), ("memfd.toml", memfd)]);
+    edit(&p, "kho.toml", "\"unsigned short\"", "\"unsigned int\"");
+    edit(&p, "kho.toml", "version = 1", "version = 2");
+    caught(
+        &p,
+        "memfd.toml",
+        10,
+        &[
+            "memfd: memfd_luo_ser.folios.order changed from u16 (2 bytes) to u32 (4 bytes), but the compatible string is still memfd-v1: bump memfd to v2",
+        ],
+    );
+}
