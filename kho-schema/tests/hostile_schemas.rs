@@ -607,7 +607,7 @@ fn keyword_fields_compile_in_rust() {
         .text;
     assert!(module.contains("pub r#type: u8,"), "{module}");
     assert!(
-        module.contains("pub r#gen: [u8; { N as usize }],"),
+        module.contains("pub r#gen: [u8; N as usize],"),
         "{module}"
     );
     // Not `scratch`: the crate's target directory is kept between runs.
