@@ -606,10 +606,7 @@ fn keyword_fields_compile_in_rust() {
         .unwrap()
         .text;
     assert!(module.contains("pub r#type: u8,"), "{module}");
-    assert!(
-        module.contains("pub r#gen: [u8; N as usize],"),
-        "{module}"
-    );
+    assert!(module.contains("pub r#gen: [u8; N as usize],"), "{module}");
     // Not `scratch`: the crate's target directory is kept between runs.
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hostile_schemas/rust");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
