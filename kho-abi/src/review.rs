@@ -32,6 +32,7 @@ fn verdict_label(v: Verdict) -> &'static str {
         Verdict::BumpMissing => "BUMP MISSING",
         Verdict::Added => "added",
         Verdict::Removed => "removed",
+        Verdict::Draft => "draft",
     }
 }
 
@@ -44,6 +45,7 @@ fn verdict_id(v: Verdict) -> &'static str {
         Verdict::BumpMissing => "bump_missing",
         Verdict::Added => "added",
         Verdict::Removed => "removed",
+        Verdict::Draft => "draft",
     }
 }
 
@@ -51,6 +53,7 @@ fn verdict_id(v: Verdict) -> &'static str {
 fn kind_id(k: Kind) -> &'static str {
     match k {
         Kind::DocOnly => "doc_only",
+        Kind::Additive => "additive",
         Kind::NameOnly => "name_only",
         Kind::Breaking => "breaking",
     }
@@ -80,6 +83,7 @@ fn overall(diffs: &[AbiDiff]) -> String {
         Verdict::DocOnly,
         Verdict::Added,
         Verdict::Removed,
+        Verdict::Draft,
         Verdict::Unchanged,
     ];
     let counts: Vec<String> = order

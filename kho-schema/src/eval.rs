@@ -39,33 +39,65 @@ enum NodeK {
 }
 
 /// Names an expression of schema `ci` sees: its own structs and constants
-/// and those of every schema it depends on, directly or not.
+/// and those of every schema it depends on, directly or not. Each schema's
+/// names are mapped once; a lookup walks the schema and its dependencies
+/// (so the maps stay linear in the input however many ABIs share one).
 struct Scopes {
     structs: Vec<BTreeMap<String, usize>>,
     consts: Vec<BTreeMap<String, usize>>,
+    /// `[ci]` then its dependencies, for each schema.
+    chain: Vec<Vec<usize>>,
+}
+
+impl Scopes {
+    fn find(&self, maps: &[BTreeMap<String, usize>], ci: usize, name: &str) -> Option<usize> {
+        self.chain
+            .get(ci)?
+            .iter()
+            .find_map(|&d| maps.get(d)?.get(name).copied())
+    }
+    fn strukt(&self, ci: usize, name: &str) -> Option<usize> {
+        self.find(&self.structs, ci, name)
+    }
+    fn constant(&self, ci: usize, name: &str) -> Option<usize> {
+        self.find(&self.consts, ci, name)
+    }
 }
 
 fn scopes(checked: &[Checked], struct_first: &[usize], const_first: &[usize]) -> Scopes {
     let mut structs = Vec::with_capacity(checked.len());
     let mut consts = Vec::with_capacity(checked.len());
+    let mut chain = Vec::with_capacity(checked.len());
     for (ci, c) in checked.iter().enumerate() {
-        let mut sm = BTreeMap::new();
-        let mut cm = BTreeMap::new();
-        // Dependencies first, own last: a clash is an error reported by
-        // validation; the own name wins here.
-        for &d in c.closure.iter().chain(std::iter::once(&ci)) {
-            let Some(dc) = checked.get(d) else { continue };
-            for (si, s) in dc.ast.structs.iter().enumerate() {
-                sm.insert(s.name.value.clone(), struct_first[d] + si);
-            }
-            for (ki, k) in dc.ast.constants.iter().enumerate() {
-                cm.insert(k.name.value.clone(), const_first[d] + ki);
-            }
-        }
-        structs.push(sm);
-        consts.push(cm);
+        structs.push(
+            c.ast
+                .structs
+                .iter()
+                .enumerate()
+                .map(|(si, s)| (s.name.value.clone(), struct_first[ci] + si))
+                .collect(),
+        );
+        consts.push(
+            c.ast
+                .constants
+                .iter()
+                .enumerate()
+                .map(|(ki, k)| (k.name.value.clone(), const_first[ci] + ki))
+                .collect(),
+        );
+        // Own names first: a clash with a dependency's is an error that
+        // validation reports.
+        chain.push(
+            std::iter::once(ci)
+                .chain(c.closure.iter().copied())
+                .collect(),
+        );
     }
-    Scopes { structs, consts }
+    Scopes {
+        structs,
+        consts,
+        chain,
+    }
 }
 
 /// One page size's view of what is computed so far.
@@ -83,11 +115,9 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn struct_at(&self, name: &str) -> Result<&Struct<'static>, String> {
-        let i = *self
+        let i = self
             .scopes
-            .structs
-            .get(self.ci)
-            .and_then(|m| m.get(name))
+            .strukt(self.ci, name)
             .ok_or_else(|| format!("unknown struct `{name}`"))?;
         match (self.done.get(i), self.set.get(i)) {
             (Some(true), Some(s)) => Ok(s),
@@ -102,17 +132,12 @@ impl Env for Ctx<'_> {
     }
 
     fn constant(&self, name: &str) -> Result<u64, String> {
-        let k = *self
-            .scopes
-            .consts
-            .get(self.ci)
-            .and_then(|m| m.get(name))
-            .ok_or_else(|| {
-                format!(
-                    "unknown constant `{name}` (constants of this schema, of its dependencies, or \
+        let k = self.scopes.constant(self.ci, name).ok_or_else(|| {
+            format!(
+                "unknown constant `{name}` (constants of this schema, of its dependencies, or \
                      declared `external`)"
-                )
-            })?;
+            )
+        })?;
         match self.cval.get(k).copied().flatten() {
             Some(v) => Ok(v),
             None => Err(format!(
@@ -229,10 +254,10 @@ pub(crate) fn lay_out(srcs: &[Source], checked: &[Checked], diags: &mut Diags) -
     // Edges: what each node needs computed first.
     let resolve = |ci: usize, r: &Ref| -> Option<usize> {
         match r {
-            Ref::Constant(n) => scopes.consts[ci].get(n).map(|&k| n_structs + k),
+            Ref::Constant(n) => scopes.constant(ci, n).map(|k| n_structs + k),
             Ref::Struct(n) => {
                 let n = n.strip_prefix("struct ").unwrap_or(n);
-                scopes.structs[ci].get(n).copied()
+                scopes.strukt(ci, n)
             }
             Ref::Page => None,
         }
@@ -767,10 +792,11 @@ fn lay_out_one(
             + 1;
         text = text.saturating_add(line);
     }
-    let align = if s.packed && placed.align == 1 {
-        0
-    } else {
-        " align ".len() + digits(placed.align)
+    // As kho-layout writes the struct line: ` align N` unless packed to 1.
+    let align = match (s.packed, placed.align) {
+        (true, 1) => 0,
+        (true, a) => " align ".len() + digits(a) + " packed".len(),
+        (false, a) => " align ".len() + digits(a),
     };
     text = text.saturating_add(
         "struct ".len() + s.name.value.len() + " size ".len() + digits(placed.size) + align + 1,

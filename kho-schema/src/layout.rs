@@ -337,23 +337,48 @@ impl Abi {
         self.fingerprint
     }
 
-    /// What the lock records of this ABI, borrowing its structs.
+    /// The structs as the lock records them, in order: each once with
+    /// `None`, or once per page size with it when its layout depends on
+    /// the page size.
+    pub fn recorded(&self) -> Vec<(&Struct<'static>, &Note, Option<usize>)> {
+        let mut out = Vec::new();
+        for (i, (s, n)) in self.items().enumerate() {
+            if !n.page_dependent {
+                out.push((s, n, None));
+                continue;
+            }
+            for &page in self.pages() {
+                let set = self.set_for(page);
+                let at = self.own.start + i;
+                if let (Some(s), Some(n)) = (set.structs.get(at), set.notes.get(at)) {
+                    out.push((s, n, Some(page)));
+                }
+            }
+        }
+        out
+    }
+
+    /// What the lock records of this ABI, borrowing its structs: each
+    /// constant, and each struct once, or once per page size (with its
+    /// page) when its layout depends on the page size.
     pub fn lock_text(&self) -> LockText<'_> {
+        let structs = self
+            .recorded()
+            .into_iter()
+            .map(|(s, n, page)| LockStruct {
+                layout: s.borrowed(),
+                entry: n.entry,
+                fingerprint: Some(n.fingerprint),
+                page,
+            })
+            .collect();
         LockText {
             constants: self
                 .constants
                 .iter()
-                .map(|c| (c.name.clone(), crate::view::const_text(&c.value)))
+                .map(|c| (c.name.clone(), crate::view::constant_text(c)))
                 .collect(),
-            structs: self
-                .items()
-                .map(|(s, n)| LockStruct {
-                    layout: s.borrowed(),
-                    entry: n.entry,
-                    fingerprint: Some(n.fingerprint),
-                    page: None,
-                })
-                .collect(),
+            structs,
         }
     }
 }

@@ -628,3 +628,43 @@ impl Parser<'_> {
         out
     }
 }
+
+/// `text` without its `[abi]` table's `draft = true` line, for
+/// `release`. Refused (line, why) when the key is not on a line of its own
+/// (a comment after it is kept out with the line), or is not `true`.
+pub(crate) fn without_draft(text: &str) -> Result<String, (usize, String)> {
+    let (table, errors) = DeTable::parse_recoverable(text);
+    if let Some(e) = errors.first() {
+        return Err((
+            1,
+            format!("the schema does not parse ({})", e.message().trim()),
+        ));
+    }
+    let root = table.get_ref();
+    let abi = root
+        .get("abi")
+        .and_then(|v| v.get_ref().as_table())
+        .ok_or((1, "no [abi] table".to_string()))?;
+    let (key, value) = abi
+        .iter()
+        .find(|(k, _)| k.get_ref().as_ref() == "draft")
+        .ok_or((1, "no `draft` key in [abi]".to_string()))?;
+    let line_of = |at: usize| text[..at.min(text.len())].matches('\n').count() + 1;
+    let line = line_of(key.span().start);
+    if value.get_ref().as_bool() != Some(true) {
+        return Err((line, "`draft` is not `true`".into()));
+    }
+    let start = text[..key.span().start].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[value.span().end..]
+        .find('\n')
+        .map_or(text.len(), |i| value.span().end + i + 1);
+    let before = &text[start..key.span().start];
+    let after = text[value.span().end..end].trim();
+    if !before.trim().is_empty() || !(after.is_empty() || after.starts_with('#')) {
+        return Err((
+            line,
+            "`draft = true` shares its line with something else".into(),
+        ));
+    }
+    Ok(format!("{}{}", &text[..start], &text[end..]))
+}

@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::diff::{diff_abi, Verdict};
+use crate::diff::Verdict;
 use crate::emit::{self, Generated};
 use crate::fs::{self, Found, FsError, OutDir};
 use crate::layout::Abi;
@@ -191,31 +191,108 @@ impl Project {
         rel(&self.root, p)
     }
 
-    /// Layout changes recorded in the lock that come without a bump.
-    fn missing_bumps(abis: &[Abi], lock: &Lock) -> Vec<Problem> {
+    /// Layout changes recorded in the lock that come without a bump of
+    /// the compatible macro that covers them (each macro on its own). A
+    /// draft (recorded as one) changes freely; a released ABI cannot become
+    /// a draft again.
+    fn missing_bumps(abis: &[Abi], lock: &Lock) -> Vec<(String, Problem)> {
         let mut out = Vec::new();
-        for abi in abis {
+        let views: Vec<AbiView> = abis.iter().map(AbiView::of).collect();
+        let locked_views: Vec<AbiView> = lock.iter().filter_map(|(name, l)| l.view(name)).collect();
+        let diffs = crate::diff::diff(&locked_views, &views);
+        for (abi, new) in abis.iter().zip(&views) {
             let Some(locked) = lock.get(&abi.name) else {
                 continue;
             };
-            if locked.compatible == abi.compatible && locked.fingerprint != abi.fingerprint() {
-                let old = locked.view(&abi.name);
-                let d = diff_abi(&abi.name, old.as_ref(), Some(&AbiView::of(abi)));
-                let msg = if d.verdict == Verdict::BumpMissing {
-                    d.explain()
-                } else {
-                    format!(
-                        "{}: the layout changed, but the compatible string is still {}: bump {} to v{}",
-                        abi.name,
-                        abi.compatible,
-                        abi.name,
-                        abi.version + 1
-                    )
-                };
-                out.push(Problem::MissingBump(msg));
+            if abi.draft && !locked.draft {
+                out.push((
+                    abi.name.clone(),
+                    Problem::MissingBump(format!(
+                    "{}: {}: ABI {} is released (abi.lock records it): it cannot be a draft again; \
+                     remove `draft = true`",
+                    abi.file,
+                    abi.name,
+                    abi.name
+                )),
+                ));
+                continue;
+            }
+            if locked.fingerprint == abi.fingerprint() && *locked == Locked::of(abi) {
+                continue;
+            }
+            if !locked_views.iter().any(|v| v.name == abi.name) {
+                continue;
+            }
+            // Against every ABI of both sides, so that a change inside a
+            // dependency's struct names its field path.
+            let Some(d) = diffs
+                .iter()
+                .find(|d| d.name == abi.name && d.new.as_ref() == Some(new))
+            else {
+                continue;
+            };
+            if d.verdict == Verdict::BumpMissing {
+                out.push((abi.name.clone(), Problem::MissingBump(d.explain())));
             }
         }
         out
+    }
+
+    /// Releases the draft ABI `name`: removes `draft = true` from its
+    /// schema (the line must hold only that key, as `kho-abi` writes it;
+    /// otherwise the error says where to remove it by hand), then
+    /// generates, so that the lock records the ABI as released. From then
+    /// on its layout changes only with a bump.
+    ///
+    /// Errors: [`Error::Project`] when no schema declares `name`, when it is
+    /// not a draft, or when the line cannot be removed safely; otherwise
+    /// what [`generate`](Self::generate) returns.
+    pub fn release(&self, name: &str) -> Result<Vec<Generated>, Error> {
+        let abis = self.load()?;
+        let refuse = |m: String| Error::Project(vec![Problem::Schema(m)]);
+        let abi = abis
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| refuse(format!("no schema declares ABI `{name}`")))?;
+        if !abi.draft {
+            return Err(refuse(format!(
+                "{}: ABI `{name}` is not a draft (it has no `draft = true`): nothing to release",
+                abi.file
+            )));
+        }
+        let path = PathBuf::from(&abi.file);
+        let text = fs::read_text(&path, fs::MAX_INPUT)
+            .map_err(|e| refuse(format!("{}: {}", self.shown(&e.path), e.reason())))?;
+        let new = crate::parse::without_draft(&text).map_err(|(line, why)| {
+            refuse(format!(
+                "{}:{line}: {why}: remove `draft = true` from [abi] by hand",
+                abi.file
+            ))
+        })?;
+        let rel = path
+            .strip_prefix(self.schema_dir())
+            .map_err(|_| {
+                refuse(format!(
+                    "{}: the schema is not under {}",
+                    abi.file,
+                    self.shown(&self.schema_dir())
+                ))
+            })?
+            .to_string_lossy()
+            .into_owned();
+        let out = OutDir::new(self.schema_dir());
+        let disk = |e: FsError| {
+            Error::Project(vec![Problem::Disk(format!(
+                "{}: {}",
+                self.shown(&e.path),
+                e.reason()
+            ))])
+        };
+        out.stage(&rel, new.as_bytes())
+            .map_err(disk)?
+            .commit()
+            .map_err(disk)?;
+        self.generate()
     }
 
     /// Writes the generated files and the lock, and removes the files a
@@ -238,7 +315,10 @@ impl Project {
     pub fn generate(&self) -> Result<Vec<Generated>, Error> {
         let abis = self.load()?;
         let lock = self.read_lock().map_err(|p| Error::Project(vec![p]))?;
-        let refused = Self::missing_bumps(&abis, &lock);
+        let refused: Vec<Problem> = Self::missing_bumps(&abis, &lock)
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
         if !refused.is_empty() {
             return Err(Error::Project(refused));
         }
@@ -310,7 +390,9 @@ impl Project {
             Ok(l) => l,
             Err(p) => return vec![p],
         };
-        let mut out = Self::missing_bumps(&abis, &lock);
+        let missing = Self::missing_bumps(&abis, &lock);
+        let bumps_missing: Vec<String> = missing.iter().map(|(n, _)| n.clone()).collect();
+        let mut out: Vec<Problem> = missing.into_iter().map(|(_, p)| p).collect();
         for abi in &abis {
             match lock.get(&abi.name) {
                 None => out.push(Problem::StaleLock(format!(
@@ -321,8 +403,9 @@ impl Project {
                     "abi.lock records {} as {}, the schema makes it {}",
                     abi.name, l.compatible, abi.compatible
                 ))),
-                // Same fingerprint, different record: the lock was edited by hand.
-                Some(l) if l.fingerprint == abi.fingerprint() && *l != Locked::of(abi) => {
+                // A change that needs no bump (a constant added, a draft
+                // changed), or a lock edited by hand.
+                Some(l) if *l != Locked::of(abi) && !bumps_missing.contains(&abi.name) => {
                     out.push(Problem::StaleLock(format!(
                         "abi.lock's record of {} is not what generate writes",
                         abi.name

@@ -939,8 +939,23 @@ fn check_outputs(srcs: &[Source], asts: &[SchemaAst], diags: &mut Diags) {
         } else {
             guards.insert(guard, i);
         }
+        for extra in &a.compatibles {
+            let m = &extra.macro_name.value;
+            if let Some(&j) = macros.get(m) {
+                diags.at(
+                    &srcs[i],
+                    extra.macro_name.span.clone(),
+                    format!(
+                        "compatible macro {m} of ABI `{}` is also ABI `{}`'s ({})",
+                        a.name.value, asts[j].name.value, srcs[j].path
+                    ),
+                );
+            } else {
+                macros.insert(m.clone(), i);
+            }
+        }
         let m = compatible_macro_of(a);
-        if let Some(&j) = macros.get(&m) {
+        if let Some(&j) = macros.get(&m).filter(|&&j| j != i) {
             diags.at(
                 &srcs[i],
                 place(a, a.c.compatible_macro.as_ref()),
@@ -1010,7 +1025,15 @@ fn check_constant_collisions(
                 .get(d)
                 .is_some_and(|c| c.contains(name.as_str()))
             {
-                Some("constant")
+                // Two ABIs may both use another header's constant: it is
+                // included, never defined, so nothing clashes if they agree.
+                let theirs = dep.constants.iter().find(|o| o.name.value == *name);
+                let agree = theirs.is_some_and(|o| {
+                    k.external.as_ref().map(|h| &h.value) == o.external.as_ref().map(|h| &h.value)
+                        && k.external.is_some()
+                        && matches!((&k.value, &o.value), (ConstValue::Int(a), ConstValue::Int(b)) if a == b)
+                });
+                (!agree).then_some("constant")
             } else {
                 None
             };

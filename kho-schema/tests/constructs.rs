@@ -486,3 +486,369 @@ fn draft_spdx_and_copyright_are_read() {
     assert_eq!(plain[0].spdx, "GPL-2.0");
     assert!(plain[0].copyright.is_empty());
 }
+
+// ---------------------------------------------------------------------------
+// Bit fields
+
+const FOLIO: &str = r#"[abi]
+name = "memfd"
+version = 1
+[[struct]]
+name = "memfd_luo_folio_ser"
+fields = [
+  { name = "pfn", type = "u64", bits = 52 },
+  { name = "flags", type = "u64", bits = 12 },
+  { name = "index", type = "u64" },
+]
+"#;
+
+#[test]
+fn bit_fields_share_their_storage_unit() {
+    let abis = ok(&[("memfd.toml", FOLIO)]);
+    let s = &abis[0].structs()[0];
+    assert_eq!((s.size, s.align, s.packed), (16, 1, true));
+    let f: Vec<_> = s
+        .fields
+        .iter()
+        .map(|f| {
+            (
+                f.name.as_str(),
+                f.offset,
+                f.size,
+                f.bits.map(|b| (b.first, b.width)),
+            )
+        })
+        .collect();
+    assert_eq!(
+        f,
+        [
+            ("pfn", 0, 8, Some((0, 52))),
+            ("flags", 0, 8, Some((52, 12))),
+            ("index", 8, 8, None)
+        ]
+    );
+}
+
+#[test]
+fn a_bit_field_in_a_natural_struct_does_not_straddle_its_unit() {
+    let text = format!(
+        "{HEAD}[[struct]]\nname = \"s\"\npacked = false\nfields = [\n  {{ name = \"a\", type = \"u32\", bits = 20 }},\n  {{ name = \"b\", type = \"u32\", bits = 20 }},\n]\n"
+    );
+    let abis = ok(&[("t.toml", &text)]);
+    let s = &abis[0].structs()[0];
+    assert_eq!((s.size, s.align), (8, 4));
+    assert_eq!(s.fields[1].offset, 4);
+    assert_eq!(s.fields[1].bits.map(|b| (b.first, b.width)), Some((0, 20)));
+}
+
+#[test]
+fn a_bit_width_outside_its_type_is_refused() {
+    for (ty, bits, want) in [
+        ("u64", "65", "bits = 65 is outside 1..=64, the width of its type `u64`"),
+        ("unsigned short", "0", "bits = 0 is outside 1..=16, the width of its type `unsigned short`"),
+        ("char[4]", "3", "a bit field's type is an integer (u8..u64, s8..s64 or a kernel spelling of one), not `char[4]`"),
+        ("u8[2]", "3", "a bit field's type is an integer"),
+        ("phys_addr", "3", "a bit field's type is an integer"),
+    ] {
+        let text = format!(
+            "{HEAD}[[struct]]\nname = \"s\"\nfields = [{{ name = \"a\", type = \"{ty}\", bits = {bits} }}]\n"
+        );
+        let e = errors(&[("t.toml", &text)]);
+        let p = place("t.toml", &text, &format!("bits = {bits}"), 7);
+        assert!(e.starts_with(&format!("{p}s.a: {want}")), "{e}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Natural alignment, __aligned, unions, KHOSER pointers
+
+const VMALLOC_PTR: &str = r#"[abi]
+name = "kexec-handover"
+version = 1
+
+[constants]
+KHO_VMALLOC_SIZE = { expr = "(PAGE_SIZE - sizeof(struct kho_vmalloc_hdr)) / sizeof(u64)" }
+
+[[struct]]
+name = "kho_vmalloc_hdr"
+packed = false
+fields = [{ name = "next", type = "khoser_ptr<kho_vmalloc_chunk>" }]
+
+[[struct]]
+name = "kho_vmalloc_chunk"
+packed = false
+fields = [
+  { name = "hdr", type = "struct kho_vmalloc_hdr" },
+  { name = "phys", type = "u64[KHO_VMALLOC_SIZE]" },
+]
+
+[[struct]]
+name = "kho_vmalloc"
+packed = false
+fields = [
+  { name = "first", type = "khoser_ptr<struct kho_vmalloc_chunk>" },
+  { name = "total_pages", type = "unsigned int" },
+  { name = "flags", type = "unsigned short" },
+  { name = "order", type = "unsigned short" },
+]
+
+[[assert]]
+expr = "sizeof(struct kho_vmalloc_chunk) == PAGE_SIZE"
+"#;
+
+#[test]
+fn natural_structs_and_khoser_pointers_lay_out_as_c() {
+    let abis = ok(&[("kho.toml", VMALLOC_PTR)]);
+    let a = &abis[0];
+    let (v, n) = a.find("kho_vmalloc").unwrap();
+    assert_eq!((v.size, v.align, v.packed), (16, 8, false));
+    assert_eq!(
+        v.fields[0].ty,
+        Ty::Ptr("kho_vmalloc_chunk".to_string().into())
+    );
+    assert_eq!(v.fields[0].ty.to_string(), "khoser_ptr<kho_vmalloc_chunk>");
+    let offs: Vec<usize> = v.fields.iter().map(|f| f.offset).collect();
+    assert_eq!(offs, [0, 8, 12, 14]);
+    assert_eq!(
+        n.field_c_types,
+        [
+            "khoser_ptr<kho_vmalloc_chunk>",
+            "unsigned int",
+            "unsigned short",
+            "unsigned short"
+        ]
+    );
+    // A pointer to a struct holding the pointer is no cycle: only the
+    // address crosses.
+    for &page in a.pages() {
+        let chunk = a
+            .structs_at(page)
+            .iter()
+            .find(|s| s.name == "kho_vmalloc_chunk")
+            .unwrap();
+        assert_eq!((chunk.size, chunk.align), (page, 8));
+    }
+}
+
+#[test]
+fn padding_and_an_explicit_alignment() {
+    let text = format!(
+        "{HEAD}[[struct]]\nname = \"n\"\npacked = false\nfields = [{{ name = \"a\", type = \"u8\" }}, {{ name = \"b\", type = \"u64\" }}, {{ name = \"c\", type = \"u16\" }}]\n\
+         [[struct]]\nname = \"p\"\nalign = 8\nfields = [{{ name = \"a\", type = \"u8\" }}, {{ name = \"b\", type = \"u32\" }}]\n\
+         [[struct]]\nname = \"o\"\nfields = [{{ name = \"x\", type = \"u8\" }}, {{ name = \"inner\", type = \"n\" }}]\n"
+    );
+    let abis = ok(&[("t.toml", &text)]);
+    let a = &abis[0];
+    let (n, _) = a.find("n").unwrap();
+    assert_eq!((n.size, n.align), (24, 8));
+    assert_eq!((n.fields[1].offset, n.fields[2].offset), (8, 16));
+    let (p, _) = a.find("p").unwrap();
+    assert_eq!((p.size, p.align, p.packed), (8, 8, true));
+    assert_eq!(p.fields[1].offset, 1);
+    // A packed struct packs a member of an aligned type too (as GCC).
+    let (o, _) = a.find("o").unwrap();
+    assert_eq!((o.size, o.align, o.fields[1].offset), (25, 1, 1));
+}
+
+#[test]
+fn an_alignment_that_is_not_a_power_of_two_is_refused() {
+    for al in ["3", "0", "8192"] {
+        let text = format!(
+            "{HEAD}[[struct]]\nname = \"s\"\nalign = {al}\nfields = [{{ name = \"a\", type = \"u8\" }}]\n"
+        );
+        let e = errors(&[("t.toml", &text)]);
+        assert_eq!(
+            e,
+            format!(
+                "{}struct s: align = {al} must be a power of two from 1 to 4096",
+                place("t.toml", &text, &format!("= {al}\n"), 2)
+            )
+        );
+    }
+}
+
+#[test]
+fn a_union_puts_every_member_at_zero() {
+    let text = format!(
+        "{HEAD}[[struct]]\nname = \"u\"\nunion = true\npacked = false\nfields = [{{ name = \"phys\", type = \"u64\" }}, {{ name = \"small\", type = \"u32[3]\" }}, {{ name = \"b\", type = \"u16\", bits = 3 }}]\n"
+    );
+    let abis = ok(&[("t.toml", &text)]);
+    let u = &abis[0].structs()[0];
+    assert_eq!(u.kind, kho_layout::Kind::Union);
+    assert_eq!((u.size, u.align), (16, 8));
+    assert!(u.fields.iter().all(|f| f.offset == 0));
+}
+
+#[test]
+fn a_pointer_to_an_unknown_struct_is_refused() {
+    let text = format!(
+        "{HEAD}[[struct]]\nname = \"s\"\nfields = [{{ name = \"p\", type = \"khoser_ptr<nope>\" }}]\n"
+    );
+    let e = errors(&[("t.toml", &text)]);
+    assert_eq!(
+        e,
+        format!(
+            "{}s.p: khoser_ptr<nope>: unknown struct `nope` (the target is a struct of this schema or a dependency)",
+            place("t.toml", &text, "\"khoser_ptr", 0)
+        )
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Flexible array members
+
+const PCI: &str = r#"[abi]
+name = "pci"
+version = 1
+compose = "none"
+[abi.c]
+compatible_macro = "PCI_LUO_FLB_COMPATIBLE"
+
+[[struct]]
+name = "pci_dev_ser"
+fields = [
+  { name = "domain", type = "u32" },
+  { name = "bdf", type = "u16" },
+  { name = "refcount", type = "u16" },
+]
+
+[[struct]]
+name = "pci_ser"
+fields = [
+  { name = "max_nr_devices", type = "u32" },
+  { name = "nr_devices", type = "u32" },
+  { name = "devices", type = "struct pci_dev_ser[]", count = "nr_devices" },
+]
+
+[[assert]]
+expr = "offsetof(struct pci_ser, devices) % sizeof(unsigned long) == 0"
+[[assert]]
+expr = "sizeof(struct pci_dev_ser) % sizeof(unsigned long) == 0"
+"#;
+
+#[test]
+fn a_flexible_array_is_not_in_sizeof_and_names_its_count() {
+    let abis = ok(&[("pci.toml", PCI)]);
+    let (s, n) = abis[0].find("pci_ser").unwrap();
+    assert_eq!(s.size, 8);
+    let f = &s.fields[2];
+    assert_eq!((f.offset, f.size), (8, 0));
+    assert_eq!(f.ty.to_string(), "pci_dev_ser[]");
+    assert!(matches!(f.ty, Ty::Flex(_)));
+    assert_eq!(n.field_counts, [None, None, Some("nr_devices".to_string())]);
+    assert_eq!(abis[0].compatible, "pci-v1");
+    assert_eq!(abis[0].asserts().len(), 2);
+}
+
+#[test]
+fn flexible_array_misuse_is_refused_at_its_place() {
+    let cases: [(&str, &str, &str); 6] = [
+        (
+            "{ name = \"d\", type = \"u8[]\" }, { name = \"n\", type = \"u32\" }",
+            "\"u8[]\"",
+            "s.d: a flexible array member `T[]` must be the struct's last field",
+        ),
+        (
+            "{ name = \"d\", type = \"u8[]\" }",
+            "\"u8[]\"",
+            "s.d: a flexible array member needs another field before it (as in C)",
+        ),
+        (
+            "{ name = \"n\", type = \"u32\" }, { name = \"d\", type = \"u8[]\", count = \"m\" }",
+            "\"m\"",
+            "s.d: count = \"m\" names no field of s before it",
+        ),
+        (
+            "{ name = \"n\", type = \"char[4]\" }, { name = \"d\", type = \"u8[]\", count = \"n\" }",
+            "\"n\" }",
+            "s.d: count = \"n\" is a field of type `char`, not an integer",
+        ),
+        (
+            "{ name = \"n\", type = \"u32\", count = \"n\" }",
+            "\"n\" }",
+            "s.n: `count` is for a flexible array member (`T[]`) only",
+        ),
+        (
+            "{ name = \"n\", type = \"u32\" }, { name = \"d\", type = \"u8[][2]\" }",
+            "[2]\"",
+            "s.d: type `u8[][2]`: a flexible array `[]` is the last part of the type (`T[]`)",
+        ),
+    ];
+    for (fields, needle, want) in cases {
+        let text = one(fields);
+        let e = errors(&[("t.toml", &text)]);
+        let p = place("t.toml", &text, needle, 0);
+        assert!(
+            e.contains(&format!("{p}{want}")),
+            "{fields}:\n{e}\nwant {p}{want}"
+        );
+    }
+}
+
+fn one(fields: &str) -> String {
+    format!("{HEAD}[[struct]]\nname = \"s\"\nfields = [{fields}]\n")
+}
+
+#[test]
+fn a_struct_ending_in_a_flexible_array_cannot_be_held() {
+    let text = format!(
+        "{HEAD}[[struct]]\nname = \"f\"\nfields = [{{ name = \"n\", type = \"u32\" }}, {{ name = \"d\", type = \"u8[]\" }}]\n\
+         [[struct]]\nname = \"h\"\nfields = [{{ name = \"inner\", type = \"f\" }}]\n"
+    );
+    let e = errors(&[("t.toml", &text)]);
+    assert_eq!(
+        e,
+        format!(
+            "{}h.inner: struct f ends in a flexible array member, so it cannot be held in another struct or an array (C forbids it)",
+            place("t.toml", &text, "\"f\" }", 0)
+        )
+    );
+    let union = format!(
+        "{HEAD}[[struct]]\nname = \"u\"\nunion = true\nfields = [{{ name = \"n\", type = \"u32\" }}, {{ name = \"d\", type = \"u8[]\" }}]\n"
+    );
+    assert!(
+        errors(&[("t.toml", &union)]).contains("u.d: a union cannot have a flexible array member")
+    );
+    let entry = format!(
+        "{HEAD}[[struct]]\nname = \"e\"\nentry = true\nfields = [{{ name = \"n\", type = \"u32\" }}, {{ name = \"d\", type = \"u8[]\" }}]\n"
+    );
+    assert!(errors(&[("t.toml", &entry)]).contains(
+        "e.d: entry e cannot end in a flexible array: a block set's entries have one fixed size"
+    ));
+}
+
+#[test]
+fn offsetof_a_bit_field_is_refused() {
+    let text =
+        format!("{FOLIO}[[assert]]\nexpr = \"offsetof(struct memfd_luo_folio_ser, flags) == 0\"\n");
+    let e = errors(&[("memfd.toml", &text)]);
+    assert!(
+        e.contains("offsetof(memfd_luo_folio_ser, flags): `flags` is a bit field, which has no offset in C (with PAGE_SIZE = 4096)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn two_abis_may_share_an_external_constant_but_not_a_macro() {
+    let ext = "__NEW_UTS_LEN = { external = \"linux/utsname.h\", value = 64 }";
+    let a = format!("[abi]\nname = \"a\"\nversion = 1\n[constants]\n{ext}\n");
+    let b = format!("[abi]\nname = \"b\"\nversion = 1\ndepends = [\"a\"]\n[constants]\n{ext}\n");
+    ok(&[("a.toml", &a), ("b.toml", &b)]);
+    // Disagreeing on its value is a clash.
+    let b2 = b.replace("value = 64", "value = 65");
+    let e = errors(&[("a.toml", &a), ("b.toml", &b2)]);
+    assert!(
+        e.contains(
+            "b.toml:6:1: constant name __NEW_UTS_LEN is also the constant of dependency `a`"
+        ),
+        "{e}"
+    );
+    let c = "[abi]\nname = \"c\"\nversion = 1\n[[abi.compatible]]\nmacro = \"A_ABI_COMPATIBLE\"\nname = \"x\"\nversion = 1\nstructs = [\"s\"]\n[[struct]]\nname = \"s\"\nfields = [{ name = \"a\", type = \"u8\" }]\n";
+    let e = errors(&[("a.toml", &a), ("c.toml", c)]);
+    assert!(
+        e.contains(
+            "c.toml:5:9: compatible macro A_ABI_COMPATIBLE of ABI `c` is also ABI `a`'s (a.toml)"
+        ),
+        "{e}"
+    );
+}

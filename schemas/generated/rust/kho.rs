@@ -14,8 +14,8 @@
 /// The compatible string: only an exact match is restored.
 pub const COMPATIBLE: &str = "kho-v1";
 
-/// Fingerprint of the whole ABI (0x22d2811b952bee8e), as recorded in `schemas/abi.lock`.
-pub const FINGERPRINT: u64 = 0x22d2811b952bee8e;
+/// Fingerprint of the whole ABI (0xfa7171d5f0987d67), as recorded in `schemas/abi.lock`.
+pub const FINGERPRINT: u64 = 0xfa7171d5f0987d67;
 
 /// Root property holding the address of the preserved memory map.
 pub const KHO_FDT_MEMORY_MAP_PROP_NAME: &str = "preserved-memory-map";
