@@ -82,6 +82,13 @@ fields = [
 ]
 
 [[struct]]
+name = "holder"
+fields = [
+    { name = "at", type = "addr" },
+    { name = "more", type = "addr[2]" },
+]
+
+[[struct]]
 name = "devices"
 fields = [
     { name = "max_nr_devices", type = "u32" },
@@ -144,7 +151,9 @@ fn main() {
     // A keyword as a field name, and a union.
     let a = Aligned { r#type: 1, release: ::kho::CharArray::new("6.18").unwrap() };
     assert_eq!(a.r#type, 1);
-    let _ = Addr { phys: 0x1000 };
+    let h = Holder { at: Addr { phys: 0x1000 }, more: [Addr { raw: ::kho::PhysAddr(0x2000) }; 2] };
+    assert_eq!(core::mem::size_of::<Holder>(), 24);
+    let _ = h;
     println!("ok");
 }
 "#;
