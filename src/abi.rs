@@ -7,3 +7,20 @@ pub mod kho_block;
 
 #[path = "../schemas/generated/rust/luo.rs"]
 pub mod luo;
+
+/// linux/kho/abi/kexec_handover.h (its layouts depend on the page size:
+/// one module per page size).
+#[path = "../schemas/generated/rust/kho.rs"]
+pub mod kho;
+
+/// linux/kho/abi/memfd.h.
+#[path = "../schemas/generated/rust/memfd.rs"]
+pub mod memfd;
+
+/// linux/kho/abi/kexec_metadata.h.
+#[path = "../schemas/generated/rust/kexec_metadata.rs"]
+pub mod kexec_metadata;
+
+/// The PCI live-update FLB ABI (pci.h, on the lists).
+#[path = "../schemas/generated/rust/pci.rs"]
+pub mod pci;

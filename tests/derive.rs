@@ -232,3 +232,74 @@ mod own_items {
         assert_eq!(<Own as KhoEntry>::LAYOUT.name, "own");
     }
 }
+
+/// The kernel's ABIs written by hand with the derive, each declared
+/// `same_layout_as` the type generated from its schema: the compiler proves
+/// the derive and the schema compiler give one layout for bit fields,
+/// natural alignment, KHOSER pointers and flexible arrays.
+mod kernel_abis {
+    use kho::abi;
+    use kho::{AbiField, KhoEntry, PhysPtr};
+
+    #[derive(KhoEntry, Clone, Copy)]
+    #[repr(C, packed)]
+    #[kho(same_layout_as = abi::memfd::MemfdLuoFolioSer)]
+    pub struct MemfdLuoFolioSer {
+        #[kho(bits(pfn = 52, flags = 12))]
+        pub pfn_flags: u64,
+        pub index: u64,
+    }
+
+    #[derive(KhoEntry, Clone, Copy)]
+    #[repr(C)]
+    #[kho(same_layout_as = abi::kho::page_4k::KhoVmalloc)]
+    pub struct KhoVmalloc {
+        pub first: PhysPtr<abi::kho::page_4k::KhoVmallocChunk>,
+        pub total_pages: u32,
+        pub flags: u16,
+        pub order: u16,
+    }
+
+    #[derive(KhoEntry, Clone, Copy)]
+    #[repr(C)]
+    #[kho(name = "kho_vmalloc_chunk", same_layout_as = abi::kho::page_16k::KhoVmallocChunk)]
+    pub struct KhoVmallocChunk16k {
+        pub hdr: abi::kho::page_16k::KhoVmallocHdr,
+        pub phys: [u64; (16384 - 8) / 8],
+    }
+
+    #[derive(KhoEntry, Clone, Copy)]
+    #[repr(C, packed)]
+    #[kho(same_layout_as = abi::pci::PciSer)]
+    pub struct PciSer {
+        pub max_nr_devices: u32,
+        pub nr_devices: u32,
+        #[kho(flex, count = max_nr_devices)]
+        pub devices: [abi::pci::PciDevSer; 0],
+    }
+
+    #[test]
+    fn hand_written_twins_have_the_generated_fingerprints() {
+        assert_eq!(
+            kho::fingerprint_of::<MemfdLuoFolioSer>(),
+            kho::fingerprint_of::<abi::memfd::MemfdLuoFolioSer>()
+        );
+        assert_eq!(
+            kho::fingerprint_of::<KhoVmalloc>(),
+            kho::fingerprint_of::<abi::kho::page_4k::KhoVmalloc>()
+        );
+        assert_eq!(<KhoVmallocChunk16k as AbiField>::FIELD_SIZE, 16384);
+        assert_eq!(
+            kho::fingerprint_of::<PciSer>(),
+            kho::fingerprint_of::<abi::pci::PciSer>()
+        );
+        // The generated types have the derive's accessors too.
+        let mut f = abi::memfd::MemfdLuoFolioSer {
+            pfn_flags: 0,
+            index: 0,
+        };
+        f.set_flags(0xfff).unwrap();
+        assert!(f.set_pfn(1 << 52).is_err());
+        assert_eq!({ f.pfn_flags }, 0xfff << 52);
+    }
+}

@@ -7,6 +7,8 @@
 //! - `generate` writes `schemas/generated/` and `schemas/abi.lock` from
 //!   `schemas/*.toml`; `check` proves they agree. Exit status 0, or 1 with
 //!   every problem on stderr, one a line.
+//! - `release NAME` releases a draft ABI: from then on its layout changes
+//!   only with a version bump. Exit status 0, or 1 with every problem.
 //! - `diff OLD NEW` compares two versions of the schemas for a review.
 //!   Exit status 0, 1 when an ABI changed without a new compatible string,
 //!   2 when a side cannot be read or compiled.
@@ -47,6 +49,9 @@ enum Command {
     Check(commands::check::Args),
     /// Compare two versions of the schemas: a review for a pull request.
     Diff(commands::diff::Args),
+    /// Release a draft ABI: remove `draft = true` from its schema and
+    /// generate, so that abi.lock records it as released.
+    Release(commands::release::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,5 +60,6 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate::exec(&args),
         Command::Check(args) => commands::check::exec(&args),
         Command::Diff(args) => commands::diff::exec(&args),
+        Command::Release(args) => commands::release::exec(&args),
     }
 }

@@ -2,8 +2,15 @@
 
 use proc_macro2::Span;
 
-use crate::attr::{self, KhoAttrs, Repr};
+use crate::attr::{self, FieldAttrs, KhoAttrs, Repr};
 use crate::ctxt::Ctxt;
+
+/// A C struct or a C union.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Struct,
+    Union,
+}
 
 pub struct Entry<'a> {
     pub ident: &'a syn::Ident,
@@ -12,8 +19,9 @@ pub struct Entry<'a> {
     pub generics: &'a syn::Generics,
     pub attrs: KhoAttrs,
     pub repr: Repr,
-    /// `None` when the item is not a struct with named fields (already
-    /// reported).
+    pub shape: Shape,
+    /// `None` when the item is not a struct or union with named fields
+    /// (already reported).
     pub fields: Option<Vec<Field<'a>>>,
     /// Span of the struct's braces, for "no fields".
     pub body_span: Span,
@@ -22,19 +30,53 @@ pub struct Entry<'a> {
 pub struct Field<'a> {
     pub ident: &'a syn::Ident,
     pub ty: &'a syn::Type,
+    pub vis: &'a syn::Visibility,
+    /// `#[kho(bits(..))]`, `#[kho(flex, count = ..)]`.
+    pub attrs: FieldAttrs,
+}
+
+impl Field<'_> {
+    /// The element type of a `[T; 0]` flexible array member.
+    pub fn flex_elem(&self) -> Option<&syn::Type> {
+        match self.ty {
+            syn::Type::Array(a) if is_zero(&a.len) => Some(&a.elem),
+            _ => None,
+        }
+    }
+}
+
+fn is_zero(e: &syn::Expr) -> bool {
+    match e {
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(n),
+            ..
+        }) => n.base10_parse::<u64>().is_ok_and(|n| n == 0),
+        _ => false,
+    }
+}
+
+fn named_fields<'a>(cx: &mut Ctxt, named: &'a syn::FieldsNamed) -> Vec<Field<'a>> {
+    named
+        .named
+        .iter()
+        .filter_map(|f| {
+            f.ident.as_ref().map(|ident| Field {
+                ident,
+                ty: &f.ty,
+                vis: &f.vis,
+                attrs: attr::field_attrs(cx, &f.attrs),
+            })
+        })
+        .collect()
 }
 
 impl<'a> Entry<'a> {
     pub fn from_input(cx: &mut Ctxt, input: &'a syn::DeriveInput) -> Self {
+        let mut shape = Shape::Struct;
         let (fields, body_span) = match &input.data {
             syn::Data::Struct(data) => match &data.fields {
                 syn::Fields::Named(named) => {
-                    let fields = named
-                        .named
-                        .iter()
-                        .filter_map(|f| f.ident.as_ref().map(|ident| Field { ident, ty: &f.ty }))
-                        .collect();
-                    (Some(fields), named.brace_token.span.join())
+                    (Some(named_fields(cx, named)), named.brace_token.span.join())
                 }
                 syn::Fields::Unnamed(unnamed) => {
                     cx.error(
@@ -57,18 +99,17 @@ impl<'a> Entry<'a> {
                 // syn's `clone-impls`, which kho-derive does not enable.
                 cx.error_at(
                     data.enum_token.span,
-                    "KhoEntry can only be derived for a struct: an enum has no fixed C \
-                     layout; store its discriminant in an integer field",
+                    "KhoEntry can only be derived for a struct or a union: an enum has no \
+                     fixed C layout; store its discriminant in an integer field",
                 );
                 (None, Span::call_site())
             }
             syn::Data::Union(data) => {
-                cx.error_at(
-                    data.union_token.span,
-                    "KhoEntry can only be derived for a struct: a union's meaning depends on \
-                     state the next kernel cannot see",
-                );
-                (None, Span::call_site())
+                shape = Shape::Union;
+                (
+                    Some(named_fields(cx, &data.fields)),
+                    data.fields.brace_token.span.join(),
+                )
             }
         };
         let attrs = attr::kho_attrs(cx, &input.attrs);
@@ -81,6 +122,7 @@ impl<'a> Entry<'a> {
             generics: &input.generics,
             attrs,
             repr: attr::repr(cx, &input.attrs),
+            shape,
             fields,
             body_span,
         }

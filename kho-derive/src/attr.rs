@@ -71,8 +71,10 @@ pub struct Repr {
     pub c: bool,
     /// `packed` or `packed(1)`.
     pub packed: bool,
-    /// Something that changes layout beyond `C, packed` (align, packed(N>1),
-    /// transparent, an integer repr), with its span.
+    /// `align(N)`: C's `__aligned(N)`, with the literal.
+    pub align: Option<syn::LitInt>,
+    /// Something that changes layout beyond `C`, `packed` and `align(N)`
+    /// (packed(N>1), transparent, an integer repr), with its span.
     pub conflict: Option<(Span, String)>,
 }
 
@@ -96,6 +98,10 @@ pub fn repr(cx: &mut Ctxt, attrs: &[syn::Attribute]) -> Repr {
                 } else {
                     out.packed = true;
                 }
+            } else if meta.path.is_ident("align") {
+                let content;
+                syn::parenthesized!(content in meta.input);
+                out.align = Some(content.parse()?);
             } else {
                 let name = meta
                     .path
@@ -108,6 +114,83 @@ pub fn repr(cx: &mut Ctxt, attrs: &[syn::Attribute]) -> Repr {
                     let _: proc_macro2::TokenStream = content.parse()?;
                 }
                 out.conflict = Some((span, name));
+            }
+            Ok(())
+        });
+        if let Err(e) = res {
+            cx.push(e);
+        }
+    }
+    out
+}
+
+/// `#[kho(...)]` on a field.
+#[derive(Default)]
+pub struct FieldAttrs {
+    /// `bits(name = width, ..)`: the field is the storage unit of these bit
+    /// fields, placed from bit 0 up in the order written.
+    pub bits: Option<BitsAttr>,
+    /// `flex`: the field is a flexible array member (`[T; 0]`, last).
+    pub flex: Option<Span>,
+    /// `count = field`: the field that holds the flexible array's length.
+    pub count: Option<syn::Ident>,
+}
+
+pub struct BitsAttr {
+    /// The `bits` keyword.
+    pub span: Span,
+    pub fields: Vec<BitDecl>,
+}
+
+pub struct BitDecl {
+    pub ident: syn::Ident,
+    pub width: syn::LitInt,
+}
+
+impl BitDecl {
+    /// The width, when it is a number that fits `u32`.
+    pub fn width(&self) -> Option<u32> {
+        self.width.base10_parse().ok()
+    }
+}
+
+pub fn field_attrs(cx: &mut Ctxt, attrs: &[syn::Attribute]) -> FieldAttrs {
+    let mut out = FieldAttrs::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("kho")) {
+        let res = attr.parse_nested_meta(|meta| {
+            let span = syn::spanned::Spanned::span(&meta.path);
+            if meta.path.is_ident("bits") {
+                if out.bits.is_some() {
+                    cx.error_at(span, "duplicate `bits` on this field: list every bit field in one `bits(..)`");
+                }
+                let mut fields = Vec::new();
+                meta.parse_nested_meta(|bit| {
+                    let Some(ident) = bit.path.get_ident() else {
+                        return Err(bit.error("expected a bit field name: `bits(pfn = 52, flags = 12)`"));
+                    };
+                    let width: syn::LitInt = bit.value()?.parse()?;
+                    fields.push(BitDecl {
+                        ident: ident.clone(),
+                        width,
+                    });
+                    Ok(())
+                })?;
+                out.bits = Some(BitsAttr { span, fields });
+            } else if meta.path.is_ident("flex") {
+                if out.flex.is_some() {
+                    cx.error_at(span, "duplicate `flex` on this field");
+                }
+                out.flex = Some(span);
+            } else if meta.path.is_ident("count") {
+                let ident: syn::Ident = meta.value()?.parse()?;
+                if out.count.is_some() {
+                    cx.error(&ident, "duplicate `count` on this field");
+                }
+                out.count = Some(ident);
+            } else {
+                return Err(meta.error(
+                    "unknown #[kho] key on a field: expected `bits(name = width, ..)`, `flex` or `count = field`",
+                ));
             }
             Ok(())
         });

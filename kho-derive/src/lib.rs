@@ -1,4 +1,5 @@
-//! `#[derive(KhoEntry)]`: a packed struct becomes a checked KHO entry type.
+//! `#[derive(KhoEntry)]`: a `#[repr(C)]` struct or union becomes a checked
+//! KHO entry type, its layout proven to be C's.
 //!
 //! Use it through the `kho` crate, which documents it and re-exports it
 //! beside the trait of the same name. The derive is a small compiler:
@@ -20,9 +21,9 @@ mod valid;
 use proc_macro::TokenStream;
 
 /// Derives `AbiField` (and, with `#[kho(compatible = "...")]`, `KhoEntry`)
-/// for a `#[repr(C, packed)]` struct: trait impls and `const _` proofs
-/// only, no inherent item on the type. See the `kho` crate for the full
-/// contract and an example.
+/// for a `#[repr(C)]` struct or union (`packed`, `align(N)`): trait impls,
+/// `const _` proofs, and accessors for bit fields and flexible arrays only.
+/// See the `kho` crate for the full contract and examples.
 #[proc_macro_derive(KhoEntry, attributes(kho))]
 pub fn derive_kho_entry(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);

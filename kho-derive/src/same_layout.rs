@@ -45,13 +45,29 @@ pub fn checks(entry: &Entry, krate: &syn::Path) -> TokenStream {
             ::core::panic!("{}", #cmp::explain(OURS, THEIRS, #other_name, DIFF).as_str())
         }
     };
-    let per_field = fields.iter().enumerate().map(|(i, f)| {
-        let at_name = explain(f.ident.span());
-        let at_type = explain(f.ty.span());
+    // The layout's fields, with where to report each: a Rust field is one
+    // layout field, or one per bit field its storage holds (reported at
+    // the bit field's name, and at its width for a difference in bits).
+    let mut spans = Vec::new();
+    for f in fields {
+        match &f.attrs.bits {
+            Some(b) => spans.extend(
+                b.fields
+                    .iter()
+                    .map(|d| (d.ident.span(), f.ty.span(), d.width.span())),
+            ),
+            None => spans.push((f.ident.span(), f.ty.span(), f.ty.span())),
+        }
+    }
+    let per_field = spans.iter().enumerate().map(|(i, &(name, ty, bits))| {
+        let at_name = explain(name);
+        let at_type = explain(ty);
+        let at_bits = explain(bits);
         quote! {
             if DIFF.is_at_field(#i) {
                 match DIFF {
                     #cmp::Difference::FieldName(_) | #cmp::Difference::Extra(_) => #at_name,
+                    #cmp::Difference::FieldBits(_) => #at_bits,
                     _ => #at_type,
                 }
             }
@@ -94,7 +110,9 @@ pub fn checks(entry: &Entry, krate: &syn::Path) -> TokenStream {
             const DIFF: #cmp::Difference = #cmp::first_difference(OURS, THEIRS);
             #(#per_field)*
             match DIFF {
-                #cmp::Difference::StructName => #at_struct_name,
+                #cmp::Difference::StructName
+                | #cmp::Difference::StructKind
+                | #cmp::Difference::StructAlign => #at_struct_name,
                 #cmp::Difference::Missing(_) | #cmp::Difference::StructSize => #at_attr,
                 _ => {}
             }

@@ -4,7 +4,8 @@
 
 use syn::spanned::Spanned;
 
-use crate::ast::Entry;
+use crate::ast::{Entry, Field, Shape};
+use crate::attr::BitsAttr;
 use crate::ctxt::Ctxt;
 
 pub fn check(cx: &mut Ctxt, entry: &Entry) {
@@ -20,6 +21,7 @@ pub fn check(cx: &mut Ctxt, entry: &Entry) {
         for f in fields {
             check_type(cx, f.ty);
         }
+        check_fields(cx, entry, fields);
     }
     if let Some(lit) = &entry.attrs.name {
         let n = lit.value();
@@ -71,23 +73,225 @@ fn check_repr(cx: &mut Ctxt, entry: &Entry) {
         cx.error_at(
             *span,
             format!(
-                "#[repr({what})] changes the layout: KhoEntry needs exactly #[repr(C, packed)]"
+                "#[repr({what})] changes the layout: KhoEntry needs #[repr(C)] (a C struct, \
+                 naturally aligned), #[repr(C, packed)] (a __packed struct) or \
+                 #[repr(C, align(N))] (__aligned(N))"
             ),
         );
-    } else if !(r.c && r.packed) {
-        let add = match (r.c, r.packed) {
-            (false, false) => "#[repr(C, packed)]",
-            (true, false) => "`packed` to #[repr(C)]",
-            _ => "`C` to #[repr(packed)]",
+    } else if !r.c {
+        let add = if r.packed {
+            "`C` to #[repr(packed)]"
+        } else {
+            "#[repr(C)] (or #[repr(C, packed)] for a __packed struct)"
         };
         cx.error(
             entry.ident,
             format!(
-                "KhoEntry needs #[repr(C, packed)]: add {add} so that the layout has no padding \
-                 and matches the kernel's __packed struct"
+                "KhoEntry needs C's layout: add {add} so that the fields are where the \
+                 kernel's C declaration puts them"
             ),
         );
     }
+    if let Some(n) = &r.align {
+        let ok = n
+            .base10_parse::<u64>()
+            .is_ok_and(|n| n.is_power_of_two() && n <= 4096);
+        if !ok {
+            cx.error(
+                n,
+                "align(N) needs a power of two of at most 4096 (one page)",
+            );
+        }
+    }
+}
+
+/// Bit fields, flexible arrays and union members: what the macro can see.
+/// Type facts it cannot (an alias's width) are proven in the expansion.
+fn check_fields(cx: &mut Ctxt, entry: &Entry, fields: &[Field]) {
+    let mut names: Vec<String> = fields.iter().map(|f| unraw(f.ident)).collect();
+    let last = fields.len().saturating_sub(1);
+    for (i, f) in fields.iter().enumerate() {
+        let a = &f.attrs;
+        if entry.shape == Shape::Union {
+            if let Some(b) = &a.bits {
+                cx.error_at(
+                    b.span,
+                    "bit fields in a union are not supported: declare them in a struct \
+                     that is a member of the union",
+                );
+            }
+            if let Some(span) = a.flex {
+                cx.error_at(
+                    span,
+                    "a union has no flexible array member: it is a struct's last field",
+                );
+            }
+            continue;
+        }
+        if let Some(b) = &a.bits {
+            if let Some(span) = a.flex {
+                cx.error_at(
+                    span,
+                    "a field is either bit-field storage or a flexible array, not both",
+                );
+            }
+            check_bits(cx, f, b, &mut names);
+        }
+        match a.flex {
+            Some(span) => {
+                if f.flex_elem().is_none() {
+                    cx.error(
+                        f.ty,
+                        "`flex` needs a zero-length array `[T; 0]`: the elements follow the \
+                         struct, outside its size",
+                    );
+                }
+                if i != last {
+                    cx.error_at(
+                        span,
+                        "a flexible array member must be the last field (C allows it only there)",
+                    );
+                }
+                // Without `count` the accessors take the count as an
+                // argument (C may keep it elsewhere, or nowhere).
+                if let Some(count) = &a.count {
+                    check_count(cx, fields, f, count);
+                }
+            }
+            None => {
+                if let Some(count) = &a.count {
+                    cx.error(
+                        count,
+                        "`count` belongs with `flex`: #[kho(flex, count = field)]",
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn check_count(cx: &mut Ctxt, fields: &[Field], flex: &Field, count: &syn::Ident) {
+    let want = unraw(count);
+    match fields.iter().find(|g| unraw(g.ident) == want) {
+        None => cx.error(
+            count,
+            format!("`count = {want}` names no field of this struct: name the integer field that holds the length"),
+        ),
+        Some(g) if std::ptr::eq(g, flex) => {
+            cx.error(count, "a flexible array cannot count itself: name the integer field that holds its length")
+        }
+        Some(g) if g.attrs.bits.is_some() => cx.error(
+            count,
+            format!("`{want}` is bit-field storage: a count is a whole unsigned integer field"),
+        ),
+        Some(g) => {
+            // A primitive is judged here; an alias (`type Count = u32`)
+            // by the expansion's `FlexCount` bound.
+            let refused = match simple_ident(g.ty) {
+                Some(ty) => PRIMS.contains(&ty.as_str()) && !UNSIGNED.iter().any(|(n, _)| *n == ty),
+                None => !matches!(g.ty, syn::Type::Path(_)),
+            };
+            if refused {
+                cx.error(
+                    count,
+                    format!("`{want}` is not an unsigned integer field: a count is u8, u16, u32 or u64"),
+                );
+            }
+        }
+    }
+}
+
+/// Rust's primitive names that can be a field type.
+const PRIMS: [&str; 12] = [
+    "u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "u128", "i128", "usize", "isize",
+];
+
+const UNSIGNED: [(&str, u32); 4] = [("u8", 8), ("u16", 16), ("u32", 32), ("u64", 64)];
+
+fn check_bits(cx: &mut Ctxt, f: &Field, b: &BitsAttr, names: &mut Vec<String>) {
+    // The storage type's width when it is written as a primitive; an
+    // alias is checked by the expansion's `BitStorage` bound and consts.
+    let storage = match simple_ident(f.ty) {
+        Some(n) if ["i8", "i16", "i32", "i64"].contains(&n.as_str()) => {
+            cx.error(
+                f.ty,
+                format!(
+                    "bit-field storage must be unsigned: {n} would make each getter's sign \
+                     depend on its width; use u{} (as the kernel's u64 pfn:52 does)",
+                    &n[1..]
+                ),
+            );
+            None
+        }
+        Some(n) => UNSIGNED.iter().find(|(u, _)| *u == n).map(|(_, w)| *w),
+        None => {
+            if !matches!(f.ty, syn::Type::Path(_)) {
+                cx.error(
+                    f.ty,
+                    "bit fields need an unsigned integer storage field (u8, u16, u32 or u64)",
+                );
+            }
+            None
+        }
+    };
+    if b.fields.is_empty() {
+        cx.error_at(
+            b.span,
+            "`bits()` lists no bit field: `bits(pfn = 52, flags = 12)`",
+        );
+    }
+    let mut total: u64 = 0;
+    for d in &b.fields {
+        let name = unraw(&d.ident);
+        if names.contains(&name) {
+            cx.error(
+                &d.ident,
+                format!("bit field `{name}` has the name of another field or bit field: each name is a field of the C struct"),
+            );
+        } else {
+            names.push(name.clone());
+        }
+        match d.width() {
+            Some(0) => cx.error(
+                &d.width,
+                format!("bit field `{name}` has width 0: a named bit field is at least 1 bit"),
+            ),
+            Some(w) => {
+                total += u64::from(w);
+                if let Some(sw) = storage {
+                    if w > sw {
+                        cx.error(
+                            &d.width,
+                            format!("bit field `{name}` is {w} bits wide, more than its {sw}-bit storage type"),
+                        );
+                    }
+                }
+            }
+            None => cx.error(&d.width, "a bit width is a number of bits"),
+        }
+    }
+    if let Some(sw) = storage {
+        if total > u64::from(sw) && b.fields.iter().all(|d| d.width().is_some_and(|w| w <= sw)) {
+            cx.error_at(
+                b.span,
+                format!("these bit fields take {total} bits, more than the {sw} of their storage type: split them over two storage fields"),
+            );
+        }
+    }
+}
+
+/// The type's name when it is a bare identifier (`u64`).
+fn simple_ident(ty: &syn::Type) -> Option<String> {
+    match ty {
+        syn::Type::Path(p) if p.qself.is_none() => p.path.get_ident().map(|i| i.to_string()),
+        syn::Type::Paren(p) => simple_ident(&p.elem),
+        syn::Type::Group(g) => simple_ident(&g.elem),
+        _ => None,
+    }
+}
+
+pub fn unraw(i: &syn::Ident) -> String {
+    syn::ext::IdentExt::unraw(i).to_string()
 }
 
 /// Rejects, with a reason and a fix, the types that can never cross a kexec.

@@ -10,14 +10,19 @@
 use crate::{layout_fingerprint, Struct, StructRef, Ty};
 
 /// The first difference between two layouts, in the order a reader meets
-/// them: the struct's name, then each field's name, offset, size and type,
-/// then a field one side has and the other does not.
+/// them: the struct's name, kind (struct or union) and alignment (with
+/// `packed`), then each field's name, offset, size, type and bits, then a
+/// field one side has and the other does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Difference {
     /// The layouts are the same.
     Same,
     /// The structs' ABI names differ.
     StructName,
+    /// One is a struct, the other a union.
+    StructKind,
+    /// The alignments differ, or one is packed and the other not.
+    StructAlign,
     /// Field `.0` has another name on the other side.
     FieldName(usize),
     /// Field `.0` is at another offset on the other side.
@@ -25,8 +30,12 @@ pub enum Difference {
     /// Field `.0` has another size on the other side.
     FieldSize(usize),
     /// Field `.0` has another type on the other side (same size: `i64`
-    /// for `u64`, or a nested struct whose own layout differs).
+    /// for `u64`, a pointer to another struct, a flexible array of another
+    /// element, or a nested struct whose own layout differs).
     FieldType(usize),
+    /// Field `.0` is a bit field with other bits on the other side, or a
+    /// bit field on one side only.
+    FieldBits(usize),
     /// The first layout has field `.0`; the other ends before it.
     Extra(usize),
     /// The other layout has field `.0`; the first ends before it.
@@ -45,17 +54,23 @@ impl Difference {
             | Difference::FieldOffset(i)
             | Difference::FieldSize(i)
             | Difference::FieldType(i)
+            | Difference::FieldBits(i)
             | Difference::Extra(i) => i == index,
             _ => false,
         }
     }
 
     /// Whether the difference is not at any field of the first layout: the
-    /// struct's name or size, or a field only the other layout has.
+    /// struct's name, kind, alignment or size, or a field only the other
+    /// layout has.
     pub const fn is_at_struct(self) -> bool {
         matches!(
             self,
-            Difference::StructName | Difference::Missing(_) | Difference::StructSize
+            Difference::StructName
+                | Difference::StructKind
+                | Difference::StructAlign
+                | Difference::Missing(_)
+                | Difference::StructSize
         )
     }
 }
@@ -66,13 +81,17 @@ pub const fn str_eq(a: &str, b: &str) -> bool {
 }
 
 /// Whether two field types are the same: the same primitive, arrays of the
-/// same length of the same type, or structs with the same layout (compared
-/// by fingerprint, which covers the name and every nested field; by name
-/// when a struct is known only by name or index, as in a lock text).
+/// same length of the same type, flexible arrays of the same type, KHOSER
+/// pointers to the same struct (by name: a pointer does not hold its
+/// target's layout), or structs with the same layout (compared by
+/// fingerprint, which covers the name and every nested field; by name when
+/// a struct is known only by name or index, as in a lock text).
 pub const fn same_type(a: &Ty<'_>, b: &Ty<'_>) -> bool {
     match (a, b) {
         (Ty::Prim(a), Ty::Prim(b)) => *a as u8 == *b as u8,
         (Ty::Array(a, n), Ty::Array(b, m)) => n.value == m.value && same_type(a.get(), b.get()),
+        (Ty::Flex(a), Ty::Flex(b)) => same_type(a.get(), b.get()),
+        (Ty::Ptr(a), Ty::Ptr(b)) => str_eq(a.as_str(), b.as_str()),
         (Ty::Struct(a), Ty::Struct(b)) => match (a, b) {
             (StructRef::Ref(a), StructRef::Ref(b)) => {
                 layout_fingerprint(a) == layout_fingerprint(b)
@@ -87,6 +106,12 @@ pub const fn same_type(a: &Ty<'_>, b: &Ty<'_>) -> bool {
 pub const fn first_difference(ours: &Struct<'_>, theirs: &Struct<'_>) -> Difference {
     if !str_eq(ours.name.as_str(), theirs.name.as_str()) {
         return Difference::StructName;
+    }
+    if ours.kind as u8 != theirs.kind as u8 {
+        return Difference::StructKind;
+    }
+    if ours.align != theirs.align || ours.packed != theirs.packed {
+        return Difference::StructAlign;
     }
     let (a_fields, b_fields) = (ours.fields.as_slice(), theirs.fields.as_slice());
     let mut i = 0;
@@ -103,6 +128,14 @@ pub const fn first_difference(ours: &Struct<'_>, theirs: &Struct<'_>) -> Differe
         }
         if !same_type(&a.ty, &b.ty) {
             return Difference::FieldType(i);
+        }
+        let same_bits = match (a.bits, b.bits) {
+            (None, None) => true,
+            (Some(x), Some(y)) => x.first == y.first && x.width == y.width,
+            _ => false,
+        };
+        if !same_bits {
+            return Difference::FieldBits(i);
         }
         i += 1;
     }
@@ -180,8 +213,14 @@ impl Message {
         }
     }
 
-    /// The type as the canonical text writes it: `u64`, `u8[2][3]`.
+    /// The type as the canonical text writes it: `u64`, `u8[2][3]`,
+    /// `khoser_ptr<chunk>`, `pci_dev_ser[]`.
     const fn ty(mut self, ty: &Ty<'_>) -> Self {
+        match ty {
+            Ty::Ptr(to) => return self.push("khoser_ptr<").push(to.as_str()).push(">"),
+            Ty::Flex(elem) => return self.ty(elem.get()).push("[]"),
+            _ => {}
+        }
         self = self.push(ty.base_name());
         let mut ty = ty;
         while let Ty::Array(elem, n) = ty {
@@ -202,6 +241,31 @@ impl Message {
             .num(f.offset)
             .push(")")
     }
+
+    /// `bits 0:52`, or `no bits`.
+    const fn bits(self, bits: Option<crate::Bits>) -> Self {
+        match bits {
+            Some(b) => self
+                .push("bits ")
+                .num(b.first as usize)
+                .push(":")
+                .num(b.width as usize),
+            None => self.push("not a bit field"),
+        }
+    }
+
+    /// `struct, align 8` / `union, packed`.
+    const fn shape(self, s: &Struct<'_>) -> Self {
+        let m = self.push(match s.kind {
+            crate::Kind::Struct => "a struct",
+            crate::Kind::Union => "a union",
+        });
+        if s.packed {
+            m.push(", packed, align ").num(s.align)
+        } else {
+            m.push(", align ").num(s.align)
+        }
+    }
 }
 
 /// Why `ours` is not the layout of `theirs`, the type named `theirs_name`
@@ -220,7 +284,8 @@ pub const fn explain(
         Difference::FieldName(i)
         | Difference::FieldOffset(i)
         | Difference::FieldSize(i)
-        | Difference::FieldType(i) => {
+        | Difference::FieldType(i)
+        | Difference::FieldBits(i) => {
             i < ours.fields.as_slice().len() && i < theirs.fields.as_slice().len()
         }
         Difference::Extra(i) => i < ours.fields.as_slice().len(),
@@ -244,6 +309,23 @@ pub const fn explain(
             .push("`: rename it or add #[kho(name = \"")
             .push(theirs.name.as_str())
             .push("\")]"),
+        Difference::StructKind | Difference::StructAlign => m
+            .push("this struct is ")
+            .shape(ours)
+            .push(", but `")
+            .push(theirs_name)
+            .push("` is ")
+            .shape(theirs),
+        Difference::FieldBits(i) => m
+            .push("field `")
+            .push(field[i].name.as_str())
+            .push("` differs from `")
+            .push(theirs_name)
+            .push("`: ")
+            .bits(field[i].bits)
+            .push(" here and ")
+            .bits(other[i].bits)
+            .push(" there"),
         Difference::FieldName(i) => m
             .push("field `")
             .push(field[i].name.as_str())
@@ -315,6 +397,122 @@ pub const fn explain_compatible(ours: &str, theirs: &str, theirs_name: &str) -> 
         .push("`'s, \"")
         .push(theirs)
         .push("\"")
+}
+
+/// Where [`crate::place::place_into`] puts one member: offset, size, bits.
+pub type Placement = (usize, usize, Option<crate::Bits>);
+
+const fn same_bits(a: Option<crate::Bits>, b: Option<crate::Bits>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => x.first == y.first && x.width == y.width,
+        _ => false,
+    }
+}
+
+/// The first field of `layout` (a layout the compiler placed, as the
+/// derive writes it) that is not where C's rules put it (`placed`, one per
+/// field), if any: the derive's proof that a `#[repr(C)]` struct with bit
+/// fields is the kernel's.
+pub const fn first_misplaced(layout: &Struct<'_>, placed: &[Placement]) -> Option<usize> {
+    let fields = layout.fields.as_slice();
+    let mut i = 0;
+    while i < fields.len() {
+        if i >= placed.len() {
+            return Some(i);
+        }
+        let (offset, size, bits) = placed[i];
+        let f = &fields[i];
+        if f.offset != offset || f.size != size || !same_bits(f.bits, bits) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Why field `i` of `layout` is not at `placed[i]`, C's place for it.
+pub const fn explain_misplaced(layout: &Struct<'_>, placed: &[Placement], i: usize) -> Message {
+    let fields = layout.fields.as_slice();
+    let m = Message::new();
+    if i >= fields.len() || i >= placed.len() {
+        return m.push("a field is not where C puts it");
+    }
+    let f = &fields[i];
+    let (offset, size, bits) = placed[i];
+    let m = m
+        .push("field `")
+        .push(f.name.as_str())
+        .push("` is not where C puts it: C places it at offset ")
+        .num(offset)
+        .push(" size ")
+        .num(size)
+        .push(", ")
+        .bits(bits)
+        .push("; here it is at offset ")
+        .num(f.offset)
+        .push(" size ")
+        .num(f.size)
+        .push(", ")
+        .bits(f.bits);
+    if bits.is_some() || f.bits.is_some() {
+        m.push(
+            " (C starts a bit field at the next free bit, inside the unit before it when it \
+             fits: declare the bits that share a unit in one #[kho(bits(..))] storage field)",
+        )
+    } else {
+        m
+    }
+}
+
+/// Why `layout` (as the compiler placed it) is not `size` bytes aligned to
+/// `align`, as C's rules give.
+pub const fn explain_size(layout: &Struct<'_>, size: usize, align: usize) -> Message {
+    Message::new()
+        .push("`")
+        .push(layout.name.as_str())
+        .push("` is not C's layout: C gives size ")
+        .num(size)
+        .push(" align ")
+        .num(align)
+        .push(", here it is size ")
+        .num(layout.size)
+        .push(" align ")
+        .num(layout.align)
+}
+
+/// Why C's rules refuse `layout`'s members.
+pub const fn explain_place_error(layout: &Struct<'_>, e: crate::place::PlaceError) -> Message {
+    use crate::place::PlaceError;
+    let fields = layout.fields.as_slice();
+    let mut m = Message::new();
+    if let Some(i) = e.index() {
+        if i < fields.len() {
+            m = m.push("field `").push(fields[i].name.as_str()).push("`: ");
+        }
+    }
+    match e {
+        PlaceError::Overflow => m.push("the size overflows"),
+        PlaceError::BadAlign { align, .. } => m
+            .push("alignment ")
+            .num(align)
+            .push(" is not a power of two"),
+        PlaceError::BitWidth { width, max, .. } => m
+            .push("a bit field ")
+            .num(width as usize)
+            .push(" bits wide does not fit its ")
+            .num(max)
+            .push("-bit type"),
+        PlaceError::BitType { size, .. } => m
+            .push("a bit field's type must be an integer of 1, 2, 4 or 8 bytes, not ")
+            .num(size),
+        PlaceError::Straddle { bit, .. } => m.push("at bit ").num(bit).push(
+            " of a packed struct, no storage unit of its type holds it whole inside the struct",
+        ),
+        PlaceError::FlexNotLast { .. } => {
+            m.push("a flexible array member must be the last member of a struct")
+        }
+    }
 }
 
 #[cfg(test)]
@@ -463,6 +661,104 @@ mod tests {
             &Ty::Array(Node::Ref(&U64), Len::new(2)),
             &Ty::Array(Node::Ref(&U64), Len::new(3))
         ));
+    }
+
+    #[test]
+    fn kind_alignment_bits_pointers_and_flex_are_compared() {
+        use crate::Kind;
+        const BITS52: &[Field<'static>] = &[
+            Field::bit_field("pfn", 0, 8, U64, 0, 52),
+            Field::bit_field("flags", 0, 8, U64, 52, 12),
+        ];
+        const BITS51: &[Field<'static>] = &[
+            Field::bit_field("pfn", 0, 8, U64, 0, 51),
+            Field::bit_field("flags", 0, 8, U64, 51, 13),
+        ];
+        let a = Struct::packed("folio", 8, BITS52);
+        let b = Struct::packed("folio", 8, BITS51);
+        let d = first_difference(&b, &a);
+        assert_eq!(d, Difference::FieldBits(0));
+        assert!(d.is_at_field(0));
+        assert_eq!(
+            explain(&b, &a, "F", d).as_str(),
+            "field `pfn` differs from `F`: bits 0:51 here and bits 0:52 there"
+        );
+        // The same fields, not packed: alignment 8.
+        let aligned = Struct {
+            align: 8,
+            packed: false,
+            ..Struct::packed("folio", 8, BITS52)
+        };
+        let d = first_difference(&a, &aligned);
+        assert_eq!(d, Difference::StructAlign);
+        assert!(d.is_at_struct());
+        assert_eq!(
+            explain(&a, &aligned, "F", d).as_str(),
+            "this struct is a struct, packed, align 1, but `F` is a struct, align 8"
+        );
+        let union = Struct {
+            kind: Kind::Union,
+            ..Struct::packed("folio", 8, BITS52)
+        };
+        assert_eq!(first_difference(&a, &union), Difference::StructKind);
+        // A pointer's target and a flexible array's element are the type.
+        assert!(same_type(&Ty::Ptr("a".into()), &Ty::Ptr("a".into())));
+        assert!(!same_type(&Ty::Ptr("a".into()), &Ty::Ptr("b".into())));
+        assert!(!same_type(&Ty::Ptr("a".into()), &U64));
+        assert!(same_type(
+            &Ty::Flex(Node::Ref(&U64)),
+            &Ty::Flex(Node::Ref(&U64))
+        ));
+        assert!(!same_type(
+            &Ty::Flex(Node::Ref(&U64)),
+            &Ty::Flex(Node::Ref(&I64))
+        ));
+        assert!(!same_type(
+            &Ty::Flex(Node::Ref(&U64)),
+            &Ty::Array(Node::Ref(&U64), Len::new(0))
+        ));
+    }
+
+    #[test]
+    fn placement_differences_are_explained() {
+        use crate::place::{place, Member};
+        use crate::Kind;
+        // struct { u8 a; u64 b:4; }: C puts b in the unit at offset 0.
+        const FIELDS: &[Field<'static>] = &[
+            f("a", 0, 1, Ty::Prim(Prim::U8)),
+            Field::bit_field("b", 8, 8, U64, 0, 4),
+        ];
+        let ours = Struct {
+            align: 8,
+            packed: false,
+            ..Struct::packed("e", 16, FIELDS)
+        };
+        let c = place(
+            Kind::Struct,
+            false,
+            None,
+            &[Member::plain(1, 1), Member::bit_field(8, 4)],
+        )
+        .unwrap();
+        assert_eq!(first_misplaced(&ours, &c.fields), Some(1));
+        let m = explain_misplaced(&ours, &c.fields, 1);
+        assert!(
+            m.as_str().starts_with(
+                "field `b` is not where C puts it: C places it at offset 0 size 8, bits 8:4; here it is at offset 8 size 8, bits 0:4 (C starts"
+            ),
+            "{}",
+            m.as_str()
+        );
+        assert_eq!(
+            explain_size(&ours, c.size, c.align).as_str(),
+            "`e` is not C's layout: C gives size 8 align 8, here it is size 16 align 8"
+        );
+        assert_eq!(first_misplaced(&ours, &c.fields[..1]), Some(1));
+        let err = place(Kind::Struct, false, None, &[Member::bit_field(4, 33)]).unwrap_err();
+        assert_eq!(
+            explain_place_error(&Struct::packed("e", 4, &FIELDS[..1]), err).as_str(),
+            "field `a`: a bit field 33 bits wide does not fit its 32-bit type"
+        );
     }
 
     #[test]

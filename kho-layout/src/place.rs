@@ -186,9 +186,31 @@ impl PlaceError {
     }
 }
 
-fn round_up(n: usize, to: usize) -> Option<usize> {
+const fn round_up(n: usize, to: usize) -> Option<usize> {
     // `to` is a power of two, checked by the caller.
-    Some(n.checked_add(to - 1)? & !(to - 1))
+    match n.checked_add(to - 1) {
+        Some(n) => Some(n & !(to - 1)),
+        None => None,
+    }
+}
+
+/// `Option<T>` to `Result<T, PlaceError::Overflow>`, in a `const fn`.
+macro_rules! or_overflow {
+    ($e:expr) => {
+        match $e {
+            Some(v) => v,
+            None => return Err(PlaceError::Overflow),
+        }
+    };
+}
+
+/// A bit count as `u16`, or the overflow error.
+const fn to_u16(n: usize) -> Result<u16, PlaceError> {
+    if n > u16::MAX as usize {
+        Err(PlaceError::Overflow)
+    } else {
+        Ok(n as u16)
+    }
 }
 
 /// Places `members` as C does (see the module docs). `align_attr` is an
@@ -199,17 +221,38 @@ pub fn place(
     align_attr: Option<usize>,
     members: &[Member],
 ) -> Result<Placed, PlaceError> {
-    let overflow = |_| PlaceError::Overflow;
-    let mut fields = Vec::with_capacity(members.len());
+    let mut fields = alloc::vec![(0, 0, None); members.len()];
+    let (size, align) = place_into(kind, packed, align_attr, members, &mut fields)?;
+    Ok(Placed {
+        fields,
+        size,
+        align,
+    })
+}
+
+/// [`place`] in a `const fn`, for the derive's compile-time proofs: the
+/// same rules (this is their one implementation; `place` calls it), with
+/// each member's (offset, size, bits) written to `out[i]` and the struct's
+/// `(size, align)` returned. `out` must have at least `members.len()`
+/// entries (else [`PlaceError::Overflow`]).
+pub const fn place_into(
+    kind: Kind,
+    packed: bool,
+    align_attr: Option<usize>,
+    members: &[Member],
+    out: &mut [(usize, usize, Option<Bits>)],
+) -> Result<(usize, usize), PlaceError> {
+    if out.len() < members.len() {
+        return Err(PlaceError::Overflow);
+    }
+    let is_union = matches!(kind, Kind::Union);
     let mut align = 1usize;
     // The next free bit (structs) and the largest member's end (unions).
     let mut bit = 0usize;
     let mut end = 0usize;
-    // Bit fields of a packed struct: (member, storage unit size, first bit
-    // from the start of the struct), given their unit once the size is
-    // known.
-    let mut packed_bits = Vec::new();
-    for (index, m) in members.iter().enumerate() {
+    let mut index = 0;
+    while index < members.len() {
+        let m = members[index];
         if m.bits.is_some() && !matches!(m.size, 1 | 2 | 4 | 8) {
             return Err(PlaceError::BitType {
                 index,
@@ -223,69 +266,81 @@ pub fn place(
             });
         }
         let member_align = if packed { 1 } else { m.align };
-        if m.flex && (index + 1 != members.len() || kind == Kind::Union) {
+        if m.flex && (index + 1 != members.len() || is_union) {
             return Err(PlaceError::FlexNotLast { index });
+        }
+        if align < member_align {
+            align = member_align;
         }
         match m.bits {
             Some(width) => {
                 let unit_bits = m.size * 8;
-                if width == 0 || usize::from(width) > unit_bits {
+                if width == 0 || width as usize > unit_bits {
                     return Err(PlaceError::BitWidth {
                         index,
                         width,
                         max: unit_bits,
                     });
                 }
-                let width = usize::from(width);
-                align = align.max(member_align);
-                let at = match kind {
-                    Kind::Union => 0,
-                    Kind::Struct if packed => bit,
-                    Kind::Struct => {
-                        // Never straddle a unit of its type.
-                        let last = bit.checked_add(width - 1).ok_or(PlaceError::Overflow)?;
-                        if bit / unit_bits == last / unit_bits {
-                            bit
-                        } else {
-                            round_up(bit, unit_bits).ok_or(PlaceError::Overflow)?
-                        }
+                let width = width as usize;
+                let at = if is_union {
+                    0
+                } else if packed {
+                    bit
+                } else {
+                    // Never straddle a unit of its type.
+                    let last = or_overflow!(bit.checked_add(width - 1));
+                    if bit / unit_bits == last / unit_bits {
+                        bit
+                    } else {
+                        or_overflow!(round_up(bit, unit_bits))
                     }
                 };
-                let stop = at.checked_add(width).ok_or(PlaceError::Overflow)?;
-                if packed && kind == Kind::Struct {
-                    packed_bits.push((index, m.size, at));
-                    fields.push((0, m.size, None));
+                let stop = or_overflow!(at.checked_add(width));
+                if packed && !is_union {
+                    // Its unit is chosen once the size is known (below);
+                    // until then the slot holds its first bit.
+                    out[index] = (at, m.size, None);
                 } else {
                     let unit = at / unit_bits * m.size;
-                    let first = u16::try_from(at % unit_bits).map_err(overflow)?;
+                    let first = match to_u16(at % unit_bits) {
+                        Ok(v) => v,
+                        Err(e) => return Err(e),
+                    };
                     let bits = Bits {
                         first,
-                        width: u16::try_from(width).map_err(overflow)?,
+                        width: width as u16,
                     };
-                    fields.push((unit, m.size, Some(bits)));
+                    out[index] = (unit, m.size, Some(bits));
                 }
-                match kind {
-                    Kind::Struct => bit = stop,
-                    Kind::Union => end = end.max(stop.div_ceil(8)),
+                if is_union {
+                    let e = stop.div_ceil(8);
+                    if end < e {
+                        end = e;
+                    }
+                } else {
+                    bit = stop;
                 }
             }
             None => {
-                align = align.max(member_align);
                 let size = if m.flex { 0 } else { m.size };
-                let offset = match kind {
-                    Kind::Union => 0,
-                    Kind::Struct => {
-                        round_up(bit.div_ceil(8), member_align).ok_or(PlaceError::Overflow)?
-                    }
+                let offset = if is_union {
+                    0
+                } else {
+                    or_overflow!(round_up(bit.div_ceil(8), member_align))
                 };
-                let stop = offset.checked_add(size).ok_or(PlaceError::Overflow)?;
-                fields.push((offset, size, None));
-                match kind {
-                    Kind::Struct => bit = stop.checked_mul(8).ok_or(PlaceError::Overflow)?,
-                    Kind::Union => end = end.max(stop),
+                let stop = or_overflow!(offset.checked_add(size));
+                out[index] = (offset, size, None);
+                if is_union {
+                    if end < stop {
+                        end = stop;
+                    }
+                } else {
+                    bit = or_overflow!(stop.checked_mul(8));
                 }
             }
         }
+        index += 1;
     }
     if let Some(a) = align_attr {
         if !a.is_power_of_two() {
@@ -294,43 +349,53 @@ pub fn place(
                 align: a,
             });
         }
-        align = align.max(a);
+        if align < a {
+            align = a;
+        }
     }
-    let used = match kind {
-        Kind::Struct => bit.div_ceil(8),
-        Kind::Union => end,
-    };
-    let size = round_up(used, align).ok_or(PlaceError::Overflow)?;
-    for (index, unit_size, at) in packed_bits {
-        let width = members[index].bits.map_or(0, usize::from);
-        let unit_bits = unit_size * 8;
-        // The unit of its type aligned to its size if that holds it (what
-        // the same field would use in a struct that is not packed), else
-        // the unit starting at its first byte.
-        let aligned = at / unit_bits * unit_size;
-        let byte = at / 8;
-        let fits = |unit: usize| {
-            let first = at - unit * 8;
-            first + width <= unit_bits && unit + unit_size <= size
-        };
-        let unit = if fits(aligned) {
-            aligned
-        } else if fits(byte) {
-            byte
-        } else {
-            return Err(PlaceError::Straddle { index, bit: at });
-        };
-        let bits = Bits {
-            first: u16::try_from(at - unit * 8).map_err(overflow)?,
-            width: u16::try_from(width).map_err(overflow)?,
-        };
-        fields[index] = (unit, unit_size, Some(bits));
+    let used = if is_union { end } else { bit.div_ceil(8) };
+    let size = or_overflow!(round_up(used, align));
+    if packed && !is_union {
+        let mut index = 0;
+        while index < members.len() {
+            if let Some(width) = members[index].bits {
+                let width = width as usize;
+                let (at, unit_size, _) = out[index];
+                let unit_bits = unit_size * 8;
+                // The unit of its type aligned to its size if that holds it
+                // (what the same field would use in a struct that is not
+                // packed), else the unit starting at its first byte.
+                let aligned = at / unit_bits * unit_size;
+                let byte = at / 8;
+                let unit = if unit_fits(aligned, at, width, unit_size, size) {
+                    aligned
+                } else if unit_fits(byte, at, width, unit_size, size) {
+                    byte
+                } else {
+                    return Err(PlaceError::Straddle { index, bit: at });
+                };
+                let first = match to_u16(at - unit * 8) {
+                    Ok(v) => v,
+                    Err(e) => return Err(e),
+                };
+                let bits = Bits {
+                    first,
+                    width: width as u16,
+                };
+                out[index] = (unit, unit_size, Some(bits));
+            }
+            index += 1;
+        }
     }
-    Ok(Placed {
-        fields,
-        size,
-        align,
-    })
+    Ok((size, align))
+}
+
+/// Whether the unit of `unit_size` bytes at byte `unit` holds bits `at ..
+/// at + width` (from the struct's start) and lies inside a struct of
+/// `size` bytes.
+const fn unit_fits(unit: usize, at: usize, width: usize, unit_size: usize, size: usize) -> bool {
+    let first = at - unit * 8;
+    first + width <= unit_size * 8 && unit + unit_size <= size
 }
 
 #[cfg(test)]

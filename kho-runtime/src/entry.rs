@@ -4,8 +4,9 @@ use crate::layout::{Len, Node, Prim, StructLayout, StructRef, Ty};
 use crate::{Error, PhysAddr, Result};
 
 /// A fixed-size, endian-native value that can cross a kexec: an integer of
-/// explicit width, a [`PhysAddr`], a fixed array of such values, or a packed
-/// struct made of them.
+/// explicit width, a [`PhysAddr`], a [`PhysPtr<T>`](crate::PhysPtr), a
+/// fixed array of such values, or a C struct or union made of them
+/// (`#[derive(KhoEntry)]` on `#[repr(C)]`, packed or not).
 ///
 /// Conversion is field by field with safe code; there is no transmute, so
 /// any byte pattern read from preserved memory is a valid value.
@@ -19,11 +20,18 @@ use crate::{Error, PhysAddr, Result};
     note = "fields of a KHO entry are u8..u64, i8..i64, kho::PhysAddr, kho::PhysPtr<T>, kho::CharArray<N>, fixed arrays of them, or #[derive(KhoEntry)] structs"
 )]
 pub trait AbiField: Copy {
-    /// Size in bytes, with no padding: `write_to` writes and `read_from`
-    /// reads exactly this many.
+    /// Size in bytes, C's `sizeof` (a struct's padding included, a
+    /// flexible array member excluded): `write_to` writes and `read_from`
+    /// reads exactly this many, padding written as zeros.
     const FIELD_SIZE: usize;
     /// The type in the layout model.
     const TYPE: Ty<'static>;
+    /// The type's name in the layout: a struct's ABI name
+    /// (`kho_vmalloc_chunk`), a primitive's (`u64`). What a
+    /// [`PhysPtr<Self>`](crate::PhysPtr) records as its target, without
+    /// evaluating `TYPE` (so two structs may point at each other).
+    /// Provided from `TYPE`; the derive writes the name itself.
+    const TYPE_NAME: &'static str = const { &Self::TYPE }.base_name();
     /// Writes the value into `out[..FIELD_SIZE]`.
     fn write_to(&self, out: &mut [u8]);
     /// Reads a value from `bytes[..FIELD_SIZE]`.
@@ -78,7 +86,7 @@ impl<T: AbiField, const N: usize> AbiField for [T; N] {
     }
 }
 
-/// A packed struct stored as one entry of a block set: the one trait that
+/// A struct stored as one entry of a block set: the one trait that
 /// says everything about an entry type, so `<T as KhoEntry>::SIZE`,
 /// `::COMPATIBLE`, `::LAYOUT` and `::FINGERPRINT` all work (and `T::SIZE`
 /// wherever `T: KhoEntry`, or with the trait imported).

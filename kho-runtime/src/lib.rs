@@ -44,14 +44,17 @@ extern crate alloc;
 extern crate std;
 
 mod addr;
+mod bits;
 mod block_set;
 mod entry;
 mod error;
+mod flex;
 mod memory;
 mod pages;
 mod ptr;
 mod sim;
 mod typed;
+mod union;
 
 #[cfg(feature = "std")]
 mod cache;
@@ -63,18 +66,21 @@ mod image_file;
 mod raw_image;
 
 pub use addr::PhysAddr;
+pub use bits::{BitStorage, BitsOverflow};
 pub use block_set::{count_per_block, Iter, RawBlockSet, Writer, DEFAULT_MAX_BLOCKS};
 pub use entry::{
     fingerprint_of, name_bytes, set_name, struct_layout, AbiField, BlockHeaderSer,
     KhoBlockHeaderSer, KhoEntry, HEADER_SIZE, KHO_BLOCK_COMPATIBLE,
 };
 pub use error::{ChainFault, Error, Fault, Result};
+pub use flex::{FlexArray, FlexArrayMut, FlexCount, FlexOutOfBounds};
 pub use kho_layout as layout;
 pub use kho_layout::fingerprint;
 pub use memory::{check_page_size, MemoryId, PreservedMemory, PAGE_SIZES};
 pub use ptr::{CharArray, PhysPtr};
 pub use sim::{SimMemory, SimStats, POISON};
 pub use typed::{BlockSet, Entries, Writer as TypedWriter};
+pub use union::UnionMember;
 
 #[cfg(feature = "std")]
 pub use file::{FileMemory, FileMemoryConfig, FileStats, RootRecord};

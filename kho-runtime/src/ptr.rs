@@ -4,12 +4,19 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use crate::entry::name_bytes;
-use crate::layout::{Len, Node, Prim, Ty};
+use crate::layout::{Len, Node, Prim, Str, Ty};
 use crate::{AbiField, BlockSet, Error, Fault, KhoEntry, PhysAddr, PreservedMemory, Result};
 
-/// An 8-byte physical address that says what it points at, as the
-/// kernel's `DECLARE_KHOSER_PTR` does: one `T` entry, or the head of a
-/// `BlockSet<T>`. In the layout it is a `phys_addr`.
+/// The kernel's serializable pointer, `DECLARE_KHOSER_PTR(name, struct T
+/// *)` of linux/kho/abi/kexec_handover.h: a `union { u64 phys; T *ptr; }`
+/// whose `phys` the outgoing kernel sets, as an 8-byte physical address
+/// that says what it points at (one `T`, or the head of a `BlockSet<T>`).
+///
+/// `#[repr(transparent)]` over a `u64`: size 8, alignment 8, as the C
+/// union. In the layout it is `khoser_ptr<T>` ([`Ty::Ptr`] naming `T` by
+/// [`AbiField::TYPE_NAME`]); a plain physical address with no type is a
+/// [`PhysAddr`] (`phys_addr`).
+#[repr(transparent)]
 pub struct PhysPtr<T> {
     addr: u64,
     _to: PhantomData<fn() -> T>,
@@ -101,9 +108,9 @@ impl<T: KhoEntry> PhysPtr<T> {
     }
 }
 
-impl<T: 'static> AbiField for PhysPtr<T> {
+impl<T: AbiField + 'static> AbiField for PhysPtr<T> {
     const FIELD_SIZE: usize = 8;
-    const TYPE: Ty<'static> = Ty::Prim(Prim::PhysAddr);
+    const TYPE: Ty<'static> = Ty::Ptr(Str::Ref(T::TYPE_NAME));
     fn write_to(&self, out: &mut [u8]) {
         self.addr.write_to(out)
     }

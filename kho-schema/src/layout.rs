@@ -6,14 +6,12 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use kho_layout::{fingerprint_in, format, Field, LockStruct, LockText, Str, Struct, StructRef, Ty};
+use kho_layout::{format, LockStruct, LockText, Struct, StructRef, Ty};
 
 use crate::diag::{Diags, Source};
 use crate::parse::{Compose, ConstValue};
 use crate::validate::{self, Checked};
 
-/// Largest entry of a block set: a 4 KiB block less its 16-byte header.
-pub(crate) const MAX_ENTRY_SIZE: usize = format::MAX_ENTRY_SIZE;
 /// Longest compatible string, however composed: the kernel's 48 bytes
 /// with the NUL.
 pub(crate) const MAX_COMPATIBLE: usize = format::MAX_COMPATIBLE;
@@ -55,8 +53,21 @@ pub struct Abi {
     pub c: CInfo,
     /// Constants in declaration order.
     pub constants: Vec<Constant>,
-    /// Every struct compiled with this ABI.
-    set: Arc<StructSet>,
+    /// Not released yet (`draft = true`): its layout may change without a
+    /// version bump.
+    pub draft: bool,
+    /// The SPDX license id of the generated files (`GPL-2.0` unless the
+    /// schema says otherwise).
+    pub spdx: String,
+    /// Copyright lines under the SPDX line, in order.
+    pub copyright: Vec<String>,
+    /// Every compatible macro, the main one first.
+    compatibles: Vec<Compatible>,
+    /// `[[assert]]`s in declaration order.
+    asserts: Vec<AssertDecl>,
+    /// Every struct compiled with this ABI, laid out for each of
+    /// [`PAGE_SIZES`](format::PAGE_SIZES), in that order (4 KiB first).
+    sets: Vec<Arc<StructSet>>,
     /// This ABI's structs in `set`, in declaration order.
     own: Range<usize>,
     /// [`Abi::layout_text`], made once.
@@ -89,6 +100,24 @@ pub struct Note {
     pub fingerprint: u64,
     /// Doc text of each field, in field order.
     pub field_docs: Vec<String>,
+    /// Whether the struct's layout differs between page sizes (then the
+    /// lock records it once per page size).
+    pub page_dependent: bool,
+    /// Each field's base type as the schema spells it, in field order:
+    /// `unsigned int`, `u64`, `__u32`, `kho_vmalloc` (a struct without
+    /// `struct`), `khoser_ptr<kho_vmalloc_chunk>`; the model holds the
+    /// primitive (`u32`), C keeps this spelling.
+    pub field_c_types: Vec<String>,
+    /// For a flexible array member, the integer field of the same struct
+    /// that counts its elements (`count = ".."`); `None` for other fields.
+    pub field_counts: Vec<Option<String>>,
+    /// Where each field is declared in the schema file: 1-based line and
+    /// column.
+    pub field_spans: Vec<(usize, usize)>,
+    /// Where the struct is declared (its name): 1-based line and column.
+    pub span: (usize, usize),
+    /// The compatible macro whose version covers this struct.
+    pub compatible_macro: String,
 }
 
 /// Where the C header goes and what it is called.
@@ -107,21 +136,138 @@ pub struct CInfo {
 pub struct Constant {
     /// UPPER_CASE name.
     pub name: String,
-    /// Its value.
+    /// Its value: for an `expr` constant, [`ConstValue::Int`] of its value
+    /// with 4 KiB pages (every page size's is in [`values`](Self::values));
+    /// for an external one, the value layout uses.
     pub value: ConstValue,
     /// Doc text.
     pub doc: String,
+    /// The expression as written (`expr = ".."`): C keeps it.
+    pub expr: Option<String>,
+    /// The value for each page size, `(page size, value)` in the order of
+    /// [`PAGE_SIZES`](format::PAGE_SIZES), when integer-valued (equal
+    /// when it does not depend on the page size); empty otherwise.
+    pub values: Vec<(usize, u64)>,
+    /// The header that defines it (`external = ".."`): included by the C
+    /// header, never redefined.
+    pub external: Option<String>,
+    /// Where it is declared: 1-based line and column.
+    pub span: (usize, usize),
+}
+
+impl Constant {
+    /// Whether its value differs between page sizes.
+    pub fn page_dependent(&self) -> bool {
+        self.values.windows(2).any(|w| w[0].1 != w[1].1)
+    }
+}
+
+/// One compatible-string macro of an ABI and the structs its version
+/// covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compatible {
+    /// The C macro (`MEMFD_LUO_FH_COMPATIBLE`).
+    pub macro_name: String,
+    /// The string it defines (`memfd-v1`).
+    pub value: String,
+    /// The name part of the string.
+    pub name: String,
+    /// Its version.
+    pub version: u64,
+    /// The structs it covers, in declaration order. For the main macro,
+    /// every struct no other macro lists.
+    pub structs: Vec<String>,
+    /// Whether it is the ABI's main macro (`[abi] name`/`version`,
+    /// composed with the dependencies' unless `compose = "none"`).
+    pub main: bool,
+    /// Where it is declared: 1-based line and column.
+    pub span: (usize, usize),
+}
+
+/// A `[[assert]]`: emitted as `static_assert(<expr>);`, checked by the
+/// compiler for every page size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssertDecl {
+    /// The expression as written.
+    pub expr: String,
+    /// Where it is declared: 1-based line and column.
+    pub span: (usize, usize),
 }
 
 impl Abi {
+    /// The page sizes the ABI is laid out for: [`format::PAGE_SIZES`].
+    pub fn pages(&self) -> &'static [usize] {
+        &format::PAGE_SIZES
+    }
+
+    /// The set laid out for `page` (the 4 KiB one for a page size that is
+    /// not one of [`pages`](Self::pages)).
+    fn set_for(&self, page: usize) -> &StructSet {
+        static EMPTY: StructSet = StructSet {
+            structs: Vec::new(),
+            notes: Vec::new(),
+        };
+        format::PAGE_SIZES
+            .iter()
+            .position(|&p| p == page)
+            .and_then(|i| self.sets.get(i))
+            .or(self.sets.first())
+            .map_or(&EMPTY, |s| s)
+    }
+
+    /// This ABI's structs laid out for `page`, in declaration order.
+    pub fn structs_at(&self, page: usize) -> &[Struct<'static>] {
+        self.set_for(page)
+            .structs
+            .get(self.own.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every struct compiled with this ABI, laid out for `page`.
+    pub fn set_at(&self, page: usize) -> &[Struct<'static>] {
+        &self.set_for(page).structs
+    }
+
+    /// Each struct laid out for `page` with its note (whose fingerprint is
+    /// that layout's).
+    pub fn items_at(&self, page: usize) -> impl Iterator<Item = (&Struct<'static>, &Note)> {
+        let set = self.set_for(page);
+        let own = self.own.clone();
+        set.structs
+            .get(own.clone())
+            .unwrap_or_default()
+            .iter()
+            .zip(set.notes.get(own).unwrap_or_default())
+    }
+
+    /// Every compatible macro, the main one first.
+    pub fn compatibles(&self) -> &[Compatible] {
+        &self.compatibles
+    }
+
+    /// The compatible macro that covers struct `name`.
+    pub fn compatible_of(&self, name: &str) -> Option<&Compatible> {
+        self.compatibles
+            .iter()
+            .find(|c| c.structs.iter().any(|s| s == name))
+    }
+
+    /// The `[[assert]]`s, in declaration order.
+    pub fn asserts(&self) -> &[AssertDecl] {
+        &self.asserts
+    }
+
     /// This ABI's structs, in declaration order.
     pub fn structs(&self) -> &[Struct<'static>] {
-        self.set.structs.get(self.own.clone()).unwrap_or_default()
+        self.structs_at(format::MIN_PAGE_SIZE)
     }
 
     /// The notes of [`structs`](Self::structs), in the same order.
     pub fn notes(&self) -> &[Note] {
-        self.set.notes.get(self.own.clone()).unwrap_or_default()
+        self.set_for(format::MIN_PAGE_SIZE)
+            .notes
+            .get(self.own.clone())
+            .unwrap_or_default()
     }
 
     /// Each struct with its note.
@@ -132,18 +278,31 @@ impl Abi {
     /// Every struct compiled with this ABI: where its nested structs'
     /// [`StructRef::At`] indices point.
     pub fn set(&self) -> &[Struct<'static>] {
-        &self.set.structs
+        self.set_at(format::MIN_PAGE_SIZE)
     }
 
-    /// The shared set, for a consumer that keeps it (the CLI's decoder).
+    /// The shared set (4 KiB pages), for a consumer that keeps it (the
+    /// CLI's decoder).
     pub fn shared_set(&self) -> Arc<StructSet> {
-        Arc::clone(&self.set)
+        self.shared_set_at(format::MIN_PAGE_SIZE)
     }
 
-    /// The struct a type is, or is an array of, with its note.
+    /// The shared set laid out for `page`.
+    pub fn shared_set_at(&self, page: usize) -> Arc<StructSet> {
+        format::PAGE_SIZES
+            .iter()
+            .position(|&p| p == page)
+            .and_then(|i| self.sets.get(i))
+            .or(self.sets.first())
+            .map_or_else(Default::default, Arc::clone)
+    }
+
+    /// The struct a type is, or is an array of, with its note (4 KiB
+    /// pages).
     pub fn nested(&self, ty: &Ty<'_>) -> Option<(&Struct<'static>, &Note)> {
+        let set = self.set_for(format::MIN_PAGE_SIZE);
         match ty.struct_ref()? {
-            StructRef::At(i, _) => Some((self.set.structs.get(*i)?, self.set.notes.get(*i)?)),
+            StructRef::At(i, _) => Some((set.structs.get(*i)?, set.notes.get(*i)?)),
             _ => None,
         }
     }
@@ -153,15 +312,16 @@ impl Abi {
         self.items().find(|(s, _)| s.name == name)
     }
 
-    /// This ABI's struct `i`, to change by hand (tests that prove a check
-    /// catches a wrong layout). The set is copied first if shared.
+    /// This ABI's struct `i` as laid out for 4 KiB pages, to change by
+    /// hand (tests that prove a check catches a wrong layout). The set is
+    /// copied first if shared; the other page sizes' are not changed.
     pub fn struct_mut(&mut self, i: usize) -> Option<&mut Struct<'static>> {
         let at = self
             .own
             .start
             .checked_add(i)
             .filter(|&at| at < self.own.end)?;
-        Arc::make_mut(&mut self.set).structs.get_mut(at)
+        Arc::make_mut(self.sets.first_mut()?).structs.get_mut(at)
     }
 
     /// The text the ABI's fingerprint hashes (and the lock records): see
@@ -177,23 +337,48 @@ impl Abi {
         self.fingerprint
     }
 
-    /// What the lock records of this ABI, borrowing its structs.
+    /// The structs as the lock records them, in order: each once with
+    /// `None`, or once per page size with it when its layout depends on
+    /// the page size.
+    pub fn recorded(&self) -> Vec<(&Struct<'static>, &Note, Option<usize>)> {
+        let mut out = Vec::new();
+        for (i, (s, n)) in self.items().enumerate() {
+            if !n.page_dependent {
+                out.push((s, n, None));
+                continue;
+            }
+            for &page in self.pages() {
+                let set = self.set_for(page);
+                let at = self.own.start + i;
+                if let (Some(s), Some(n)) = (set.structs.get(at), set.notes.get(at)) {
+                    out.push((s, n, Some(page)));
+                }
+            }
+        }
+        out
+    }
+
+    /// What the lock records of this ABI, borrowing its structs: each
+    /// constant, and each struct once, or once per page size (with its
+    /// page) when its layout depends on the page size.
     pub fn lock_text(&self) -> LockText<'_> {
+        let structs = self
+            .recorded()
+            .into_iter()
+            .map(|(s, n, page)| LockStruct {
+                layout: s.borrowed(),
+                entry: n.entry,
+                fingerprint: Some(n.fingerprint),
+                page,
+            })
+            .collect();
         LockText {
             constants: self
                 .constants
                 .iter()
-                .map(|c| (c.name.clone(), crate::view::const_text(&c.value)))
+                .map(|c| (c.name.clone(), crate::view::constant_text(c)))
                 .collect(),
-            structs: self
-                .items()
-                .map(|(s, n)| LockStruct {
-                    layout: s.borrowed(),
-                    entry: n.entry,
-                    fingerprint: Some(n.fingerprint),
-                    page: None,
-                })
-                .collect(),
+            structs,
         }
     }
 }
@@ -204,7 +389,7 @@ impl Abi {
 /// large for a block, compatible strings past [`MAX_COMPATIBLE`], layouts
 /// whose canonical text would be too large to fingerprint.
 pub(crate) fn layout(srcs: &[Source], checked: &[Checked], diags: &mut Diags) -> Vec<Abi> {
-    let set = lay_out_structs(srcs, checked, diags);
+    let laid = crate::eval::lay_out(srcs, checked, diags);
     let composed = compose_all(checked, MAX_COMPATIBLE);
     let mut ranges = Vec::with_capacity(checked.len());
     let mut next = 0usize;
@@ -213,16 +398,30 @@ pub(crate) fn layout(srcs: &[Source], checked: &[Checked], diags: &mut Diags) ->
         let src = &srcs[c.index];
         let own = next..next + a.structs.len();
         next = own.end;
-        let structs = set.structs.get(own.clone()).unwrap_or_default();
-        let notes = set.notes.get(own.clone()).unwrap_or_default();
-        for ((s, n), x) in structs.iter().zip(notes).zip(&a.structs) {
-            if n.entry && s.size > MAX_ENTRY_SIZE {
+        for (si, x) in a.structs.iter().enumerate() {
+            // The first page size the entry does not fit, if any.
+            let over = laid
+                .sets
+                .iter()
+                .zip(format::PAGE_SIZES)
+                .find_map(|(set, page)| {
+                    let v = own.start + si;
+                    let (s, n) = (set.structs.get(v)?, set.notes.get(v)?);
+                    let max = format::max_entry_size(page);
+                    (n.entry && s.size > max).then_some((s.size, max, page))
+                });
+            if let Some((size, max, page)) = over {
+                let with = if page == format::MIN_PAGE_SIZE {
+                    String::new()
+                } else {
+                    format!(" (with PAGE_SIZE = {page})")
+                };
                 diags.at(
                     src,
                     x.name.span.clone(),
                     format!(
-                        "entry {} is {} bytes: a block holds at most {MAX_ENTRY_SIZE} after its 16-byte header",
-                        s.name, s.size
+                        "entry {} is {size} bytes: a block holds at most {max} after its 16-byte header{with}",
+                        x.name.value
                     ),
                 );
             }
@@ -240,9 +439,9 @@ pub(crate) fn layout(srcs: &[Source], checked: &[Checked], diags: &mut Diags) ->
         };
         ranges.push((own, compatible));
     }
-    let set = Arc::new(set);
+    let sets: Vec<Arc<StructSet>> = laid.sets.into_iter().map(Arc::new).collect();
     let mut out = Vec::new();
-    for (c, (own, compatible)) in checked.iter().zip(ranges) {
+    for (ci, (c, (own, compatible))) in checked.iter().zip(ranges).enumerate() {
         let a = &c.ast;
         let src = &srcs[c.index];
         let mut abi = Abi {
@@ -265,17 +464,96 @@ pub(crate) fn layout(srcs: &[Source], checked: &[Checked], diags: &mut Diags) ->
             constants: a
                 .constants
                 .iter()
-                .map(|k| Constant {
-                    name: k.name.value.clone(),
-                    value: k.value.clone(),
-                    doc: k.doc.clone(),
+                .enumerate()
+                .map(|(ki, k)| {
+                    let n = laid.const_first.get(ci).map_or(usize::MAX, |f| f + ki);
+                    let values: Vec<(usize, u64)> = format::PAGE_SIZES
+                        .iter()
+                        .zip(&laid.consts)
+                        .filter_map(|(&p, vals)| Some((p, vals.get(n).copied().flatten()?)))
+                        .collect();
+                    let value = match (&k.expr, values.first()) {
+                        (Some(_), Some(&(_, v))) => ConstValue::Int(v),
+                        _ => k.value.clone(),
+                    };
+                    Constant {
+                        name: k.name.value.clone(),
+                        value,
+                        doc: k.doc.clone(),
+                        expr: k.expr.as_ref().map(|e| e.value.clone()),
+                        values: if values.len() == format::PAGE_SIZES.len() {
+                            values
+                        } else {
+                            Vec::new()
+                        },
+                        external: k.external.as_ref().map(|e| e.value.clone()),
+                        span: src.line_col(k.name.span.start),
+                    }
                 })
                 .collect(),
-            set: Arc::clone(&set),
+            draft: a.draft,
+            spdx: a
+                .spdx
+                .as_ref()
+                .map_or_else(|| DEFAULT_SPDX.to_string(), |s| s.value.clone()),
+            copyright: a.copyright.iter().map(|c| c.value.clone()).collect(),
+            compatibles: Vec::new(),
+            asserts: a
+                .asserts
+                .iter()
+                .map(|e| AssertDecl {
+                    expr: e.value.clone(),
+                    span: src.line_col(e.span.start),
+                })
+                .collect(),
+            sets: sets.clone(),
             own,
             layout_text: String::new(),
             fingerprint: 0,
         };
+        let listed: BTreeMap<&str, &str> = a
+            .compatibles
+            .iter()
+            .flat_map(|m| {
+                m.structs
+                    .iter()
+                    .map(|s| (s.value.as_str(), m.macro_name.value.as_str()))
+            })
+            .collect();
+        let mut compatibles = vec![Compatible {
+            macro_name: abi.c.compatible_macro.clone(),
+            value: abi.compatible.clone(),
+            name: abi.name.clone(),
+            version: abi.version,
+            structs: a
+                .structs
+                .iter()
+                .filter(|s| !listed.contains_key(s.name.value.as_str()))
+                .map(|s| s.name.value.clone())
+                .collect(),
+            main: true,
+            span: src.line_col(a.name.span.start),
+        }];
+        for m in &a.compatibles {
+            compatibles.push(Compatible {
+                macro_name: m.macro_name.value.clone(),
+                value: format!("{}-v{}", m.name.value, m.version.value),
+                name: m.name.value.clone(),
+                version: m.version.value,
+                // Declaration order, as the main macro's.
+                structs: a
+                    .structs
+                    .iter()
+                    .filter(|s| {
+                        listed.get(s.name.value.as_str()) == Some(&m.macro_name.value.as_str())
+                    })
+                    .map(|s| s.name.value.clone())
+                    .collect(),
+                main: false,
+                span: src.line_col(m.macro_name.span.start),
+            });
+        }
+        abi.compatibles = compatibles;
         abi.layout_text = abi.lock_text().render();
         abi.fingerprint = kho_layout::fingerprint(&abi.layout_text);
         out.push(abi);
@@ -360,6 +638,13 @@ pub(crate) fn compose_all(checked: &[Checked], limit: usize) -> Vec<Composed> {
             .filter_map(|&d| out[d].as_ref().map(|x| (d, x)))
             .collect();
         let over = ds.iter().find(|(_, x)| matches!(x, Composed::Over { .. }));
+        // Not composed: the dependencies' strings play no part (a change
+        // in their structs is a change in this ABI's, bumped here).
+        let over = if c.ast.compose == Compose::None {
+            None
+        } else {
+            over
+        };
         let result = match over {
             None => {
                 let mut parts: Vec<String> = ds
@@ -379,6 +664,10 @@ pub(crate) fn compose_all(checked: &[Checked], limit: usize) -> Vec<Composed> {
                         Composed::Over { .. } => acc,
                     }),
                     Compose::Sorted => parts.join(";"),
+                    Compose::None => {
+                        parts = vec![own.clone()];
+                        own
+                    }
                 };
                 if string.len() > limit {
                     Composed::Over {
@@ -410,7 +699,7 @@ pub(crate) fn compose_all(checked: &[Checked], limit: usize) -> Vec<Composed> {
                         via: Some(via),
                     }
                 }
-                Compose::Sorted => Composed::Over {
+                Compose::Sorted | Compose::None => Composed::Over {
                     len: limit.saturating_add(1),
                     exact: false,
                     string: None,
@@ -432,288 +721,20 @@ pub(crate) fn compose_all(checked: &[Checked], limit: usize) -> Vec<Composed> {
         .collect()
 }
 
-/// The index in the set of the struct a type is, or is an array of.
-fn struct_of(ty: &Ty<'_>) -> Option<usize> {
-    match ty.struct_ref()? {
-        StructRef::At(i, _) => Some(*i),
-        _ => None,
-    }
-}
-
-/// Every struct of every ABI laid out, `[abi][struct]`; `None` after an
-/// error (reported once, where it starts). Structs are visited in an order
-/// where what a struct holds comes first, found without recursion, so no
-/// nesting can overflow the stack.
-fn lay_out_structs(srcs: &[Source], checked: &[Checked], diags: &mut Diags) -> StructSet {
-    // Node `v` is struct `v` of the set, as validation numbered them.
-    let mut nodes: Vec<(usize, usize)> = Vec::new();
-    for (ci, c) in checked.iter().enumerate() {
-        for si in 0..c.ast.structs.len() {
-            nodes.push((ci, si));
-        }
-    }
-    let name_of = |v: usize| {
-        let (ci, si) = nodes[v];
-        checked[ci].ast.structs[si].name.value.as_str()
-    };
-    let children: Vec<Vec<usize>> = nodes
+/// The compatible macro whose version covers struct `name` of `a`: the
+/// `[[abi.compatible]]` that lists it, or the main one.
+pub(crate) fn macro_covering(a: &crate::parse::SchemaAst, name: &str) -> String {
+    a.compatibles
         .iter()
-        .map(|&(ci, si)| {
-            checked[ci]
-                .types
-                .get(si)
-                .into_iter()
-                .flatten()
-                .filter_map(struct_of)
-                .filter(|&k| k < nodes.len())
-                .collect()
-        })
-        .collect();
-    let mut failed = vec![false; nodes.len()];
-    let order = validate::post_order(&children, |path| {
-        let Some(&first) = path.first() else { return };
-        let (ci, si) = nodes[first];
-        let names: Vec<&str> = path.iter().map(|&p| name_of(p)).collect();
-        diags.at(
-            &srcs[checked[ci].index],
-            checked[ci].ast.structs[si].name.span.clone(),
-            format!(
-                "recursive struct: {} -> {} (a struct cannot contain itself)",
-                names.join(" -> "),
-                name_of(first)
-            ),
-        );
-        for &p in path {
-            failed[p] = true;
-        }
-    });
-
-    let mut depth = vec![0usize; nodes.len()];
-    let mut deepest: Vec<Option<usize>> = vec![None; nodes.len()];
-    // Placeholders until laid out; a failed struct keeps its own, which
-    // nothing reads (the compile fails).
-    let mut set = StructSet {
-        structs: nodes
-            .iter()
-            .map(|&(ci, si)| {
-                let name = checked[ci].ast.structs[si].name.value.clone();
-                Struct::packed_owned(name, 0, Vec::new())
-            })
-            .collect(),
-        notes: vec![Note::default(); nodes.len()],
-    };
-    let mut done = vec![false; nodes.len()];
-    let mut canon = vec![0usize; nodes.len()];
-    let mut total_canon = 0usize;
-    for &v in &order {
-        if failed[v] || children[v].iter().any(|&c| failed[c]) {
-            failed[v] = true;
-            continue;
-        }
-        let (ci, si) = nodes[v];
-        let c = &checked[ci];
-        let s = &c.ast.structs[si];
-        let src = &srcs[c.index];
-        let best = children[v].iter().copied().max_by_key(|&c| depth[c]);
-        depth[v] = 1 + best.map_or(0, |c| depth[c]);
-        deepest[v] = best;
-        if depth[v] > MAX_NESTING {
-            failed[v] = true;
-            if depth[v] == MAX_NESTING + 1 {
-                let mut chain = vec![name_of(v)];
-                let mut at = best;
-                while let Some(d) = at {
-                    chain.push(name_of(d));
-                    at = deepest[d];
-                }
-                diags.at(
-                    src,
-                    s.name.span.clone(),
-                    format!(
-                        "struct {} nests structs {} deep ({}): the limit is {MAX_NESTING}",
-                        s.name.value,
-                        depth[v],
-                        validate::elide(&chain)
-                    ),
-                );
-            }
-            continue;
-        }
-        match lay_out_one(c, si, src, &set.structs, &done, &canon, diags) {
-            Some((layout, text)) => {
-                if text > MAX_CANONICAL_TEXT {
-                    diags.at(
-                        src,
-                        s.name.span.clone(),
-                        format!(
-                            "struct {}: its canonical layout text, which its fingerprint hashes with \
-                             every nested struct inlined, would be {text} bytes: the limit is {MAX_CANONICAL_TEXT}",
-                            s.name.value
-                        ),
-                    );
-                    failed[v] = true;
-                    continue;
-                }
-                let before = total_canon;
-                total_canon = total_canon.saturating_add(text);
-                if total_canon > MAX_TOTAL_CANONICAL_TEXT {
-                    if before <= MAX_TOTAL_CANONICAL_TEXT {
-                        diags.at(
-                            src,
-                            s.name.span.clone(),
-                            format!(
-                                "struct {}: the canonical layout texts of the structs so far, which \
-                                 their fingerprints hash with nested structs inlined, pass \
-                                 {MAX_TOTAL_CANONICAL_TEXT} bytes here",
-                                s.name.value
-                            ),
-                        );
-                    }
-                    failed[v] = true;
-                    continue;
-                }
-                canon[v] = text;
-                let fingerprint = fingerprint_in(&layout, &set.structs);
-                let Some(fingerprint) = fingerprint else {
-                    // Cannot happen: every nested struct is laid out and
-                    // the nesting is within MAX_NESTING.
-                    diags.at(
-                        src,
-                        s.name.span.clone(),
-                        format!(
-                            "struct {}: its layout cannot be fingerprinted",
-                            s.name.value
-                        ),
-                    );
-                    failed[v] = true;
-                    continue;
-                };
-                set.notes[v] = Note {
-                    abi: c.ast.name.value.clone(),
-                    doc: s.doc.clone(),
-                    entry: s.entry,
-                    fingerprint,
-                    field_docs: s.fields.iter().map(|f| f.doc.clone()).collect(),
-                };
-                set.structs[v] = layout;
-                done[v] = true;
-            }
-            None => failed[v] = true,
-        }
-    }
-    set
+        .find(|m| m.structs.iter().any(|s| s.value == name))
+        .map_or_else(
+            || validate::compatible_macro_of(a),
+            |m| m.macro_name.value.clone(),
+        )
 }
 
-/// Decimal digits of `n`.
-fn digits(n: usize) -> usize {
-    n.checked_ilog10().map_or(1, |d| d as usize + 1)
-}
-
-/// One struct laid out, the structs it holds being done: its layout and
-/// the length of its canonical text without indentation (saturating).
-/// `None` after an error, which is reported, or when a nested struct failed.
-fn lay_out_one(
-    c: &Checked,
-    si: usize,
-    src: &Source,
-    set: &[Struct<'static>],
-    done: &[bool],
-    canon: &[usize],
-    diags: &mut Diags,
-) -> Option<(Struct<'static>, usize)> {
-    let s = &c.ast.structs[si];
-    let mut fields: Vec<Field<'static>> = Vec::new();
-    let mut offset = 0usize;
-    let mut text = 0usize;
-    for (f, ty) in s.fields.iter().zip(&c.types[si]) {
-        let at = format!("{}.{}", s.name.value, f.name.value);
-        let size = type_size(ty, set, done)?;
-        if size > MAX_STRUCT_SIZE as u128 {
-            let size = if size == u128::MAX {
-                "more than 2^128 bytes".to_string()
-            } else {
-                format!("{size} bytes")
-            };
-            diags.at(
-                src,
-                f.ty.span.clone(),
-                format!(
-                    "{at}: type `{}` is {size}: a struct is at most {MAX_STRUCT_SIZE} bytes (1 GiB)",
-                    f.ty.value.trim()
-                ),
-            );
-            return None;
-        }
-        let end = offset as u128 + size;
-        if end > MAX_STRUCT_SIZE as u128 {
-            diags.at(
-                src,
-                f.name.span.clone(),
-                format!(
-                    "{at}: struct {} would be {end} bytes at this field: a struct is at most \
-                     {MAX_STRUCT_SIZE} bytes (1 GiB)",
-                    s.name.value
-                ),
-            );
-            return None;
-        }
-        // Both fit in MAX_STRUCT_SIZE, so in usize.
-        let size = usize::try_from(size).ok()?;
-        let nested = struct_of(ty)
-            .and_then(|n| canon.get(n))
-            .copied()
-            .unwrap_or(0);
-        let line = f.name.value.len()
-            + 1
-            + ty.to_string().len()
-            + " offset ".len()
-            + digits(offset)
-            + " size ".len()
-            + digits(size)
-            + 1;
-        text = text.saturating_add(line).saturating_add(nested);
-        fields.push(Field {
-            name: Str::Owned(f.name.value.clone()),
-            offset,
-            size,
-            ty: ty.clone(),
-            bits: None,
-        });
-        offset = usize::try_from(end).ok()?;
-    }
-    text = text
-        .saturating_add("struct ".len() + s.name.value.len() + " size ".len() + digits(offset) + 1);
-    Some((
-        Struct::packed_owned(s.name.value.clone(), offset, fields),
-        text,
-    ))
-}
-
-/// A field type's size in bytes (saturating at `u128::MAX`, so an
-/// overflow cannot pass for a small size); `None` when a struct it holds
-/// is not laid out. Loops over the dimensions a type may have.
-fn type_size(ty: &Ty<'_>, set: &[Struct<'static>], done: &[bool]) -> Option<u128> {
-    let mut mul = 1u128;
-    let mut t = ty;
-    loop {
-        match t {
-            Ty::Array(elem, len) => {
-                mul = mul.saturating_mul(len.value as u128);
-                t = elem.get();
-            }
-            Ty::Prim(p) => return Some(mul.saturating_mul(p.size() as u128)),
-            Ty::Ptr(_) => return Some(mul.saturating_mul(8)),
-            Ty::Flex(_) => return Some(0),
-            Ty::Struct(r) => {
-                let StructRef::At(i, _) = r else { return None };
-                if !*done.get(*i)? {
-                    return None;
-                }
-                return Some(mul.saturating_mul(set.get(*i)?.size as u128));
-            }
-        }
-    }
-}
+/// The SPDX license id of generated files unless a schema says otherwise.
+pub(crate) const DEFAULT_SPDX: &str = "GPL-2.0";
 
 /// The Rust type name of a C struct name: `luo_file_ser` -> `LuoFileSer`.
 pub(crate) fn rust_type_name(c_name: &str) -> String {

@@ -36,6 +36,8 @@ pub mod diff;
 #[cfg(feature = "emit")]
 pub mod emit;
 mod error;
+mod eval;
+mod expr;
 pub mod fs;
 mod layout;
 pub mod lock;
@@ -52,7 +54,7 @@ pub use build::Config;
 pub use diag::{Diag, Diags, Source};
 pub use error::Error;
 pub use kho_layout::{Field, Len, Prim, Struct, Ty};
-pub use layout::{Abi, CInfo, Constant, Note, StructSet};
+pub use layout::{Abi, AssertDecl, CInfo, Compatible, Constant, Note, StructSet};
 pub use parse::{Compose, ConstValue};
 
 /// Compiles a set of schemas that may depend on each other. Every error is

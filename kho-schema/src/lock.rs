@@ -8,7 +8,7 @@ use kho_layout::fingerprint;
 use toml::de::{DeTable, DeValue};
 
 use crate::layout::Abi;
-use crate::view::AbiView;
+use crate::view::{AbiView, MacroView};
 use crate::Error;
 
 /// One recorded ABI.
@@ -20,6 +20,23 @@ pub struct Locked {
     pub fingerprint: u64,
     /// The layout text the fingerprint hashes.
     pub layout: String,
+    /// The ABI's compatible macros beside the main one (whose string is
+    /// `compatible`): each with its string and the structs it covers.
+    pub macros: Vec<LockedMacro>,
+    /// Whether the ABI was a draft: its layout may change without a bump
+    /// until it is released (recorded without `draft`).
+    pub draft: bool,
+}
+
+/// One `[[abi.compatible]]` macro as the lock records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockedMacro {
+    /// The C macro.
+    pub macro_name: String,
+    /// Its string.
+    pub compatible: String,
+    /// The structs its version covers.
+    pub structs: Vec<String>,
 }
 
 impl Locked {
@@ -29,12 +46,52 @@ impl Locked {
             compatible: abi.compatible.clone(),
             fingerprint: abi.fingerprint(),
             layout: abi.layout_text().to_string(),
+            macros: abi
+                .compatibles()
+                .iter()
+                .filter(|c| !c.main)
+                .map(|c| LockedMacro {
+                    macro_name: c.macro_name.clone(),
+                    compatible: c.value.clone(),
+                    structs: c.structs.clone(),
+                })
+                .collect(),
+            draft: abi.draft,
         }
     }
 
     /// The recorded layout as a view (for explaining a change).
     pub fn view(&self, name: &str) -> Option<AbiView> {
-        AbiView::from_layout_text(name, &self.compatible, self.fingerprint, &self.layout)
+        let mut v =
+            AbiView::from_layout_text(name, &self.compatible, self.fingerprint, &self.layout)?;
+        v.draft = self.draft;
+        let listed: Vec<&str> = self
+            .macros
+            .iter()
+            .flat_map(|m| m.structs.iter().map(String::as_str))
+            .collect();
+        // The main macro's name is the schema's business; the lock knows
+        // its string and, by elimination, its structs.
+        let mut main_structs: Vec<String> = Vec::new();
+        for s in &v.structs {
+            let n = s.layout.name.to_string();
+            if !listed.contains(&n.as_str()) && !main_structs.contains(&n) {
+                main_structs.push(n);
+            }
+        }
+        v.macros.push(MacroView {
+            macro_name: String::new(),
+            compatible: self.compatible.clone(),
+            structs: main_structs,
+            main: true,
+        });
+        v.macros.extend(self.macros.iter().map(|m| MacroView {
+            macro_name: m.macro_name.clone(),
+            compatible: m.compatible.clone(),
+            structs: m.structs.clone(),
+            main: false,
+        }));
+        Some(v)
     }
 }
 
@@ -59,9 +116,28 @@ pub fn render_lock(lock: &Lock) -> String {
     );
     for (name, l) in lock {
         out.push_str(&format!(
-            "\n[\"{name}\"]\ncompatible = \"{}\"\nfingerprint = \"{:#018x}\"\nlayout = '''\n{}'''\n",
-            l.compatible, l.fingerprint, l.layout
+            "\n[\"{name}\"]\ncompatible = \"{}\"\nfingerprint = \"{:#018x}\"\n",
+            l.compatible, l.fingerprint
         ));
+        // Written only when there is something to say, so that a lock of
+        // ABIs without these reads as before.
+        if l.draft {
+            out.push_str("draft = true\n");
+        }
+        if !l.macros.is_empty() {
+            out.push_str("macros = [\n");
+            for m in &l.macros {
+                let structs: Vec<String> = m.structs.iter().map(|s| format!("{s:?}")).collect();
+                out.push_str(&format!(
+                    "  {{ macro = {:?}, compatible = {:?}, structs = [{}] }},\n",
+                    m.macro_name,
+                    m.compatible,
+                    structs.join(", ")
+                ));
+            }
+            out.push_str("]\n");
+        }
+        out.push_str(&format!("layout = '''\n{}'''\n", l.layout));
     }
     out
 }
@@ -94,14 +170,56 @@ fn parse_text(text: &str) -> Result<Lock, String> {
             Some(new) => new,
             None => (layout, fingerprint),
         };
+        let draft = match t.get("draft") {
+            None => false,
+            Some(v) => v
+                .get_ref()
+                .as_bool()
+                .ok_or_else(|| format!("abi.lock: `{name}`: `draft` is not true or false"))?,
+        };
+        let macros = match t.get("macros") {
+            None => Vec::new(),
+            Some(v) => parse_macros(&name, v.get_ref())?,
+        };
         out.insert(
             name.clone(),
             Locked {
                 compatible: get("compatible")?,
                 fingerprint,
                 layout,
+                macros,
+                draft,
             },
         );
+    }
+    Ok(out)
+}
+
+/// `macros = [{ macro, compatible, structs }, ..]`.
+fn parse_macros(name: &str, v: &DeValue<'_>) -> Result<Vec<LockedMacro>, String> {
+    let bad = || format!("abi.lock: `{name}`: malformed `macros`");
+    let arr = v.as_array().ok_or_else(bad)?;
+    let mut out = Vec::new();
+    for item in arr.iter() {
+        let t = item.get_ref().as_table().ok_or_else(bad)?;
+        let s = |k: &str| {
+            t.get(k)
+                .and_then(|v| v.get_ref().as_str())
+                .map(str::to_string)
+                .ok_or_else(bad)
+        };
+        let structs = t
+            .get("structs")
+            .and_then(|v| v.get_ref().as_array())
+            .ok_or_else(bad)?
+            .iter()
+            .map(|x| x.get_ref().as_str().map(str::to_string).ok_or_else(bad))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push(LockedMacro {
+            macro_name: s("macro")?,
+            compatible: s("compatible")?,
+            structs,
+        });
     }
     Ok(out)
 }

@@ -24,6 +24,10 @@ pub enum Compose {
     /// `own;dep-a-v1;dep-b-v2`: own first, then every ABI it builds on,
     /// directly or not, sorted and joined with `;`.
     Sorted,
+    /// `own-v1` exactly: the string the kernel writes when an ABI only
+    /// uses another's struct (memfd's `memfd-v1`, not `memfd-v1-kho-v1`).
+    /// A change in a dependency's struct it holds then needs its own bump.
+    None,
 }
 
 /// The value of a schema constant.
@@ -40,8 +44,13 @@ pub enum ConstValue {
 #[derive(Debug, Clone)]
 pub(crate) struct ConstAst {
     pub name: Sp<String>,
+    /// For an `expr` constant, `Int(0)` until the layout stage evaluates it.
     pub value: ConstValue,
     pub doc: String,
+    /// `expr = ".."`: evaluated per page size, kept as written for C.
+    pub expr: Option<Sp<String>>,
+    /// `external = "header.h"`: defined there, `value` is for layout only.
+    pub external: Option<Sp<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +58,10 @@ pub(crate) struct FieldAst {
     pub name: Sp<String>,
     pub ty: Sp<String>,
     pub doc: String,
+    /// `bits = N`: a bit field of that width.
+    pub bits: Option<Sp<u64>>,
+    /// `count = "field"`: the field counting a flexible array's elements.
+    pub count: Option<Sp<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,7 +69,22 @@ pub(crate) struct StructAst {
     pub name: Sp<String>,
     pub doc: String,
     pub entry: bool,
+    /// `packed = false` gives C's natural alignment; the default is packed.
+    pub packed: bool,
+    /// `align = N`: `__aligned(N)`.
+    pub align: Option<Sp<u64>>,
+    /// `union = true`.
+    pub union: bool,
     pub fields: Vec<FieldAst>,
+}
+
+/// An `[[abi.compatible]]` macro beside the main one.
+#[derive(Debug, Clone)]
+pub(crate) struct CompatAst {
+    pub macro_name: Sp<String>,
+    pub name: Sp<String>,
+    pub version: Sp<u64>,
+    pub structs: Vec<Sp<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -73,9 +101,15 @@ pub(crate) struct SchemaAst {
     pub doc: String,
     pub depends: Vec<Sp<String>>,
     pub compose: Compose,
+    pub draft: bool,
+    pub spdx: Option<Sp<String>>,
+    pub copyright: Vec<Sp<String>>,
     pub c: CAst,
+    pub compatibles: Vec<CompatAst>,
     pub constants: Vec<ConstAst>,
     pub structs: Vec<StructAst>,
+    /// `[[assert]] expr`s.
+    pub asserts: Vec<Sp<String>>,
 }
 
 /// Parses one schema file. Collects every error it can before giving up.
@@ -90,13 +124,31 @@ pub(crate) fn parse(src: &Source, diags: &mut Diags) -> Option<SchemaAst> {
     }
     let root = table.get_ref();
     let mut p = Parser { src, diags };
-    p.known_keys(root, "the top level", &["abi", "constants", "struct"]);
+    p.known_keys(
+        root,
+        "the top level",
+        &["abi", "constants", "struct", "assert"],
+    );
     let abi = p.table(root, "abi", true)?;
     p.known_keys(
         abi.get_ref(),
         "[abi]",
-        &["name", "version", "doc", "depends", "compose", "c"],
+        &[
+            "name",
+            "version",
+            "doc",
+            "depends",
+            "compose",
+            "draft",
+            "spdx",
+            "copyright",
+            "c",
+            "compatible",
+        ],
     );
+    let draft = p.bool(&abi, "draft");
+    let spdx = p.string(&abi, "spdx", false);
+    let copyright = p.string_array(&abi, "copyright");
     let name = p.string(&abi, "name", true);
     let version = p.integer(&abi, "version", true);
     let doc = p
@@ -108,10 +160,14 @@ pub(crate) fn parse(src: &Source, diags: &mut Diags) -> Option<SchemaAst> {
         None => Compose::Append,
         Some(s) if s.value == "append" => Compose::Append,
         Some(s) if s.value == "sorted" => Compose::Sorted,
+        Some(s) if s.value == "none" => Compose::None,
         Some(s) => {
             p.err(
                 s.span,
-                format!("compose is \"append\" or \"sorted\", not {:?}", s.value),
+                format!(
+                    "compose is \"append\", \"sorted\" or \"none\", not {:?}",
+                    s.value
+                ),
             );
             Compose::Append
         }
@@ -127,17 +183,24 @@ pub(crate) fn parse(src: &Source, diags: &mut Diags) -> Option<SchemaAst> {
         c.compatible_macro = p.string(&ct, "compatible_macro", false);
         c.includes = p.string_array(&ct, "includes");
     }
+    let compatibles = p.compatibles(abi.get_ref());
     let constants = p.constants(root);
     let structs = p.structs(root);
+    let asserts = p.asserts(root);
     Some(SchemaAst {
         name: name?,
         version: version?,
         doc,
         depends,
         compose,
+        draft,
+        spdx,
+        copyright,
         c,
+        compatibles,
         constants,
         structs,
+        asserts,
     })
 }
 
@@ -277,11 +340,60 @@ impl Parser<'_> {
             let (value, doc) = match v.get_ref() {
                 DeValue::Table(ct) => {
                     let ct = Spanned::new(v.span(), ct.clone());
-                    self.known_keys(ct.get_ref(), "a constant", &["value", "c", "doc"]);
+                    self.known_keys(
+                        ct.get_ref(),
+                        "a constant",
+                        &["value", "c", "expr", "external", "doc"],
+                    );
                     let doc = self
                         .string(&ct, "doc", false)
                         .map(|s| s.value)
                         .unwrap_or_default();
+                    let external = self.string(&ct, "external", false);
+                    if let Some(e) = self.string(&ct, "expr", false) {
+                        let other = ["value", "c", "external"]
+                            .into_iter()
+                            .find(|k| ct.get_ref().get(*k).is_some());
+                        if let Some(k) = other {
+                            self.err(
+                                e.span,
+                                format!("constant {}: give `expr` or `{k}`, not both", name.value),
+                            );
+                            continue;
+                        }
+                        out.push(ConstAst {
+                            name,
+                            value: ConstValue::Int(0),
+                            doc,
+                            expr: Some(e),
+                            external: None,
+                        });
+                        continue;
+                    }
+                    if let Some(e) = &external {
+                        let value = match ct.get_ref().get("value") {
+                            Some(val) => self.const_value(val),
+                            None => None,
+                        };
+                        match value {
+                            Some(ConstValue::Int(n)) => out.push(ConstAst {
+                                name,
+                                value: ConstValue::Int(n),
+                                doc,
+                                expr: None,
+                                external: external.clone(),
+                            }),
+                            Some(_) | None => self.err(
+                                e.span.clone(),
+                                format!(
+                                    "external constant {} needs its integer `value` (what layout uses; \
+                                     the header {:?} defines it for C)",
+                                    name.value, e.value
+                                ),
+                            ),
+                        }
+                        continue;
+                    }
                     let value = match (ct.get_ref().get("value"), self.string(&ct, "c", false)) {
                         (Some(_), Some(c)) => {
                             self.err(
@@ -299,7 +411,7 @@ impl Parser<'_> {
                             self.err(
                                 v.span(),
                                 format!(
-                                    "constant {} needs a `value` (or a `c` expression)",
+                                    "constant {} needs a `value`, an `expr` (or a verbatim `c` expression)",
                                     name.value
                                 ),
                             );
@@ -313,7 +425,13 @@ impl Parser<'_> {
                     None => continue,
                 },
             };
-            out.push(ConstAst { name, value, doc });
+            out.push(ConstAst {
+                name,
+                value,
+                doc,
+                expr: None,
+                external: None,
+            });
         }
         // The table's order is not the file's: keep declaration order.
         out.sort_by_key(|c| c.name.span.start);
@@ -367,7 +485,7 @@ impl Parser<'_> {
             self.known_keys(
                 st.get_ref(),
                 "[[struct]]",
-                &["name", "doc", "entry", "fields"],
+                &["name", "doc", "entry", "packed", "align", "union", "fields"],
             );
             let Some(name) = self.string(&st, "name", true) else {
                 continue;
@@ -377,6 +495,12 @@ impl Parser<'_> {
                 .map(|s| s.value)
                 .unwrap_or_default();
             let entry = self.bool(&st, "entry");
+            let packed = match st.get_ref().get("packed") {
+                None => true,
+                Some(_) => self.bool(&st, "packed"),
+            };
+            let align = self.integer(&st, "align", false);
+            let union = self.bool(&st, "union");
             let mut fields = Vec::new();
             match st.get_ref().get("fields") {
                 None => self.err(
@@ -395,15 +519,27 @@ impl Parser<'_> {
                                 continue;
                             };
                             let ft = Spanned::new(f.span(), ft.clone());
-                            self.known_keys(ft.get_ref(), "a field", &["name", "type", "doc"]);
+                            self.known_keys(
+                                ft.get_ref(),
+                                "a field",
+                                &["name", "type", "doc", "bits", "count"],
+                            );
                             let fname = self.string(&ft, "name", true);
                             let ty = self.string(&ft, "type", true);
                             let doc = self
                                 .string(&ft, "doc", false)
                                 .map(|s| s.value)
                                 .unwrap_or_default();
+                            let bits = self.integer(&ft, "bits", false);
+                            let count = self.string(&ft, "count", false);
                             if let (Some(name), Some(ty)) = (fname, ty) {
-                                fields.push(FieldAst { name, ty, doc });
+                                fields.push(FieldAst {
+                                    name,
+                                    ty,
+                                    doc,
+                                    bits,
+                                    count,
+                                });
                             }
                         }
                     }
@@ -413,9 +549,122 @@ impl Parser<'_> {
                 name,
                 doc,
                 entry,
+                packed,
+                align,
+                union,
                 fields,
             });
         }
         out
     }
+
+    /// `[[abi.compatible]]`: the extra macros.
+    fn compatibles(&mut self, abi: &DeTable<'_>) -> Vec<CompatAst> {
+        let Some(v) = abi.get("compatible") else {
+            return Vec::new();
+        };
+        let Some(arr) = v.get_ref().as_array() else {
+            self.err(
+                v.span(),
+                "`abi.compatible` must be an array of tables: write [[abi.compatible]]".into(),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in arr.iter() {
+            let Some(t) = item.get_ref().as_table() else {
+                self.err(
+                    item.span(),
+                    "each [[abi.compatible]] must be a table".into(),
+                );
+                continue;
+            };
+            let t = Spanned::new(item.span(), t.clone());
+            self.known_keys(
+                t.get_ref(),
+                "[[abi.compatible]]",
+                &["macro", "name", "version", "structs"],
+            );
+            let macro_name = self.string(&t, "macro", true);
+            let name = self.string(&t, "name", true);
+            let version = self.integer(&t, "version", true);
+            let structs = self.string_array(&t, "structs");
+            if let (Some(macro_name), Some(name), Some(version)) = (macro_name, name, version) {
+                out.push(CompatAst {
+                    macro_name,
+                    name,
+                    version,
+                    structs,
+                });
+            }
+        }
+        out
+    }
+
+    /// `[[assert]]`: each an `expr`.
+    fn asserts(&mut self, root: &DeTable<'_>) -> Vec<Sp<String>> {
+        let Some(v) = root.get("assert") else {
+            return Vec::new();
+        };
+        let Some(arr) = v.get_ref().as_array() else {
+            self.err(
+                v.span(),
+                "`assert` must be an array of tables: write [[assert]]".into(),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in arr.iter() {
+            let Some(t) = item.get_ref().as_table() else {
+                self.err(item.span(), "each [[assert]] must be a table".into());
+                continue;
+            };
+            let t = Spanned::new(item.span(), t.clone());
+            self.known_keys(t.get_ref(), "[[assert]]", &["expr", "doc"]);
+            if let Some(e) = self.string(&t, "expr", true) {
+                out.push(e);
+            }
+        }
+        out
+    }
+}
+
+/// `text` without its `[abi]` table's `draft = true` line, for
+/// `release`. Refused (line, why) when the key is not on a line of its own
+/// (a comment after it is kept out with the line), or is not `true`.
+pub(crate) fn without_draft(text: &str) -> Result<String, (usize, String)> {
+    let (table, errors) = DeTable::parse_recoverable(text);
+    if let Some(e) = errors.first() {
+        return Err((
+            1,
+            format!("the schema does not parse ({})", e.message().trim()),
+        ));
+    }
+    let root = table.get_ref();
+    let abi = root
+        .get("abi")
+        .and_then(|v| v.get_ref().as_table())
+        .ok_or((1, "no [abi] table".to_string()))?;
+    let (key, value) = abi
+        .iter()
+        .find(|(k, _)| k.get_ref().as_ref() == "draft")
+        .ok_or((1, "no `draft` key in [abi]".to_string()))?;
+    let line_of = |at: usize| text[..at.min(text.len())].matches('\n').count() + 1;
+    let line = line_of(key.span().start);
+    if value.get_ref().as_bool() != Some(true) {
+        return Err((line, "`draft` is not `true`".into()));
+    }
+    let start = text[..key.span().start].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[value.span().end..]
+        .find('\n')
+        .map_or(text.len(), |i| value.span().end + i + 1);
+    let before = &text[start..key.span().start];
+    let after = text[value.span().end..end].trim();
+    if !before.trim().is_empty() || !(after.is_empty() || after.starts_with('#')) {
+        return Err((
+            line,
+            "`draft = true` shares its line with something else".into(),
+        ));
+    }
+    Ok(format!("{}{}", &text[..start], &text[end..]))
 }

@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::diff::{diff_abi, Verdict};
+use crate::diff::Verdict;
 use crate::emit::{self, Generated};
 use crate::fs::{self, Found, FsError, OutDir};
 use crate::layout::Abi;
@@ -20,10 +20,23 @@ use crate::view::AbiView;
 use crate::Error;
 
 /// Where a repository keeps its ABIs.
+///
+/// By default the schemas are `ROOT/schemas/*.toml`, the lock
+/// `ROOT/schemas/abi.lock` and the generated files go under
+/// `ROOT/schemas/generated/`; [`with_schema_dir`](Self::with_schema_dir),
+/// [`with_out_dir`](Self::with_out_dir) and [`with_only`](Self::with_only)
+/// move the schemas (and the lock, which lives beside them), move the
+/// output, and select the languages generated and checked.
 #[derive(Debug, Clone)]
 pub struct Project {
     /// The repository root.
     pub root: PathBuf,
+    /// The schema directory, when not `ROOT/schemas`.
+    schemas: Option<PathBuf>,
+    /// The output directory, when not `generated/` under the schemas.
+    out: Option<PathBuf>,
+    /// The languages generated and checked; empty: all.
+    only: Vec<emit::Lang>,
 }
 
 /// What `check` found wrong.
@@ -61,12 +74,48 @@ impl std::fmt::Display for Problem {
 impl Project {
     /// The project rooted at `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Project { root: root.into() }
+        Project {
+            root: root.into(),
+            schemas: None,
+            out: None,
+            only: Vec::new(),
+        }
+    }
+
+    /// The schemas (and `abi.lock`) are in `dir` instead of `ROOT/schemas`.
+    /// Unless [`with_out_dir`](Self::with_out_dir) says otherwise, the
+    /// output goes to `dir/generated/`.
+    pub fn with_schema_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.schemas = Some(dir.into());
+        self
+    }
+
+    /// The generated files go under `dir` (as under `generated/`: `c/`,
+    /// `rust/`, `doc/`). The directory itself is taken as given (it may be
+    /// a link the user made on purpose) and created if missing; everything
+    /// below it is kept inside it as below `generated/`: no `..`, no
+    /// symlink followed, only files with the generated-file banner removed.
+    pub fn with_out_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.out = Some(dir.into());
+        self
+    }
+
+    /// Generate and check only the files of `langs` (all when empty); the
+    /// directories of the other languages are neither written, removed
+    /// nor looked at. The lock is written whatever the languages.
+    pub fn with_only(mut self, langs: &[emit::Lang]) -> Self {
+        self.only = langs.to_vec();
+        self.only.sort();
+        self.only.dedup();
+        self
     }
 
     /// `schemas/`.
     pub fn schema_dir(&self) -> PathBuf {
-        self.root.join("schemas")
+        match &self.schemas {
+            Some(dir) => dir.clone(),
+            None => self.root.join("schemas"),
+        }
     }
 
     /// `schemas/abi.lock`.
@@ -74,9 +123,42 @@ impl Project {
         self.schema_dir().join("abi.lock")
     }
 
-    /// `schemas/generated/`.
+    /// `schemas/generated/`, or the output directory given.
     pub fn generated_dir(&self) -> PathBuf {
-        self.schema_dir().join("generated")
+        match &self.out {
+            Some(dir) => dir.clone(),
+            None => self.schema_dir().join(GENERATED),
+        }
+    }
+
+    /// Where generated files are written, and the prefix of their paths
+    /// there. By default that is the schema directory with `generated/`,
+    /// so that `generated` itself is checked on every write as below it;
+    /// an output directory given is the root of its own.
+    fn out_dir(&self) -> (OutDir, &'static str) {
+        match &self.out {
+            Some(dir) => (OutDir::new(dir), ""),
+            None => (OutDir::new(self.schema_dir()), "generated/"),
+        }
+    }
+
+    /// The files generate writes for `abis`, in the selected languages
+    /// (paths relative to [`generated_dir`](Self::generated_dir)).
+    pub fn files(&self, abis: &[Abi]) -> Vec<Generated> {
+        emit::only(abis, &self.only)
+    }
+
+    /// Whether the survey looks at `rel` (relative to the output
+    /// directory): everything, or what is under a selected language's
+    /// directory.
+    fn surveys(&self, rel: &Path) -> bool {
+        self.only.is_empty()
+            || rel
+                .components()
+                .next()
+                .and_then(|c| c.as_os_str().to_str())
+                .and_then(|top| emit::Lang::ALL.into_iter().find(|l| l.dir() == top))
+                .is_some_and(|l| self.only.contains(&l))
     }
 
     /// Compiles the schemas ([`Error::Schema`] with every error).
@@ -109,31 +191,110 @@ impl Project {
         rel(&self.root, p)
     }
 
-    /// Layout changes recorded in the lock that come without a bump.
-    fn missing_bumps(abis: &[Abi], lock: &Lock) -> Vec<Problem> {
+    /// Layout changes recorded in the lock that come without a bump of
+    /// the compatible macro that covers them (each macro on its own). A
+    /// draft (recorded as one) changes freely; a released ABI cannot become
+    /// a draft again.
+    fn missing_bumps(abis: &[Abi], lock: &Lock) -> Vec<(String, Problem)> {
         let mut out = Vec::new();
-        for abi in abis {
+        let views: Vec<AbiView> = abis.iter().map(AbiView::of).collect();
+        let locked_views: Vec<AbiView> = lock.iter().filter_map(|(name, l)| l.view(name)).collect();
+        let diffs = crate::diff::diff(&locked_views, &views);
+        for (abi, new) in abis.iter().zip(&views) {
             let Some(locked) = lock.get(&abi.name) else {
                 continue;
             };
-            if locked.compatible == abi.compatible && locked.fingerprint != abi.fingerprint() {
-                let old = locked.view(&abi.name);
-                let d = diff_abi(&abi.name, old.as_ref(), Some(&AbiView::of(abi)));
-                let msg = if d.verdict == Verdict::BumpMissing {
-                    d.explain()
-                } else {
-                    format!(
-                        "{}: the layout changed, but the compatible string is still {}: bump {} to v{}",
-                        abi.name,
-                        abi.compatible,
-                        abi.name,
-                        abi.version + 1
-                    )
-                };
-                out.push(Problem::MissingBump(msg));
+            if abi.draft && !locked.draft {
+                out.push((
+                    abi.name.clone(),
+                    Problem::MissingBump(format!(
+                    "{}: {}: ABI {} is released (abi.lock records it): it cannot be a draft again; \
+                     remove `draft = true`",
+                    abi.file,
+                    abi.name,
+                    abi.name
+                )),
+                ));
+                continue;
+            }
+            if locked.fingerprint == abi.fingerprint() && *locked == Locked::of(abi) {
+                continue;
+            }
+            if !locked_views.iter().any(|v| v.name == abi.name) {
+                continue;
+            }
+            // Against every ABI of both sides, so that a change inside a
+            // dependency's struct names its field path.
+            let Some(d) = diffs
+                .iter()
+                .find(|d| d.name == abi.name && d.new.as_ref() == Some(new))
+            else {
+                continue;
+            };
+            if d.verdict == Verdict::BumpMissing {
+                for line in d.explain_each() {
+                    out.push((abi.name.clone(), Problem::MissingBump(line)));
+                }
             }
         }
         out
+    }
+
+    /// Releases the draft ABI `name`: removes `draft = true` from its
+    /// schema (the line must hold only that key, as `kho-abi` writes it;
+    /// otherwise the error says where to remove it by hand), then
+    /// generates, so that the lock records the ABI as released. From then
+    /// on its layout changes only with a bump.
+    ///
+    /// Errors: [`Error::Project`] when no schema declares `name`, when it is
+    /// not a draft, or when the line cannot be removed safely; otherwise
+    /// what [`generate`](Self::generate) returns.
+    pub fn release(&self, name: &str) -> Result<Vec<Generated>, Error> {
+        let abis = self.load()?;
+        let refuse = |m: String| Error::Project(vec![Problem::Schema(m)]);
+        let abi = abis
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| refuse(format!("no schema declares ABI `{name}`")))?;
+        if !abi.draft {
+            return Err(refuse(format!(
+                "{}: ABI `{name}` is not a draft (it has no `draft = true`): nothing to release",
+                abi.file
+            )));
+        }
+        let path = PathBuf::from(&abi.file);
+        let text = fs::read_text(&path, fs::MAX_INPUT)
+            .map_err(|e| refuse(format!("{}: {}", self.shown(&e.path), e.reason())))?;
+        let new = crate::parse::without_draft(&text).map_err(|(line, why)| {
+            refuse(format!(
+                "{}:{line}: {why}: remove `draft = true` from [abi] by hand",
+                abi.file
+            ))
+        })?;
+        let rel = path
+            .strip_prefix(self.schema_dir())
+            .map_err(|_| {
+                refuse(format!(
+                    "{}: the schema is not under {}",
+                    abi.file,
+                    self.shown(&self.schema_dir())
+                ))
+            })?
+            .to_string_lossy()
+            .into_owned();
+        let out = OutDir::new(self.schema_dir());
+        let disk = |e: FsError| {
+            Error::Project(vec![Problem::Disk(format!(
+                "{}: {}",
+                self.shown(&e.path),
+                e.reason()
+            ))])
+        };
+        out.stage(&rel, new.as_bytes())
+            .map_err(disk)?
+            .commit()
+            .map_err(disk)?;
+        self.generate()
     }
 
     /// Writes the generated files and the lock, and removes the files a
@@ -156,16 +317,29 @@ impl Project {
     pub fn generate(&self) -> Result<Vec<Generated>, Error> {
         let abis = self.load()?;
         let lock = self.read_lock().map_err(|p| Error::Project(vec![p]))?;
-        let refused = Self::missing_bumps(&abis, &lock);
+        let refused: Vec<Problem> = Self::missing_bumps(&abis, &lock)
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
         if !refused.is_empty() {
             return Err(Error::Project(refused));
         }
-        let files = emit::all(&abis);
+        let files = self.files(&abis);
+        if let Some(dir) = &self.out {
+            // The user named it: made if missing (with its parents), as
+            // given. What is below it is checked from here on.
+            if std::fs::symlink_metadata(dir).is_err() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Error::Project(vec![Problem::Disk(format!("{}: {e}", self.shown(dir)))])
+                })?;
+            }
+        }
         let survey = self.survey(&files);
         if !survey.refused.is_empty() {
             return Err(Error::Project(survey.refused));
         }
-        let out = OutDir::new(self.schema_dir());
+        let (out, prefix) = self.out_dir();
+        let lock_dir = OutDir::new(self.schema_dir());
         let disk = |e: FsError| {
             Error::Project(vec![Problem::Disk(format!(
                 "{}: {}",
@@ -175,15 +349,15 @@ impl Project {
         };
         let mut staged = Vec::new();
         for f in &files {
-            let rel = format!("{GENERATED}/{}", f.path);
+            let rel = format!("{prefix}{}", f.path);
             if survey.present.contains(Path::new(&f.path)) && self.same(&out, &rel, &f.text) {
                 continue;
             }
             staged.push(out.stage(&rel, f.text.as_bytes()).map_err(disk)?);
         }
         let lock_text = lock::render(&abis);
-        if !self.same(&out, LOCK, &lock_text) {
-            staged.push(out.stage(LOCK, lock_text.as_bytes()).map_err(disk)?);
+        if !self.same(&lock_dir, LOCK, &lock_text) {
+            staged.push(lock_dir.stage(LOCK, lock_text.as_bytes()).map_err(disk)?);
         }
         // The lock is renamed last, so that once it records the new
         // layouts every generated file already matches them.
@@ -191,7 +365,7 @@ impl Project {
             s.commit().map_err(disk)?;
         }
         for stale in &survey.stale {
-            let rel = format!("{GENERATED}/{}", slash(stale));
+            let rel = format!("{prefix}{}", slash(stale));
             out.remove_file(&rel).map_err(disk)?;
         }
         Ok(files)
@@ -218,7 +392,9 @@ impl Project {
             Ok(l) => l,
             Err(p) => return vec![p],
         };
-        let mut out = Self::missing_bumps(&abis, &lock);
+        let missing = Self::missing_bumps(&abis, &lock);
+        let bumps_missing: Vec<String> = missing.iter().map(|(n, _)| n.clone()).collect();
+        let mut out: Vec<Problem> = missing.into_iter().map(|(_, p)| p).collect();
         for abi in &abis {
             match lock.get(&abi.name) {
                 None => out.push(Problem::StaleLock(format!(
@@ -229,8 +405,9 @@ impl Project {
                     "abi.lock records {} as {}, the schema makes it {}",
                     abi.name, l.compatible, abi.compatible
                 ))),
-                // Same fingerprint, different record: the lock was edited by hand.
-                Some(l) if l.fingerprint == abi.fingerprint() && *l != Locked::of(abi) => {
+                // A change that needs no bump (a constant added, a draft
+                // changed), or a lock edited by hand.
+                Some(l) if *l != Locked::of(abi) && !bumps_missing.contains(&abi.name) => {
                     out.push(Problem::StaleLock(format!(
                         "abi.lock's record of {} is not what generate writes",
                         abi.name
@@ -244,10 +421,10 @@ impl Project {
                 "abi.lock records {name}, which no schema declares"
             )));
         }
-        let files = emit::all(&abis);
+        let files = self.files(&abis);
         let survey = self.survey(&files);
         let gen = self.generated_dir();
-        let dir = OutDir::new(self.schema_dir());
+        let (dir, prefix) = self.out_dir();
         for f in &files {
             let rel = Path::new(&f.path);
             // Said once, for the link or special file on the way.
@@ -257,7 +434,7 @@ impl Project {
             let shown = self.shown(&gen.join(rel));
             if !survey.present.contains(rel) {
                 out.push(Problem::StaleFile(format!("{shown} is missing")));
-            } else if !self.same(&dir, &format!("{GENERATED}/{}", f.path), &f.text) {
+            } else if !self.same(&dir, &format!("{prefix}{}", f.path), &f.text) {
                 out.push(Problem::StaleFile(format!("{shown} is out of date")));
             }
         }
@@ -295,7 +472,14 @@ impl Project {
                 );
             }
         }
-        match std::fs::symlink_metadata(&gen) {
+        // An output directory the user named is taken as given, even a
+        // link; `generated/` under the schemas is kho's, never a link.
+        let meta = if self.out.is_some() {
+            std::fs::metadata(&gen)
+        } else {
+            std::fs::symlink_metadata(&gen)
+        };
+        match meta {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return survey,
             Err(e) => {
                 survey.refuse("", format!("{}: {e}", self.shown(&gen)));
@@ -325,7 +509,7 @@ impl Project {
                 return survey;
             }
         };
-        for (rel, what) in found {
+        for (rel, what) in found.into_iter().filter(|(rel, _)| self.surveys(rel)) {
             let shown = self.shown(&gen.join(&rel));
             match what {
                 Found::Symlink => survey.refuse(&rel, format!("{shown}: {LINK_HERE}")),

@@ -14,10 +14,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kho_layout::{Len, Node, Prim, Str, StructRef, Ty};
+use kho_layout::Prim;
 
 use crate::diag::{Diags, Source};
-use crate::parse::{ConstValue, SchemaAst, Sp};
+use crate::expr::Expr;
+use crate::parse::{ConstValue, SchemaAst, Sp, StructAst};
 
 /// A checked schema: names resolved, not yet laid out.
 #[derive(Debug, Clone)]
@@ -28,7 +29,10 @@ pub(crate) struct Checked {
     /// struct is [`StructRef::At`] its index among every struct of every
     /// schema checked together (schemas in order, then structs in order),
     /// which is where the layout stage puts it.
-    pub types: Vec<Vec<Ty<'static>>>,
+    pub types: Vec<Vec<FieldTy>>,
+    /// Every schema it depends on, directly or not (indices of `checked`),
+    /// sorted: where its expressions find constants and structs.
+    pub closure: Vec<usize>,
 }
 
 /// Keywords of C (C89 to C23) and of GNU C: an error as any name the
@@ -218,9 +222,17 @@ fn struct_ident_ok(s: &str) -> bool {
         && s.split('_').all(|w| !w.is_empty())
 }
 
-/// Field names: C identifiers that are Rust field names too (not `_`).
+/// Field names: any C identifier (the kernel's may have capitals) that
+/// is a Rust field name too (not `_`).
 fn field_ident_ok(s: &str) -> bool {
-    c_ident_ok(s) && s != "_"
+    external_ident_ok(s) && s != "_"
+}
+
+/// A C identifier: a letter or `_`, then letters, digits and `_`.
+fn external_ident_ok(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('a'..='z' | 'A'..='Z' | '_'))
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn const_ident_ok(s: &str) -> bool {
@@ -404,7 +416,8 @@ pub(crate) fn check(srcs: &[Source], asts: Vec<SchemaAst>, diags: &mut Diags) ->
     let mut out = Vec::new();
     for (i, a) in asts.iter().enumerate() {
         let src = &srcs[i];
-        let consts = constants(src, a, diags);
+        constants(src, a, diags);
+        check_compatibles(src, a, diags);
         check_constant_collisions(srcs, &asts, i, &closure[i], &constant_names, diags);
         // Structs of the direct dependencies, by name: every ABI that has one.
         let mut from_deps: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -503,7 +516,7 @@ pub(crate) fn check(srcs: &[Source], asts: Vec<SchemaAst>, diags: &mut Diags) ->
                     diags.at(
                         src,
                         f.name.span.clone(),
-                        format!("{at}: malformed field name: a lowercase C identifier"),
+                        format!("{at}: malformed field name: a C identifier (letters, digits and _, not starting with a digit)"),
                     );
                 } else if let Some(why) = c_reserved(fname) {
                     diags.at(
@@ -541,24 +554,291 @@ pub(crate) fn check(srcs: &[Source], asts: Vec<SchemaAst>, diags: &mut Diags) ->
                         }
                     }
                 };
-                match parse_type(&f.ty, &consts, &resolve) {
-                    Ok(t) => tys.push(t),
-                    Err(msg) => {
-                        diags.at(src, f.ty.span.clone(), format!("{at}: {msg}"));
-                        tys.push(Ty::Prim(Prim::U8));
+                match parse_type(&f.ty, &resolve) {
+                    Ok(t) => {
+                        for d in &t.dims {
+                            for (name, off) in crate::expr::names(&d.expr) {
+                                let known = constant_names[i].contains(name)
+                                    || closure[i].iter().any(|&c| constant_names[c].contains(name));
+                                if !known {
+                                    diags.at(
+                                        src,
+                                        place_in(src, &f.ty, d.at + off),
+                                        format!(
+                                            "{at}: unknown constant `{name}` in type `{}`",
+                                            f.ty.value.trim()
+                                        ),
+                                    );
+                                }
+                            }
+                        }
+                        tys.push(t)
+                    }
+                    Err((off, msg)) => {
+                        diags.at(src, place_in(src, &f.ty, off), format!("{at}: {msg}"));
+                        tys.push(FieldTy::error());
                     }
                 }
             }
+            check_struct(src, st, &tys, diags);
             types.push(tys);
         }
         out.push(Checked {
             index: i,
             ast: a.clone(),
             types,
+            closure: closure[i].clone(),
         });
     }
     out
 }
+
+/// The byte range of `offset` into a string value's text: exact when the
+/// TOML string is written without escapes (the common case), else the
+/// string's start.
+pub(crate) fn place_in(src: &Source, v: &Sp<String>, offset: usize) -> std::ops::Range<usize> {
+    if offset == 0 {
+        return v.span.clone();
+    }
+    let start = v.span.start + 1;
+    let raw = src.text.get(start..start + v.value.len());
+    if raw == Some(v.value.as_str()) {
+        let at = start + offset.min(v.value.len());
+        at..at
+    } else {
+        v.span.clone()
+    }
+}
+
+/// The rules of one struct's fields that need no layout: where bit fields,
+/// flexible arrays and their counts may be, `align`, unions.
+fn check_struct(src: &Source, st: &StructAst, tys: &[FieldTy], diags: &mut Diags) {
+    let sname = &st.name.value;
+    if let Some(al) = &st.align {
+        if al.value == 0 || !al.value.is_power_of_two() || al.value > MAX_ALIGN {
+            diags.at(
+                src,
+                al.span.clone(),
+                format!(
+                    "struct {sname}: align = {} must be a power of two from 1 to {MAX_ALIGN}",
+                    al.value
+                ),
+            );
+        }
+    }
+    let last = st.fields.len().saturating_sub(1);
+    for (k, (f, t)) in st.fields.iter().zip(tys).enumerate() {
+        let at = format!("{sname}.{}", f.name.value);
+        if let Some(b) = &f.bits {
+            match (&t.base, t.dims.is_empty() && !t.flex) {
+                (BaseTy::Prim(p), true) if is_int(*p) => {
+                    let max = p.size() as u64 * 8;
+                    if b.value == 0 || b.value > max {
+                        diags.at(
+                            src,
+                            b.span.clone(),
+                            format!(
+                                "{at}: bits = {} is outside 1..={max}, the width of its type `{}`",
+                                b.value, t.spelling
+                            ),
+                        );
+                    }
+                }
+                _ => diags.at(
+                    src,
+                    b.span.clone(),
+                    format!(
+                        "{at}: a bit field's type is an integer (u8..u64, s8..s64 or a kernel \
+                         spelling of one), not `{}`",
+                        f.ty.value.trim()
+                    ),
+                ),
+            }
+        }
+        if t.flex {
+            if k != last {
+                diags.at(
+                    src,
+                    f.ty.span.clone(),
+                    format!("{at}: a flexible array member `T[]` must be the struct's last field"),
+                );
+            } else if st.union {
+                diags.at(
+                    src,
+                    f.ty.span.clone(),
+                    format!("{at}: a union cannot have a flexible array member"),
+                );
+            } else if st.fields.len() == 1 {
+                diags.at(
+                    src,
+                    f.ty.span.clone(),
+                    format!(
+                        "{at}: a flexible array member needs another field before it (as in C)"
+                    ),
+                );
+            }
+            if st.entry {
+                diags.at(
+                    src,
+                    f.ty.span.clone(),
+                    format!(
+                        "{at}: entry {sname} cannot end in a flexible array: a block set's entries \
+                         have one fixed size"
+                    ),
+                );
+            }
+        }
+        if let Some(c) = &f.count {
+            if !t.flex {
+                diags.at(
+                    src,
+                    c.span.clone(),
+                    format!("{at}: `count` is for a flexible array member (`T[]`) only"),
+                );
+                continue;
+            }
+            let counted = st
+                .fields
+                .iter()
+                .zip(tys)
+                .take(k)
+                .find(|(g, _)| g.name.value == c.value);
+            match counted {
+                None => diags.at(
+                    src,
+                    c.span.clone(),
+                    format!(
+                        "{at}: count = {:?} names no field of {sname} before it",
+                        c.value
+                    ),
+                ),
+                Some((_, ct)) => {
+                    let int = matches!(&ct.base, BaseTy::Prim(p) if is_int(*p))
+                        && ct.dims.is_empty()
+                        && !ct.flex;
+                    if !int {
+                        diags.at(
+                            src,
+                            c.span.clone(),
+                            format!(
+                                "{at}: count = {:?} is a field of type `{}`, not an integer",
+                                c.value, ct.spelling
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `[[abi.compatible]]`: well-formed macros and strings, each struct
+/// covered by one macro at most (the rest by the main one).
+fn check_compatibles(src: &Source, a: &SchemaAst, diags: &mut Diags) {
+    let main = compatible_macro_of(a);
+    let mut macros: BTreeMap<&str, ()> = BTreeMap::new();
+    macros.insert(main.as_str(), ());
+    let mut covered: BTreeMap<&str, &str> = BTreeMap::new();
+    for m in &a.compatibles {
+        let mac = m.macro_name.value.as_str();
+        if !const_ident_ok(mac) {
+            diags.at(
+                src,
+                m.macro_name.span.clone(),
+                format!(
+                    "malformed compatible macro {mac:?}: UPPER_CASE letters, digits and _, starting \
+                     with a letter"
+                ),
+            );
+        } else if KERNEL_MACROS.contains(&mac) {
+            diags.at(
+                src,
+                m.macro_name.span.clone(),
+                format!("compatible macro {mac} is a kernel macro"),
+            );
+        } else if macros.insert(mac, ()).is_some() {
+            diags.at(
+                src,
+                m.macro_name.span.clone(),
+                format!(
+                    "compatible macro {mac} is declared twice in ABI `{}`",
+                    a.name.value
+                ),
+            );
+        } else if a.constants.iter().any(|k| k.name.value == mac) {
+            diags.at(
+                src,
+                m.macro_name.span.clone(),
+                format!("compatible macro {mac} is also a constant of this ABI"),
+            );
+        }
+        if !abi_name_ok(&m.name.value) {
+            diags.at(
+                src,
+                m.name.span.clone(),
+                format!(
+                    "malformed compatible name {:?}: lowercase letters, digits and dashes, without \
+                     the version (that is `version`)",
+                    m.name.value
+                ),
+            );
+        }
+        if m.version.value == 0 {
+            diags.at(src, m.version.span.clone(), "version starts at 1".into());
+        }
+        let string = format!("{}-v{}", m.name.value, m.version.value);
+        if string.len() > crate::layout::MAX_COMPATIBLE {
+            diags.at(
+                src,
+                m.name.span.clone(),
+                format!(
+                    "compatible string {string:?} of {mac} is {} bytes: the limit is 47 (the \
+                     kernel's 48 bytes with the NUL)",
+                    string.len()
+                ),
+            );
+        }
+        if m.structs.is_empty() {
+            diags.at(
+                src,
+                m.macro_name.span.clone(),
+                format!("compatible macro {mac} lists no `structs`: it would cover nothing"),
+            );
+        }
+        for s in &m.structs {
+            if !a.structs.iter().any(|st| st.name.value == s.value) {
+                diags.at(
+                    src,
+                    s.span.clone(),
+                    format!(
+                        "compatible macro {mac}: unknown struct `{}` (it lists structs of this ABI)",
+                        s.value
+                    ),
+                );
+            } else if let Some(other) = covered.insert(&s.value, mac) {
+                diags.at(
+                    src,
+                    s.span.clone(),
+                    format!(
+                        "struct `{}` is covered by compatible macros {other} and {mac}: each struct \
+                         by one",
+                        s.value
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// An integer primitive: what a bit field or a count may be (not `char`,
+/// not a physical address).
+pub(crate) fn is_int(p: Prim) -> bool {
+    !matches!(p, Prim::Char | Prim::PhysAddr)
+}
+
+/// Largest `align`: a page. Larger alignments are not what an ABI in a
+/// serialized block means.
+pub(crate) const MAX_ALIGN: u64 = 4096;
 
 /// `[abi.c]`: a header path that stays in the tree, macro and include names
 /// that read the same in C.
@@ -659,8 +939,23 @@ fn check_outputs(srcs: &[Source], asts: &[SchemaAst], diags: &mut Diags) {
         } else {
             guards.insert(guard, i);
         }
+        for extra in &a.compatibles {
+            let m = &extra.macro_name.value;
+            if let Some(&j) = macros.get(m) {
+                diags.at(
+                    &srcs[i],
+                    extra.macro_name.span.clone(),
+                    format!(
+                        "compatible macro {m} of ABI `{}` is also ABI `{}`'s ({})",
+                        a.name.value, asts[j].name.value, srcs[j].path
+                    ),
+                );
+            } else {
+                macros.insert(m.clone(), i);
+            }
+        }
         let m = compatible_macro_of(a);
-        if let Some(&j) = macros.get(&m) {
+        if let Some(&j) = macros.get(&m).filter(|&&j| j != i) {
             diags.at(
                 &srcs[i],
                 place(a, a.c.compatible_macro.as_ref()),
@@ -730,7 +1025,15 @@ fn check_constant_collisions(
                 .get(d)
                 .is_some_and(|c| c.contains(name.as_str()))
             {
-                Some("constant")
+                // Two ABIs may both use another header's constant: it is
+                // included, never defined, so nothing clashes if they agree.
+                let theirs = dep.constants.iter().find(|o| o.name.value == *name);
+                let agree = theirs.is_some_and(|o| {
+                    k.external.as_ref().map(|h| &h.value) == o.external.as_ref().map(|h| &h.value)
+                        && k.external.is_some()
+                        && matches!((&k.value, &o.value), (ConstValue::Int(a), ConstValue::Int(b)) if a == b)
+                });
+                (!agree).then_some("constant")
             } else {
                 None
             };
@@ -884,6 +1187,47 @@ fn dependency_closure(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
 fn constants(src: &Source, a: &SchemaAst, diags: &mut Diags) -> BTreeMap<String, Option<u64>> {
     let mut out = BTreeMap::new();
     for c in &a.constants {
+        if let Some(h) = &c.external {
+            // Another header's name, as it spells it (`__NEW_UTS_LEN`):
+            // any C identifier that is not an expression's own word.
+            let word = matches!(
+                c.name.value.as_str(),
+                "PAGE_SIZE" | "PAGE_SHIFT" | "BIT" | "BIT_ULL" | "sizeof" | "offsetof"
+            );
+            if !external_ident_ok(&c.name.value) || word {
+                diags.at(
+                    src,
+                    c.name.span.clone(),
+                    format!(
+                        "malformed external constant name {:?}: a C identifier (letters, digits \
+                         and _) that is not a word of expressions",
+                        c.name.value
+                    ),
+                );
+            }
+            let bad = h.value.is_empty()
+                || h.value.starts_with('/')
+                || h.value
+                    .split('/')
+                    .any(|p| p.is_empty() || p == "." || p == "..")
+                || !h
+                    .value
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.' | '/'));
+            if bad {
+                diags.at(
+                    src,
+                    h.span.clone(),
+                    format!(
+                        "constant {}: external header {:?} cannot be written as #include <...>: a \
+                         relative path of letters, digits, `_`, `-`, `.` and `/`",
+                        c.name.value, h.value
+                    ),
+                );
+            }
+            out.insert(c.name.value.clone(), None);
+            continue;
+        }
         if !const_ident_ok(&c.name.value) {
             diags.at(
                 src,
@@ -930,88 +1274,272 @@ fn constants(src: &Source, a: &SchemaAst, diags: &mut Diags) -> BTreeMap<String,
     out
 }
 
-/// `ident ('[' (number | CONSTANT) ']')*`, dimensions outermost first.
+/// A field's type, resolved but not laid out: array lengths are
+/// expressions evaluated per page size by the layout stage.
+#[derive(Debug, Clone)]
+pub(crate) struct FieldTy {
+    /// The type under the arrays.
+    pub base: BaseTy,
+    /// Dimensions, outermost first (C order), without a flexible `[]`.
+    pub dims: Vec<Dim>,
+    /// A flexible array member `T[]`.
+    pub flex: bool,
+    /// The base as the schema spells it, normalised (see `Note::field_c_types`).
+    pub spelling: String,
+}
+
+/// What a field is made of under its arrays.
+#[derive(Debug, Clone)]
+pub(crate) enum BaseTy {
+    /// A primitive (`char` only under a `char[N]`).
+    Prim(Prim),
+    /// A struct: its index among every struct checked together.
+    Struct(usize, String),
+    /// `khoser_ptr<S>`: a physical address of an `S`.
+    Ptr(String),
+}
+
+/// One array dimension.
+#[derive(Debug, Clone)]
+pub(crate) struct Dim {
+    /// The length expression.
+    pub expr: Expr,
+    /// As written; `None` for a literal (then only the value is kept).
+    pub text: Option<String>,
+    /// Byte offset of the expression in the type string (for error places).
+    pub at: usize,
+}
+
+impl FieldTy {
+    /// A placeholder after an error (nothing reads it: the compile fails).
+    pub(crate) fn error() -> Self {
+        FieldTy {
+            base: BaseTy::Prim(Prim::U8),
+            dims: Vec::new(),
+            flex: false,
+            spelling: "u8".into(),
+        }
+    }
+
+    /// The struct it holds by value (a pointer holds none).
+    pub(crate) fn struct_index(&self) -> Option<usize> {
+        match self.base {
+            BaseTy::Struct(i, _) => Some(i),
+            _ => None,
+        }
+    }
+}
+
+/// The kernel's spellings of the primitives, beside kho's own (`u8` ..
+/// `i64`, `phys_addr`, which `Prim::parse` reads). `long` and `unsigned
+/// long` are not here: their size is the target's.
+pub(crate) const ALIASES: &[(&str, Prim)] = &[
+    ("s8", Prim::I8),
+    ("s16", Prim::I16),
+    ("s32", Prim::I32),
+    ("s64", Prim::I64),
+    ("__u8", Prim::U8),
+    ("__u16", Prim::U16),
+    ("__u32", Prim::U32),
+    ("__u64", Prim::U64),
+    ("__s8", Prim::I8),
+    ("__s16", Prim::I16),
+    ("__s32", Prim::I32),
+    ("__s64", Prim::I64),
+    ("unsigned char", Prim::U8),
+    ("unsigned short", Prim::U16),
+    ("unsigned int", Prim::U32),
+    ("unsigned long long", Prim::U64),
+    ("signed char", Prim::I8),
+    ("short", Prim::I16),
+    ("int", Prim::I32),
+    ("long long", Prim::I64),
+    ("phys_addr_t", Prim::PhysAddr),
+];
+
+/// A primitive by any of its spellings (`char` included).
+pub(crate) fn prim_of(spelling: &str) -> Option<Prim> {
+    Prim::parse(spelling).or_else(|| {
+        ALIASES
+            .iter()
+            .find(|(s, _)| *s == spelling)
+            .map(|(_, p)| *p)
+    })
+}
+
+/// The hint for a type the schema language refuses by design.
+pub(crate) fn refused_type_hint(base: &str) -> &'static str {
+    match base {
+        "usize" | "isize" | "size_t" | "ssize_t" | "long" | "unsigned long" | "signed long"
+        | "long int" | "unsigned long int" | "uintptr_t" => {
+            ": its size changes with the architecture; use u64"
+        }
+        "bool" | "_Bool" => ": use u8",
+        "u128" | "i128" | "__u128" | "__s128" | "f32" | "f64" | "float" | "double" => {
+            ": not part of kernel ABIs"
+        }
+        _ => "",
+    }
+}
+
+/// `base ('[' expr? ']')*`, dimensions outermost first; `base` is a
+/// primitive of any spelling, `struct NAME` or `NAME`, or `khoser_ptr<S>`.
 fn parse_type(
     ty: &Sp<String>,
-    consts: &BTreeMap<String, Option<u64>>,
     resolve: &dyn Fn(&str) -> Result<Option<usize>, String>,
-) -> Result<Ty<'static>, String> {
-    let text = ty.value.trim();
-    let (base, mut rest) = match text.find('[') {
-        Some(i) => (text[..i].trim(), &text[i..]),
-        None => (text, ""),
+) -> Result<FieldTy, (usize, String)> {
+    let text = ty.value.as_str();
+    if text.len() > crate::expr::MAX_EXPR_LEN * 2 {
+        return Err((
+            0,
+            format!(
+                "type is {} bytes: the limit is {}",
+                text.len(),
+                crate::expr::MAX_EXPR_LEN * 2
+            ),
+        ));
+    }
+    let (base_raw, mut rest, mut pos) = match text.find('[') {
+        Some(i) => (&text[..i], &text[i..], i),
+        None => (text, "", text.len()),
     };
+    let base_words: Vec<&str> = base_raw.split_whitespace().collect();
+    let spelled = base_words.join(" ");
     let mut dims = Vec::new();
+    let mut flex = false;
     while !rest.is_empty() {
         if dims.len() == MAX_DIMENSIONS {
-            return Err(format!(
-                "type `{text}` has more than {MAX_DIMENSIONS} array dimensions"
+            return Err((
+                0,
+                format!(
+                    "type `{}` has more than {MAX_DIMENSIONS} array dimensions",
+                    text.trim()
+                ),
             ));
         }
-        let close = rest
-            .find(']')
-            .ok_or_else(|| format!("unclosed `[` in type `{text}`"))?;
-        let inner = rest[1..close].trim();
-        let len = if let Ok(n) = inner.parse::<u64>() {
-            Len {
-                value: usize::try_from(n).map_err(|_| format!("array length {n} is too large"))?,
-                constant: None,
+        if flex {
+            return Err((
+                pos,
+                format!(
+                    "type `{}`: a flexible array `[]` is the last part of the type (`T[]`)",
+                    text.trim()
+                ),
+            ));
+        }
+        // The matching `]`, minding brackets inside the expression.
+        let mut depth = 0usize;
+        let mut close = None;
+        for (i, c) in rest.char_indices() {
+            match c {
+                '[' => depth += 1,
+                ']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = Some(i);
+                        break;
+                    }
+                }
+                _ => {}
             }
+        }
+        let close =
+            close.ok_or_else(|| (pos, format!("unclosed `[` in type `{}`", text.trim())))?;
+        let inner_raw = &rest[1..close];
+        let lead = inner_raw.len() - inner_raw.trim_start().len();
+        let inner = inner_raw.trim();
+        let at = pos + 1 + lead;
+        if inner.is_empty() {
+            flex = true;
         } else {
-            match consts.get(inner) {
-                Some(Some(n)) => Len {
-                    value: usize::try_from(*n)
-                        .map_err(|_| format!("array length {inner} = {n} is too large"))?,
-                    constant: Some(Str::Owned(inner.to_string())),
-                },
-                Some(None) => {
-                    return Err(format!(
-                        "constant {inner} is not an integer, so it cannot be an array length"
-                    ))
-                }
-                None if inner.is_empty() => {
-                    return Err(format!("missing array length in type `{text}`"))
-                }
-                None => return Err(format!("unknown constant `{inner}` in type `{text}`")),
-            }
-        };
-        if len.value == 0 {
-            return Err(format!(
-                "array length 0 in type `{text}`: a field must carry something"
+            let expr = crate::expr::parse(inner).map_err(|e| {
+                (
+                    at + e.offset,
+                    format!("array length `{inner}`: {}", e.message),
+                )
+            })?;
+            let text = match expr {
+                Expr::Num(_) => None,
+                _ => Some(inner.to_string()),
+            };
+            dims.push(Dim { expr, text, at });
+        }
+        let after = &rest[close + 1..];
+        let skip = after.len() - after.trim_start().len();
+        pos += close + 1 + skip;
+        rest = after.trim_start();
+        if !rest.is_empty() && !rest.starts_with('[') {
+            return Err((
+                pos,
+                format!("unexpected `{rest}` in type `{}`", text.trim()),
             ));
         }
-        dims.push(len);
-        rest = rest[close + 1..].trim_start();
-        if !rest.is_empty() && !rest.starts_with('[') {
-            return Err(format!("unexpected `{rest}` in type `{text}`"));
-        }
     }
-    let mut ty = if base == "char" {
-        let Some(first) = dims.pop() else {
-            return Err("char needs a length: char[N] is a NUL-padded string".into());
-        };
-        Ty::Array(Node::Owned(Box::new(Ty::Prim(Prim::Char))), first)
-    } else if let Some(p) = Prim::parse(base) {
-        Ty::Prim(p)
-    } else if let Some(at) = resolve(base)? {
-        Ty::Struct(StructRef::At(at, Str::Owned(base.to_string())))
-    } else {
-        let hint = match base {
-            "usize" | "isize" | "size_t" | "long" | "unsigned long" => {
-                ": its size changes with the architecture; use u64"
+    let (base, spelling) = if let Some(inner) = spelled
+        .strip_prefix("khoser_ptr<")
+        .and_then(|r| r.strip_suffix('>'))
+    {
+        let target = inner.trim();
+        let target = target.strip_prefix("struct ").map_or(target, str::trim);
+        match resolve(target).map_err(|m| (0, m))? {
+            Some(_) => (BaseTy::Ptr(target.to_string()), format!("khoser_ptr<{target}>")),
+            None => {
+                return Err((
+                    0,
+                    format!(
+                        "khoser_ptr<{target}>: unknown struct `{target}` (the target is a struct of this \
+                         schema or a dependency)"
+                    ),
+                ))
             }
-            "bool" => ": use u8",
-            "u128" | "i128" | "f32" | "f64" | "float" | "double" => ": not part of kernel ABIs",
-            _ => "",
-        };
-        return Err(format!(
-            "unknown type `{base}`{hint} (types are u8..u64, i8..i64, phys_addr, char[N], T[N], or a struct of this \
-             schema or a dependency)"
-        ));
+        }
+    } else if spelled == "char" {
+        if flex || dims.is_empty() {
+            return Err((
+                0,
+                "char needs a length: char[N] is a NUL-padded string".into(),
+            ));
+        }
+        (BaseTy::Prim(Prim::Char), spelled.clone())
+    } else if let Some(p) = Prim::parse(&spelled) {
+        (BaseTy::Prim(p), spelled.clone())
+    } else {
+        // A struct of the schema shadows a kernel spelling of the same
+        // name (a struct `s64` is `struct s64` in C, beside the typedef).
+        let explicit = spelled.strip_prefix("struct ").map(str::trim);
+        let name = explicit.unwrap_or(spelled.as_str());
+        match resolve(name).map_err(|m| (0, m))? {
+            Some(at) => (BaseTy::Struct(at, name.to_string()), name.to_string()),
+            None if explicit.is_none() && prim_of(name).is_some() => (
+                BaseTy::Prim(prim_of(name).unwrap_or(Prim::U8)),
+                spelled.clone(),
+            ),
+            None => {
+                let hint = refused_type_hint(&spelled);
+                return Err((
+                    0,
+                    format!(
+                        "unknown type `{spelled}`{hint} (types are u8..u64, s8..s64, i8..i64, __u8..__s64, \
+                         unsigned char/short/int/long long, int, short, long long, phys_addr, \
+                         phys_addr_t, char[N], khoser_ptr<S>, T[N], T[], or a struct of this schema or a \
+                         dependency)"
+                    ),
+                ));
+            }
+        }
     };
-    // Innermost dimension last in C order: wrap from the inside out.
-    while let Some(len) = dims.pop() {
-        ty = Ty::Array(Node::Owned(Box::new(ty)), len);
+    if flex && !dims.is_empty() {
+        return Err((
+            0,
+            format!(
+                "type `{}`: a flexible array of arrays is not supported (only `T[]`)",
+                text.trim()
+            ),
+        ));
     }
-    Ok(ty)
+    Ok(FieldTy {
+        base,
+        dims,
+        flex,
+        spelling,
+    })
 }

@@ -13,6 +13,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use kho_layout::{Kind, Ty};
 use kho_schema::Abi;
 use kho_schema::ConstValue;
 
@@ -130,21 +131,51 @@ fn c_str(s: &str) -> String {
     out
 }
 
-/// A C program checking `abi`'s header against the IR: every macro is
-/// defined, integer constants have their values and every struct and field
-/// its size and offset (at compile time); the strings match (when run).
-fn layout_check(abi: &Abi) -> String {
+/// The value of integer constant `k` with `page`-sized pages, if it has one
+/// kho knows (a verbatim `c = ".."` constant has none).
+fn int_value(k: &kho_schema::Constant, page: usize) -> Option<u64> {
+    match k.values.iter().find(|(p, _)| *p == page) {
+        Some(&(_, v)) => Some(v),
+        None => match k.value {
+            ConstValue::Int(n) => Some(n),
+            _ => None,
+        },
+    }
+}
+
+/// `struct s` or `union s`.
+fn c_tag(s: &kho_schema::Struct<'_>) -> String {
+    match s.kind {
+        Kind::Union => format!("union {}", s.name),
+        Kind::Struct => format!("struct {}", s.name),
+    }
+}
+
+/// A C program checking `abi`'s header against the IR laid out for
+/// `page`-sized pages: every macro is defined, integer constants have
+/// their values and every struct its size and alignment and every field
+/// its offset and size (at compile time; a bit field's bits are probed by
+/// tests/kernel_layouts.rs, a flexible array's element size is checked);
+/// every compatible string and string constant matches (when run).
+fn layout_check(abi: &Abi, page: usize) -> String {
     let mut c = String::new();
-    let _ = writeln!(c, "/* {}: the layout kho-schema computed. */", abi.name);
+    let _ = writeln!(
+        c,
+        "/* {}: the layout kho-schema computed for {page}-byte pages. */",
+        abi.name
+    );
     let _ = writeln!(c, "#include <{}>", abi.c.header);
     c.push_str("#include <stddef.h>\n#include <stdio.h>\n#include <string.h>\n\n");
-    let macros =
-        std::iter::once(&abi.c.compatible_macro).chain(abi.constants.iter().map(|k| &k.name));
+    let macros = abi
+        .compatibles()
+        .iter()
+        .map(|m| &m.macro_name)
+        .chain(abi.constants.iter().map(|k| &k.name));
     for m in macros {
         let _ = writeln!(c, "#ifndef {m}\n#error \"{m} is not defined\"\n#endif");
     }
     for k in &abi.constants {
-        if let ConstValue::Int(n) = k.value {
+        if let Some(n) = int_value(k, page) {
             let _ = writeln!(
                 c,
                 "_Static_assert({} == {n}ULL, \"{} == {n}\");",
@@ -152,34 +183,57 @@ fn layout_check(abi: &Abi) -> String {
             );
         }
     }
-    for s in abi.structs() {
-        let st = format!("struct {}", s.name);
+    for s in abi.structs_at(page) {
+        let st = c_tag(s);
         let _ = writeln!(
             c,
-            "_Static_assert(sizeof({st}) == {0}, \"sizeof({st}) == {0}\");",
-            s.size
+            "_Static_assert(sizeof({st}) == {0}, \"sizeof({st}) == {0}\");\n\
+             _Static_assert(_Alignof({st}) == {1}, \"_Alignof({st}) == {1}\");",
+            s.size, s.align
         );
         for f in s.fields.iter() {
+            if f.bits.is_some() {
+                continue;
+            }
             let _ = writeln!(
                 c,
-                "_Static_assert(offsetof({st}, {f}) == {o}, \"offsetof({st}, {f}) == {o}\");\n\
-                 _Static_assert(sizeof((({st} *)0)->{f}) == {z}, \"sizeof({st}.{f}) == {z}\");",
+                "_Static_assert(offsetof({st}, {f}) == {o}, \"offsetof({st}, {f}) == {o}\");",
                 f = f.name,
                 o = f.offset,
-                z = f.size
             );
+            match &f.ty {
+                Ty::Flex(elem) => {
+                    let z = elem.get().size(abi.set_at(page)).unwrap_or(usize::MAX);
+                    let _ = writeln!(
+                        c,
+                        "_Static_assert(sizeof((({st} *)0)->{f}[0]) == {z}, \
+                         \"sizeof({st}.{f}[0]) == {z}\");",
+                        f = f.name
+                    );
+                }
+                _ => {
+                    let _ = writeln!(
+                        c,
+                        "_Static_assert(sizeof((({st} *)0)->{f}) == {z}, \"sizeof({st}.{f}) == {z}\");",
+                        f = f.name,
+                        z = f.size
+                    );
+                }
+            }
         }
     }
     c.push_str("\nstatic int check(const char *name, const char *got, const char *want)\n{\n");
     c.push_str("\tif (strcmp(got, want) == 0)\n\t\treturn 0;\n");
     c.push_str("\tprintf(\"%s is \\\"%s\\\", the schema says \\\"%s\\\"\\n\", name, got, want);\n");
     c.push_str("\treturn 1;\n}\n\nint main(void)\n{\n\tint bad = 0;\n\n");
-    let _ = writeln!(
-        c,
-        "\tbad |= check(\"{0}\", {0}, {1});",
-        abi.c.compatible_macro,
-        c_str(&abi.compatible)
-    );
+    for m in abi.compatibles() {
+        let _ = writeln!(
+            c,
+            "\tbad |= check(\"{0}\", {0}, {1});",
+            m.macro_name,
+            c_str(&m.value)
+        );
+    }
     for k in &abi.constants {
         if let ConstValue::Str(s) = &k.value {
             let _ = writeln!(c, "\tbad |= check(\"{0}\", {0}, {1});", k.name, c_str(s));
@@ -189,13 +243,15 @@ fn layout_check(abi: &Abi) -> String {
     c
 }
 
-/// Compiles `abi`'s layout check against the headers in `include` and runs
-/// it; returns gcc's output if it does not compile.
-fn run_layout_check(dir: &Path, include: &Path, abi: &Abi) -> Result<(), String> {
-    let name = abi.name.replace('-', "_");
+/// Compiles `abi`'s layout check for `page`-sized pages against the
+/// headers in `include` and runs it; returns gcc's output if it does not
+/// compile.
+fn run_layout_check(dir: &Path, include: &Path, abi: &Abi, page: usize) -> Result<(), String> {
+    let name = format!("{}_{page}", abi.name.replace('-', "_"));
     let src = format!("check_{name}.c");
-    write(&dir.join(&src), &layout_check(abi));
-    let mut args = vec!["-std=gnu11", "-Wall", "-Wextra", "-Werror"];
+    write(&dir.join(&src), &layout_check(abi, page));
+    let shift = format!("-DPAGE_SHIFT={}", page.trailing_zeros());
+    let mut args = vec!["-std=gnu11", "-Wall", "-Wextra", "-Werror", shift.as_str()];
     let inc = includes(&[include]);
     args.extend(inc.iter().map(String::as_str));
     args.extend([src.as_str(), "-o", name.as_str()]);
@@ -208,7 +264,7 @@ fn run_layout_check(dir: &Path, include: &Path, abi: &Abi) -> Result<(), String>
         .unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
     assert!(
         run.status.success(),
-        "{}: {}",
+        "{} ({page}-byte pages): {}",
         abi.name,
         String::from_utf8_lossy(&run.stdout)
     );
@@ -221,11 +277,14 @@ fn gcc_lays_out_every_generated_struct_as_the_schema_does() {
     let dir = scratch("layout");
     let include = write_headers(&dir, &abis);
     for abi in &abis {
-        if let Err(e) = run_layout_check(&dir, &include, abi) {
-            panic!(
-                "{}: gcc disagrees with kho-schema's layout, or the header does not compile:\n{e}",
-                abi.name
-            );
+        for &page in abi.pages() {
+            if let Err(e) = run_layout_check(&dir, &include, abi, page) {
+                panic!(
+                    "{} ({page}-byte pages): gcc disagrees with kho-schema's layout, or the \
+                     header does not compile:\n{e}",
+                    abi.name
+                );
+            }
         }
     }
 }
@@ -243,10 +302,13 @@ fn generated_headers_compile_together_and_twice() {
     }
     write(&dir.join("all.c"), &src);
     let inc = includes(&[&include]);
-    let mut args = vec!["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-c"];
-    args.extend(inc.iter().map(String::as_str));
-    args.extend(["all.c", "-o", "all.o"]);
-    gcc_ok(&args, &dir);
+    for page in abis.first().map(Abi::pages).unwrap_or_default() {
+        let shift = format!("-DPAGE_SHIFT={}", page.trailing_zeros());
+        let mut args = vec!["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-c", &shift];
+        args.extend(inc.iter().map(String::as_str));
+        args.extend(["all.c", "-o", "all.o"]);
+        gcc_ok(&args, &dir);
+    }
 }
 
 #[test]
@@ -258,7 +320,8 @@ fn the_layout_check_catches_a_wrong_size_or_offset() {
 
     let mut bigger = block.clone();
     bigger.struct_mut(0).unwrap().size += 1;
-    let e = run_layout_check(&dir, &include, &bigger).expect_err("a wrong size must not compile");
+    let e =
+        run_layout_check(&dir, &include, &bigger, 4096).expect_err("a wrong size must not compile");
     assert!(
         e.contains("sizeof(struct kho_block_header_ser) == 17"),
         "{e}"
@@ -266,7 +329,8 @@ fn the_layout_check_catches_a_wrong_size_or_offset() {
 
     let mut moved = block.clone();
     moved.struct_mut(0).unwrap().fields.to_mut()[1].offset = 4;
-    let e = run_layout_check(&dir, &include, &moved).expect_err("a wrong offset must not compile");
+    let e = run_layout_check(&dir, &include, &moved, 4096)
+        .expect_err("a wrong offset must not compile");
     assert!(
         e.contains("offsetof(struct kho_block_header_ser, count) == 4"),
         "{e}"
@@ -328,7 +392,7 @@ fn the_patch_block_h_has_the_schema_layout() {
     let abis = shipped();
     let dir = scratch("patch_block_h");
     let seed_include = seed().join("include");
-    if let Err(e) = run_layout_check(&dir, &seed_include, abi(&abis, "kho-block")) {
+    if let Err(e) = run_layout_check(&dir, &seed_include, abi(&abis, "kho-block"), 4096) {
         panic!("the patch's block.h disagrees with schemas/kho_block.toml:\n{e}");
     }
 }

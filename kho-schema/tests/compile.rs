@@ -92,7 +92,7 @@ fn errors_name_file_line_column_and_field() {
     let e = errors(&[("t.toml", &text)]);
     assert!(e.contains("t.toml:9:24: s.a: unknown type `u65`"), "{e}");
     assert!(
-        e.contains("t.toml:10:24: s.b: unknown constant `NOPE` in type `u8[NOPE]`"),
+        e.contains("t.toml:10:28: s.b: unknown constant `NOPE` in type `u8[NOPE]`"),
         "{e}"
     );
     assert!(e.contains("t.toml:11:12: s.a: duplicate field"), "{e}");

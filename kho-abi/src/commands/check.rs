@@ -5,11 +5,12 @@ use std::process::ExitCode;
 
 use kho_schema::project::Problem;
 
-use super::{emit_stdout, fail_lines, RootArgs};
+use super::{emit_stdout, fail_lines, OutputArgs, RootArgs};
 
 /// The long help of `check`.
 pub const HELP: &str = "\
-Fails when a layout changed while its compatible string stayed the same, when
+Checks what `generate` with the same --root/--schemas, --out and --only would
+write. Fails when a layout changed while its compatible string stayed the same, when
 abi.lock does not record what generate would write, or when a generated file
 is missing, out of date, or generated from no schema, and reports what
 generate would refuse to touch (a symlink, a file without the generated-file
@@ -27,11 +28,14 @@ every problem on stderr, one a line (schema errors as file:line:col: message);
 pub struct Args {
     #[command(flatten)]
     root: RootArgs,
+
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Runs `check`: status 0 and one `ok:` line, or 1 and every problem.
 pub fn exec(args: &Args) -> ExitCode {
-    let project = args.root.project();
+    let project = args.output.apply(args.root.project());
     let problems = project.check();
     if !problems.is_empty() {
         let text: Vec<String> = problems.iter().map(Problem::to_string).collect();
@@ -40,7 +44,7 @@ pub fn exec(args: &Args) -> ExitCode {
     // Nothing is wrong, so the schemas compile and the files on disk are
     // exactly the ones generate writes: count those.
     let abis = project.load().unwrap_or_default();
-    let files = kho_schema::emit::all(&abis).len();
+    let files = project.files(&abis).len();
     let plural = |n: usize, what: &str| match n {
         1 => format!("1 {what}"),
         n => format!("{n} {what}s"),

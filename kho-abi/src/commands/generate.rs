@@ -7,21 +7,28 @@ use std::process::ExitCode;
 use kho_schema::project::Problem;
 use kho_schema::Error;
 
-use super::{fail_lines, RootArgs};
+use super::{fail_lines, OutputArgs, RootArgs};
 
 /// The long help of `generate`.
 pub const HELP: &str = "\
-Compiles every schemas/*.toml under the root, writes the C headers, Rust
-modules and Markdown tables under schemas/generated/ (removing files no
-schema generates any more) and records each ABI's compatible string and
-layout in schemas/abi.lock.
+Compiles every schemas/*.toml under the root (or every *.toml of --schemas
+DIR), writes the C headers, Rust modules and Markdown tables under
+schemas/generated/ (or --out DIR), in c/, rust/ and doc/ (removing files no
+schema generates any more), and records each ABI's compatible string and
+layout in abi.lock beside the schemas.
+
+--only c|rust|markdown (repeated, or a comma list) writes only those
+languages; the directories of the others are left as they are, not even
+looked at. abi.lock is written whatever --only says. --out DIR is created if
+missing and taken as given (it may be a symlink you made); below it the rules
+are those of schemas/generated/.
 
 It refuses, writing nothing, when abi.lock shows that a layout changed while
 its compatible string stayed the same: bump the ABI's version first.
 
-Everything it writes stays inside schemas/: no path with '..', no symlink
-followed, on the way or at the end. Each file is written to a temporary file
-beside it, synced, and renamed over the old one once every file is written:
+Everything it writes stays inside the output directory and the schema
+directory: no path with '..', no symlink followed, on the way or at the end.
+Each file is written to a temporary file beside it, synced, and renamed over the old one once every file is written:
 a failed write (a full disk) leaves every old file as it was, and a file
 always holds its old text or its new one. It removes only regular files
 that carry the generated-file banner. A symlink under schemas/generated/ (or
@@ -42,11 +49,14 @@ ABI or path); 2 for bad arguments.";
 pub struct Args {
     #[command(flatten)]
     root: RootArgs,
+
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Runs `generate`: every file is written, or (status 1) nothing is.
 pub fn exec(args: &Args) -> ExitCode {
-    let project = args.root.project();
+    let project = args.output.apply(args.root.project());
     match project.generate() {
         Ok(files) => {
             let _ = writeln!(

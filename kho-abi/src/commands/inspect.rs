@@ -31,8 +31,10 @@ Modes:
   Its entries are then printed in chain order.
 
   With --schema FILE --struct NAME, each entry of a raw dump is decoded
-  field by field as struct NAME of that schema; the entry size is the
-  struct's (--entry-size may be left out, and must match if given).
+  field by field as struct NAME of that schema, laid out for --page-size
+  (a length may depend on it); the entry size is the struct's (--entry-size
+  may be left out, and must match if given, or be larger for a struct that
+  ends in a flexible array: its elements follow the struct in the entry).
 
   Image (--image alone): FILE is a kho FileMemory image. Every block set in
   its root table is restored and checked against its record (entries, blocks,
@@ -46,7 +48,12 @@ Output (--format):
          per field, '  name = value': integers in decimal, phys_addr in
          0x hex, arrays as [a, b], char[N] as a quoted string up to the
          first NUL (\\, \" and non-printable bytes escaped), a nested
-         struct's fields indented under '  name:'.
+         struct's fields indented under '  name:'. A bit field is its value
+         (sign-extended for a signed type); a union shows every member,
+         each decoded from the same bytes; a KHOSER pointer is its physical
+         address in 0x hex; a flexible array lists the elements its count
+         field says, as far as the entry's bytes go (a shorter list says
+         '(N by its count, M in the bytes)').
   table  image, the default: a header line, then one line per block set:
          NAME COMPATIBLE HEAD ENTRY SIZE ENTRIES BLOCKS FINGERPRINT.
   json   raw dump: one document
@@ -256,18 +263,29 @@ impl Args {
             _ => ChainFormat::Hex,
         };
         let entry_size = match (plan.entry_size, decoder) {
-            (Some(n), Some(d)) if n != d.size() => {
+            // A struct ending in a flexible array may have its elements
+            // after it, inside a larger entry.
+            (Some(n), Some(d)) if n != d.size() && !(d.has_flex() && n > d.size()) => {
+                let more = if d.has_flex() {
+                    " (or more: its flexible array's elements follow it)"
+                } else {
+                    ""
+                };
                 return Err(usage_error(
                     "inspect",
                     format!(
                         "invalid value '{n}' for '--entry-size <BYTES>': \
-                         struct {} is {} bytes",
+                         struct {} is {} bytes{more}",
                         d.name(),
                         d.size()
                     ),
-                ))
+                ));
             }
-            (_, Some(d)) => {
+            (Some(n), Some(d)) => {
+                check_fits(plan.page_size, n, Some(d))?;
+                n
+            }
+            (None, Some(d)) => {
                 check_fits(plan.page_size, d.size(), Some(d))?;
                 d.size()
             }
@@ -336,7 +354,11 @@ pub fn exec(args: &Args) -> ExitCode {
                 Err(LoadError::Schema(diags)) => return fail_lines(&diags.to_string()),
             };
             // The name load_file gave the schema's source.
-            match Decoder::new(&abis, &file.display().to_string(), name) {
+            let page = match &plan {
+                Plan::Raw(raw) => raw.page_size,
+                Plan::Image(_) => args.page_size,
+            };
+            match Decoder::new(&abis, &file.display().to_string(), name, page) {
                 Ok(d) => Some(d),
                 Err(msg) => usage_error("inspect", msg).exit(),
             }

@@ -10,6 +10,7 @@ pub mod check;
 pub mod diff;
 pub mod generate;
 pub mod inspect;
+pub mod release;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -17,22 +18,76 @@ use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::CommandFactory;
+use kho_schema::emit;
 use kho_schema::project::Project;
 
-/// Where the repository is (`generate`, `check`).
+/// Where the repository is (`generate`, `check`, `release`).
 #[derive(Debug, clap::Args)]
 pub struct RootArgs {
     /// The repository root, holding schemas/ [default: the current directory].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "schemas")]
     root: Option<PathBuf>,
+
+    /// The schema directory (*.toml and abi.lock) [default: ROOT/schemas].
+    #[arg(long, value_name = "DIR")]
+    schemas: Option<PathBuf>,
 }
 
 impl RootArgs {
-    /// The project at `--root`.
+    /// The project at `--root` (or with its schemas at `--schemas`).
     pub fn project(&self) -> Project {
         // No root means paths relative to here: `schemas/luo.toml`, not
         // `./schemas/luo.toml`.
-        Project::new(self.root.clone().unwrap_or_default())
+        let p = Project::new(self.root.clone().unwrap_or_default());
+        match &self.schemas {
+            Some(dir) => p.with_schema_dir(dir),
+            None => p,
+        }
+    }
+}
+
+/// What `generate` writes and `check` checks.
+#[derive(Debug, clap::Args)]
+pub struct OutputArgs {
+    /// The output directory [default: generated/ beside the schemas]. It
+    /// gets the same tree: c/, rust/, doc/.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+
+    /// Only these languages (repeat the flag or separate with commas)
+    /// [default: all three].
+    #[arg(long, value_enum, value_name = "LANG", value_delimiter = ',')]
+    only: Vec<Lang>,
+}
+
+/// `--only`'s values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// C headers, under c/.
+    C,
+    /// Rust modules, under rust/.
+    Rust,
+    /// Markdown layout tables, under doc/.
+    Markdown,
+}
+
+impl OutputArgs {
+    /// `project` writing (or checked) where and in what these say.
+    pub fn apply(&self, project: Project) -> Project {
+        let project = match &self.out {
+            Some(dir) => project.with_out_dir(dir),
+            None => project,
+        };
+        let langs: Vec<emit::Lang> = self
+            .only
+            .iter()
+            .map(|l| match l {
+                Lang::C => emit::Lang::C,
+                Lang::Rust => emit::Lang::Rust,
+                Lang::Markdown => emit::Lang::Markdown,
+            })
+            .collect();
+        project.with_only(&langs)
     }
 }
 

@@ -1,12 +1,18 @@
 //! Kernel-style C headers: one per ABI, a drop-in for the hand-written
-//! `include/linux/kho/abi/*.h` of the kernel. Kernel types (`u64`, `s32`),
-//! `__packed` structs with kernel-doc comments, and a `static_assert` on the
-//! size of each struct so the kernel's compiler checks the layout too.
+//! `include/linux/kho/abi/*.h` of the kernel. Kernel types (`u64`, `s32`,
+//! or the schema's own spelling: `unsigned int`), structs and unions with
+//! kernel-doc comments (`__packed` only on packed ones, `__aligned(N)`
+//! where the schema raises the alignment), bit fields, `DECLARE_KHOSER_PTR`
+//! members, flexible arrays, constants and lengths as the schema writes
+//! their expressions, and `static_assert`s on the size, alignment and every
+//! field's offset of each struct (per page size where they differ) and the
+//! schema's own asserts, so the kernel's compiler checks the layout too.
 
 use std::collections::BTreeSet;
 
-use kho_layout::{Elem, Len, Prim, Struct, Ty};
+use kho_layout::{Elem, Field, Kind, Len, Prim, Struct, Ty};
 
+use super::ir;
 use crate::layout::{Abi, Note};
 use crate::parse::ConstValue;
 
@@ -15,17 +21,31 @@ const BUILD_BUG_H: &str = "linux/build_bug.h";
 /// Kernel comments are wrapped to this many columns.
 const WIDTH: usize = 80;
 
+/// The header that defines `DECLARE_KHOSER_PTR`, as the kernel does.
+pub(crate) const KHOSER_PTR_HEADER: &str = "linux/kho/abi/kexec_handover.h";
+
 /// The C header for `abi`. `all` holds the ABIs its structs may refer to;
 /// their headers are included when one of their structs is used.
 pub fn header(abi: &Abi, all: &[Abi]) -> String {
     let guard = guard(&abi.c.header);
     let mut out = String::new();
-    out.push_str("/* SPDX-License-Identifier: GPL-2.0 */\n");
     out.push_str(&format!(
-        "/*\n * {}\n * Layout fingerprint: {:#018x}.\n */\n\n",
+        "/* SPDX-License-Identifier: {} */\n",
+        ir::spdx(abi)
+    ));
+    out.push_str(&format!(
+        "/*\n * {}\n * Layout fingerprint: {:#018x}.\n",
         super::banner(abi),
         abi.fingerprint()
     ));
+    let copyright = ir::copyright(abi);
+    if !copyright.is_empty() {
+        out.push_str(" *\n");
+        for line in copyright {
+            out.push_str(&format!(" * {}\n", line.replace("*/", "* /").trim_end()));
+        }
+    }
+    out.push_str(" */\n\n");
     out.push_str(&doc_block(abi));
     out.push_str(&format!("\n#ifndef {guard}\n#define {guard}\n\n"));
     for line in include_lines(abi, all) {
@@ -33,41 +53,84 @@ pub fn header(abi: &Abi, all: &[Abi]) -> String {
         out.push('\n');
     }
 
-    out.push('\n');
-    let mut c = Comment::kernel_doc();
-    c.brief(
-        &format!("{} - ", abi.c.compatible_macro),
-        "The compatible string of this ABI.",
-    );
-    c.blank();
-    c.paragraph(&compatible_note(abi));
-    out.push_str(&c.finish());
-    out.push_str(&format!(
-        "#define {} {}\n",
-        abi.c.compatible_macro,
-        c_string(&abi.compatible)
-    ));
+    let compats = ir::compatibles(abi);
+    for compat in compats {
+        out.push('\n');
+        let mut c = Comment::kernel_doc();
+        c.brief(
+            &format!("{} - ", compat.macro_name),
+            &if compat.main {
+                "The compatible string of this ABI.".to_string()
+            } else {
+                format!(
+                    "The compatible string of {}.",
+                    list(compat.structs.iter().map(|s| format!("struct {s}")))
+                )
+            },
+        );
+        c.blank();
+        c.paragraph(&compatible_note(abi, compat));
+        out.push_str(&c.finish());
+        out.push_str(&format!(
+            "#define {} {}\n",
+            compat.macro_name,
+            c_string(&compat.value)
+        ));
+    }
+
+    if abi.c.header == KHOSER_PTR_HEADER {
+        out.push('\n');
+        out.push_str(KHOSER_PTR_MACRO);
+    }
 
     for k in &abi.constants {
+        // Another header defines it; this one includes that header.
+        if ir::const_external(k).is_some() {
+            continue;
+        }
         out.push('\n');
         let mut c = Comment::kernel_doc();
         doc_with_brief(&mut c, &format!("{} - ", k.name), &k.doc, &[]);
         out.push_str(&c.finish());
-        let value = match &k.value {
-            ConstValue::Int(n) => int_literal(*n),
-            ConstValue::Str(s) => c_string(s),
-            ConstValue::C(expr) => expr.clone(),
+        let value = match (ir::const_expr(k), &k.value) {
+            (Some(expr), _) => parenthesized(expr),
+            (None, ConstValue::Int(n)) => int_literal(*n),
+            (None, ConstValue::Str(s)) => c_string(s),
+            (None, ConstValue::C(expr)) => expr.clone(),
         };
         out.push_str(&format!("#define {} {value}\n", k.name));
     }
 
-    for (s, note) in definition_order(abi) {
+    for (i, s, note) in definition_order(abi) {
         out.push('\n');
-        out.push_str(&struct_text(s, note));
+        out.push_str(&struct_text(abi, i, s, note));
+    }
+    let asserts = ir::asserts(abi);
+    if !asserts.is_empty() {
+        out.push('\n');
+        for a in asserts {
+            out.push_str(&format!("static_assert({});\n", one_line(&a)));
+        }
     }
     out.push_str(&format!("\n#endif /* {guard} */\n"));
     out
 }
+
+/// `DECLARE_KHOSER_PTR` as the kernel's kexec_handover.h defines it: a
+/// union of the physical address that crosses the kexec and the pointer
+/// the kernel uses once it is restored.
+const KHOSER_PTR_MACRO: &str = "\
+/**
+ * DECLARE_KHOSER_PTR - A serializable pointer: @name is a union of the
+ * physical address (@phys) that crosses the kexec and the pointer of type
+ * @type (@ptr) the kernel uses.
+ */
+#define DECLARE_KHOSER_PTR(name, type)\t\\
+\tunion {\t\t\t\t\\
+\t\tu64 phys;\t\t\\
+\t\ttype ptr;\t\t\\
+\t} name
+";
 
 /// The include guard of a header path: `linux/kho/abi/block.h` ->
 /// `_LINUX_KHO_ABI_BLOCK_H`.
@@ -75,8 +138,42 @@ pub(crate) fn guard(header: &str) -> String {
     crate::layout::include_guard(header)
 }
 
+/// The identifiers of a C expression, in order.
+fn idents(expr: &str) -> impl Iterator<Item = &str> {
+    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| {
+            w.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        })
+}
+
+/// Every expression the header writes: constants', array lengths' and
+/// asserts'.
+fn expressions(abi: &Abi) -> Vec<String> {
+    let mut out: Vec<String> = abi
+        .constants
+        .iter()
+        .filter_map(|k| ir::const_expr(k).map(str::to_string))
+        .collect();
+    for s in abi.structs() {
+        for f in s.fields.iter() {
+            let (_, dims) = f.ty.split();
+            out.extend(
+                dims.iter()
+                    .filter_map(|l| l.constant.as_ref().map(|c| c.to_string())),
+            );
+        }
+    }
+    out.extend(ir::asserts(abi));
+    out
+}
+
 /// The `#include` lines, in order: the schema's own headers, then
-/// `linux/build_bug.h` (for `static_assert`), then the header of each
+/// `linux/build_bug.h` (for `static_assert`) and what the header's own
+/// text needs (`linux/stddef.h` for `offsetof`, `linux/bits.h` for `BIT`,
+/// the headers of external constants, `asm/page.h` for `PAGE_SIZE`,
+/// kexec_handover.h for `DECLARE_KHOSER_PTR`), then the header of each
 /// dependency one of whose structs is used, in `depends` order. A
 /// dependency missing from `all` (a caller's mistake) becomes an `#error`
 /// where the header is compiled, not a silent guess at its path.
@@ -91,16 +188,54 @@ fn include_lines(abi: &Abi, all: &[Abi]) -> Vec<String> {
         push(format!("#include <{inc}>"));
     }
     push(format!("#include <{BUILD_BUG_H}>"));
+    let any_offset = abi
+        .structs()
+        .iter()
+        .any(|s| s.fields.iter().any(|f| f.bits.is_none()));
+    if any_offset {
+        push("#include <linux/stddef.h>".into());
+    }
+    let exprs = expressions(abi);
+    let uses = |names: &[&str]| exprs.iter().any(|e| idents(e).any(|i| names.contains(&i)));
+    if uses(&["BIT", "BIT_ULL", "GENMASK", "GENMASK_ULL"]) {
+        push("#include <linux/bits.h>".into());
+    }
+    for k in &abi.constants {
+        if let Some(h) = ir::const_external(k) {
+            push(format!("#include <{h}>"));
+        }
+    }
+    if uses(&["PAGE_SIZE", "PAGE_SHIFT"]) {
+        push("#include <asm/page.h>".into());
+    }
+    let uses_ptr = abi
+        .structs()
+        .iter()
+        .any(|s| s.fields.iter().any(|f| f.ty.base().ptr_target().is_some()));
     let used = used_dependencies(abi);
-    let ordered = abi
+    let ordered: Vec<&String> = abi
         .depends
         .iter()
         .filter(|d| used.contains(d.as_str()))
-        .chain(used.iter().filter(|u| !abi.depends.contains(u)));
-    for dep in ordered {
-        match all.iter().find(|a| a.name == *dep) {
-            Some(d) => push(format!("#include <{}>", d.c.header)),
-            None => push(format!(
+        .chain(used.iter().filter(|u| !abi.depends.contains(u)))
+        .collect();
+    let dep_headers: Vec<Result<&str, &str>> = ordered
+        .iter()
+        .map(|dep| match all.iter().find(|a| a.name == **dep) {
+            Some(d) => Ok(d.c.header.as_str()),
+            None => Err(dep.as_str()),
+        })
+        .collect();
+    if uses_ptr
+        && abi.c.header != KHOSER_PTR_HEADER
+        && !dep_headers.contains(&Ok(KHOSER_PTR_HEADER))
+    {
+        push(format!("#include <{KHOSER_PTR_HEADER}>"));
+    }
+    for h in dep_headers {
+        match h {
+            Ok(h) => push(format!("#include <{h}>")),
+            Err(dep) => push(format!(
                 "#error \"kho-schema: the {dep} ABI was not given to the C emitter\""
             )),
         }
@@ -123,10 +258,11 @@ fn used_dependencies(abi: &Abi) -> BTreeSet<String> {
     out
 }
 
-/// Structs in declaration order, except that a struct used by value in
-/// another comes first (C needs a complete type). Stable: a schema already
-/// in order comes out unchanged.
-fn definition_order(abi: &Abi) -> Vec<(&Struct<'static>, &Note)> {
+/// Structs in declaration order (with their index), except that a struct
+/// used by value in another comes first (C needs a complete type; a
+/// KHOSER pointer does not). Stable: a schema already in order comes out
+/// unchanged.
+fn definition_order(abi: &Abi) -> Vec<(usize, &Struct<'static>, &Note)> {
     let index: std::collections::BTreeMap<&str, usize> = abi
         .structs()
         .iter()
@@ -149,7 +285,7 @@ fn definition_order(abi: &Abi) -> Vec<(&Struct<'static>, &Note)> {
     let items: Vec<_> = abi.items().collect();
     crate::validate::post_order(&children, |_| {})
         .into_iter()
-        .filter_map(|i| items.get(i).copied())
+        .filter_map(|i| items.get(i).map(|(s, n)| (i, *s, *n)))
         .collect()
 }
 
@@ -180,13 +316,24 @@ fn doc_block(abi: &Abi) -> String {
     c.finish()
 }
 
-/// What the compatible macro's comment says about versions.
-fn compatible_note(abi: &Abi) -> String {
-    let mut s = String::from(
-        "The next kernel restores only an exact match of this string, so any change to the \
-         layout below needs a new version.",
-    );
-    if !abi.depends.is_empty() {
+/// What a compatible macro's comment says about versions.
+fn compatible_note(abi: &Abi, compat: &ir::Compat) -> String {
+    let mut s = if ir::draft(abi) {
+        String::from(
+            "A draft: not released, so the layout below may still change without a new \
+             version. Once released, the next kernel restores only an exact match of this \
+             string, so any change to the layout needs a new version.",
+        )
+    } else {
+        String::from(
+            "The next kernel restores only an exact match of this string, so any change to the \
+             layout below needs a new version.",
+        )
+    };
+    if compat.main
+        && !abi.depends.is_empty()
+        && compat.value != format!("{}-v{}", abi.name, abi.version)
+    {
         s.push_str(&format!(
             " It is {}-v{} composed with the strings of the ABIs it builds on: {}.",
             abi.name,
@@ -197,8 +344,54 @@ fn compatible_note(abi: &Abi) -> String {
     s
 }
 
-/// A struct's kernel-doc comment, definition and size assertion.
-fn struct_text(s: &Struct, note: &Note) -> String {
+/// `a`, `a and b`, `a, b and c`.
+fn list(items: impl Iterator<Item = String>) -> String {
+    let items: Vec<String> = items.collect();
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// `struct` or `union`.
+fn keyword(s: &Struct) -> &'static str {
+    match s.kind {
+        Kind::Union => "union",
+        Kind::Struct => "struct",
+    }
+}
+
+/// The alignment C gives `s` without an `__aligned` attribute: its largest
+/// member's, 1 when packed.
+fn natural_align(s: &Struct, set: &[Struct<'static>]) -> usize {
+    if s.packed {
+        return 1;
+    }
+    s.fields
+        .iter()
+        .map(|f| f.ty.align(set).unwrap_or(1))
+        .max()
+        .unwrap_or(1)
+}
+
+/// The attributes after the closing brace: `__packed` on a packed struct,
+/// `__aligned(N)` when the schema raised the alignment.
+fn attributes(s: &Struct, set: &[Struct<'static>]) -> String {
+    let mut out = String::new();
+    if s.packed {
+        out.push_str(" __packed");
+    }
+    if s.align > natural_align(s, set) {
+        out.push_str(&format!(" __aligned({})", s.align));
+    }
+    out
+}
+
+/// A struct's kernel-doc comment, definition and layout assertions.
+fn struct_text(abi: &Abi, i: usize, s: &Struct, note: &Note) -> String {
+    let set = abi.set();
+    let kw = keyword(s);
     let mut c = Comment::kernel_doc();
     let fields: Vec<(String, String)> = s
         .fields
@@ -206,36 +399,192 @@ fn struct_text(s: &Struct, note: &Note) -> String {
         .zip(&note.field_docs)
         .map(|(f, doc)| (format!("@{}: ", f.name), flow(doc, "undocumented.")))
         .collect();
-    doc_with_brief(&mut c, &format!("struct {} - ", s.name), &note.doc, &fields);
+    doc_with_brief(&mut c, &format!("{kw} {} - ", s.name), &note.doc, &fields);
     let mut out = c.finish();
-    out.push_str(&format!("struct {} {{\n", s.name));
-    for f in s.fields.iter() {
-        out.push_str(&format!("\t{};\n", declaration(&f.ty, &f.name)));
+    out.push_str(&format!("{kw} {} {{\n", s.name));
+    for (fi, f) in s.fields.iter().enumerate() {
+        out.push_str(&format!(
+            "\t{};\n",
+            member(f, ir::field_c_type(note, fi), set)
+        ));
     }
-    out.push_str("} __packed;\n");
-    out.push_str(&format!(
-        "static_assert(sizeof(struct {}) == {});\n",
-        s.name, s.size
-    ));
+    out.push_str(&format!("}}{};\n", attributes(s, set)));
+    out.push_str(&layout_asserts(abi, i, s));
+    out
+}
+
+/// `static_assert`s on the size, the alignment and the offset of every
+/// field but bit fields (`offsetof` cannot take one) of struct `i`, at each
+/// page size: a value that is the same at every page size is asserted
+/// once, one that is not once per page size, guarded by `PAGE_SIZE`.
+fn layout_asserts(abi: &Abi, i: usize, s: &Struct) -> String {
+    let kw = keyword(s);
+    let name = &s.name;
+    // (what, value at each page size)
+    let mut facts: Vec<(String, Vec<(usize, usize)>)> = Vec::new();
+    // A struct that does not depend on the page size has one layout.
+    let dependent = abi.notes().get(i).is_some_and(ir::page_dependent);
+    let pages = if dependent {
+        ir::pages(abi)
+    } else {
+        &ir::pages(abi)[..1]
+    };
+    let mut fact = |what: String, get: &dyn Fn(&Struct) -> Option<usize>| {
+        let values: Vec<(usize, usize)> = pages
+            .iter()
+            .filter_map(|&p| {
+                let (structs, _) = ir::structs_at(abi, p);
+                structs.get(i).and_then(get).map(|v| (p, v))
+            })
+            .collect();
+        facts.push((what, values));
+    };
+    fact(format!("sizeof({kw} {name})"), &|s| Some(s.size));
+    fact(format!("__alignof__({kw} {name})"), &|s| Some(s.align));
+    for f in s.fields.iter().filter(|f| f.bits.is_none()) {
+        let fname = f.name.as_str().to_string();
+        fact(format!("offsetof({kw} {name}, {fname})"), &move |s| {
+            s.field(&fname).map(|f| f.offset)
+        });
+    }
+    let mut out = String::new();
+    for (what, values) in facts {
+        let first = values.first().map(|&(_, v)| v);
+        if values.iter().all(|&(_, v)| Some(v) == first) {
+            if let Some(v) = first {
+                out.push_str(&format!("static_assert({what} == {v});\n"));
+            }
+        } else {
+            for (p, v) in values {
+                out.push_str(&format!(
+                    "static_assert(PAGE_SIZE != {p} || {what} == {v});\n"
+                ));
+            }
+        }
+    }
     out
 }
 
 /// A member declaration: `u64 reserved[13]`, `char name[LEN]`,
-/// `struct luo_file_set_ser file_set_ser`, `u8 x[2][3]`.
-pub(crate) fn declaration(ty: &Ty, name: &str) -> String {
+/// `struct luo_file_set_ser file_set_ser`, `u64 pfn:52`,
+/// `DECLARE_KHOSER_PTR(first, struct kho_vmalloc_chunk *)`,
+/// `struct pci_dev_ser devices[]`. `spelling` is how the schema wrote the
+/// base type (`unsigned int`), when it did.
+fn member(f: &Field, spelling: Option<&str>, set: &[Struct<'static>]) -> String {
+    let decl = declaration_in(&f.ty, &f.name, spelling, set);
+    match f.bits {
+        Some(b) => format!("{decl}:{}", b.width),
+        None => decl,
+    }
+}
+
+fn declaration_in(ty: &Ty, name: &str, spelling: Option<&str>, set: &[Struct<'static>]) -> String {
     let (elem, dims) = ty.split();
-    let base = match elem {
-        Elem::Prim(p) => prim(p).to_string(),
-        Elem::Struct(s) => format!("struct {}", s.name()),
-        Elem::Ptr(target) => return format!("DECLARE_KHOSER_PTR({name}, struct {target} *)"),
-    };
+    let flex = if ty.is_flex() { "[]" } else { "" };
     let dims: String = dims.iter().map(|l| format!("[{}]", len_text(l))).collect();
-    format!("{base} {name}{dims}")
+    let tag = |target: &str| {
+        let union = set
+            .iter()
+            .any(|s| s.name == target && s.kind == Kind::Union);
+        if union {
+            "union"
+        } else {
+            "struct"
+        }
+    };
+    let base = match elem {
+        Elem::Prim(p) => spelling
+            .filter(|s| !s.is_empty() && prim_spelling_ok(s, p))
+            .map_or_else(|| prim(p).to_string(), str::to_string),
+        Elem::Struct(s) => {
+            let kw = s.resolve(set).map_or("struct", keyword);
+            format!("{kw} {}", s.name())
+        }
+        Elem::Ptr(target) => {
+            return format!(
+                "DECLARE_KHOSER_PTR({name}{flex}{dims}, {} {target} *)",
+                tag(target)
+            )
+        }
+    };
+    format!("{base} {name}{flex}{dims}")
+}
+
+/// Whether a schema's spelling of a primitive may stand for it in C: a
+/// kernel spelling of an integer of the same size and signedness (`u32`,
+/// `__u32`, `unsigned int`). kho's own names that are not C (`i32`,
+/// `phys_addr`) are not kept; `phys_addr_t` is.
+fn prim_spelling_ok(spelling: &str, p: Prim) -> bool {
+    let words: Vec<&str> = spelling.split_whitespace().collect();
+    let c = |w: &[&str]| words == w;
+    let (size, signed) = match spelling {
+        "u8" | "__u8" => (1, false),
+        "u16" | "__u16" => (2, false),
+        "u32" | "__u32" => (4, false),
+        "u64" | "__u64" => (8, false),
+        "s8" | "__s8" => (1, true),
+        "s16" | "__s16" => (2, true),
+        "s32" | "__s32" => (4, true),
+        "s64" | "__s64" => (8, true),
+        "phys_addr_t" => return p == Prim::PhysAddr,
+        "char" => return p == Prim::Char,
+        _ if c(&["unsigned", "char"]) => (1, false),
+        _ if c(&["unsigned", "short"]) => (2, false),
+        _ if c(&["unsigned", "int"]) => (4, false),
+        _ if c(&["unsigned", "long", "long"]) => (8, false),
+        _ if c(&["signed", "char"]) => (1, true),
+        _ if c(&["short"]) => (2, true),
+        _ if c(&["int"]) => (4, true),
+        _ if c(&["long", "long"]) => (8, true),
+        _ => return false,
+    };
+    p != Prim::PhysAddr && p != Prim::Char && p.size() == size && p.signed() == signed
+}
+
+/// `expr` as a macro body: wrapped in parentheses unless it is one token,
+/// one call (`BIT(0)`) or already wrapped, so that it binds as a value
+/// wherever the macro is used.
+fn parenthesized(expr: &str) -> String {
+    let e = one_line(expr);
+    let e = e.trim();
+    let word = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    // The index of the parenthesis that closes the one at 0.
+    let closing = |s: &str| {
+        let mut depth = 0usize;
+        for (i, c) in s.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        return Some(i);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    };
+    let wrapped = |s: &str| s.starts_with('(') && closing(s) == Some(s.len() - 1);
+    let call = |s: &str| match s.find('(') {
+        Some(at) => word(&s[..at]) && wrapped(&s[at..]),
+        None => false,
+    };
+    if word(e) || wrapped(e) || call(e) {
+        e.to_string()
+    } else {
+        format!("({e})")
+    }
+}
+
+/// An expression on one line (a schema may break a long one).
+fn one_line(expr: &str) -> String {
+    expr.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn len_text(len: &Len) -> String {
     match &len.constant {
-        Some(c) => c.to_string(),
+        Some(c) => one_line(c),
         None => len.value.to_string(),
     }
 }
@@ -537,12 +886,13 @@ fields = [{ name = "y", type = "u64" }]
             [
                 "#include <linux/types.h>",
                 "#include <linux/build_bug.h>",
+                "#include <linux/stddef.h>",
                 "#include <linux/kho/abi/dep.h>"
             ]
         );
         // Without the dependency's ABI the header says so where it is compiled.
         assert_eq!(
-            include_lines(t, &all[1..])[2],
+            include_lines(t, &all[1..])[3],
             "#error \"kho-schema: the dep ABI was not given to the C emitter\""
         );
         assert!(h.contains("@grid: undocumented.\n"), "{h}");
@@ -578,5 +928,95 @@ fields = [{ name = "a", type = "u8" }]
         );
         assert!(h.ends_with("\n#endif /* _LINUX_KHO_ABI_T_H */\n"), "{h}");
         assert!(h.lines().all(|l| l.chars().count() <= WIDTH), "{h}");
+    }
+
+    #[test]
+    fn the_new_constructs_read_as_the_kernel_writes_them() {
+        let all = crate::emit::testing::constructs("linux/kho/abi/t.h");
+        let h = header(&all[0], &all);
+        assert!(
+            h.contains(
+                "struct s {\n\tu64 pfn:52;\n\tu64 flags:12;\n\
+                 \tDECLARE_KHOSER_PTR(first, struct chunk *);\n\tu32 n;\n\tu32 devices[];\n\
+                 } __aligned(32);\n"
+            ),
+            "{h}"
+        );
+        // Bit fields have no offsetof; the flexible array has.
+        assert!(
+            h.contains(
+                "static_assert(sizeof(struct s) == 32);\n\
+                 static_assert(__alignof__(struct s) == 32);\n\
+                 static_assert(offsetof(struct s, first) == 8);\n\
+                 static_assert(offsetof(struct s, n) == 16);\n\
+                 static_assert(offsetof(struct s, devices) == 20);\n"
+            ),
+            "{h}"
+        );
+        assert!(!h.contains("offsetof(struct s, pfn)"), "{h}");
+        // A union, naturally aligned: no attribute.
+        assert!(
+            h.contains(
+                "union u {\n\tu64 phys;\n\tu32 lo;\n};\nstatic_assert(sizeof(union u) == 8);\n"
+            ),
+            "{h}"
+        );
+        assert!(h.contains(" * union u - undocumented.\n"), "{h}");
+        // The pointer's macro comes from the kernel's header.
+        assert!(
+            h.contains("#include <linux/kho/abi/kexec_handover.h>\n"),
+            "{h}"
+        );
+        assert!(!h.contains("#define DECLARE_KHOSER_PTR"), "{h}");
+        assert!(h.lines().all(|l| l.chars().count() <= WIDTH), "{h}");
+    }
+
+    #[test]
+    fn kexec_handover_h_defines_the_pointer_macro_itself() {
+        let all = crate::emit::testing::constructs(KHOSER_PTR_HEADER);
+        let h = header(&all[0], &all);
+        assert!(
+            h.contains(
+                "#define DECLARE_KHOSER_PTR(name, type)\t\\\n\tunion {\t\t\t\t\\\n\
+                 \t\tu64 phys;\t\t\\\n\t\ttype ptr;\t\t\\\n\t} name\n"
+            ),
+            "{h}"
+        );
+        assert!(
+            !h.contains("#include <linux/kho/abi/kexec_handover.h>"),
+            "{h}"
+        );
+        // Defined before the first struct that uses it.
+        assert!(h.find("#define DECLARE_KHOSER_PTR") < h.find("struct s {"));
+    }
+
+    #[test]
+    fn macro_bodies_bind_as_values() {
+        assert_eq!(parenthesized("BIT(0)"), "BIT(0)");
+        assert_eq!(parenthesized("PAGE_SIZE"), "PAGE_SIZE");
+        assert_eq!(parenthesized("64"), "64");
+        assert_eq!(parenthesized("(a + b)"), "(a + b)");
+        assert_eq!(
+            parenthesized("(PAGE_SIZE - sizeof(struct kho_vmalloc_hdr)) /\n  sizeof(u64)"),
+            "((PAGE_SIZE - sizeof(struct kho_vmalloc_hdr)) / sizeof(u64))"
+        );
+        assert_eq!(parenthesized("(a) + (b)"), "((a) + (b))");
+        assert_eq!(parenthesized("__NEW_UTS_LEN + 1"), "(__NEW_UTS_LEN + 1)");
+        assert_eq!(parenthesized("BIT(1) | BIT(2)"), "(BIT(1) | BIT(2))");
+    }
+
+    #[test]
+    fn kernel_spellings_are_kept_only_for_their_own_type() {
+        assert!(prim_spelling_ok("unsigned int", Prim::U32));
+        assert!(prim_spelling_ok("__u64", Prim::U64));
+        assert!(prim_spelling_ok("s32", Prim::I32));
+        assert!(prim_spelling_ok("phys_addr_t", Prim::PhysAddr));
+        assert!(!prim_spelling_ok("phys_addr", Prim::PhysAddr));
+        assert!(!prim_spelling_ok("u32", Prim::I32));
+        assert!(!prim_spelling_ok("u16", Prim::U32));
+        assert!(!prim_spelling_ok("struct x", Prim::U32));
+        assert!(!prim_spelling_ok("i32", Prim::I32));
+        assert!(prim_spelling_ok("unsigned  short", Prim::U16));
+        assert!(!prim_spelling_ok("u64", Prim::PhysAddr));
     }
 }

@@ -2,8 +2,9 @@
 //! every offset and size spelled out, and how many entries a block holds.
 
 use kho_layout::format::{HEADER_SIZE as BLOCK_HEADER_SIZE, PAGE_SIZES};
-use kho_layout::{Elem, Struct, Ty};
+use kho_layout::{Elem, Kind, Struct, Ty};
 
+use super::ir;
 use crate::layout::{Abi, Note};
 use crate::parse::ConstValue;
 
@@ -33,33 +34,102 @@ pub fn tables(abi: &Abi, _all: &[Abi]) -> String {
         abi.fingerprint()
     ));
 
+    let compats = ir::compatibles(abi);
+    if compats.len() > 1 {
+        out.push_str(
+            "\n## Compatible strings\n\n| macro | string | covers |\n| --- | --- | --- |\n",
+        );
+        for c in compats {
+            let covers = if c.main {
+                "every other struct".to_string()
+            } else {
+                c.structs
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            out.push_str(&format!(
+                "| `{}` | `{}` | {} |\n",
+                c.macro_name,
+                cell(&c.value),
+                cell(&covers)
+            ));
+        }
+    }
+    if ir::draft(abi) {
+        out.push_str("\n**Draft**: not released; the layout may change without a new version.\n");
+    }
+
     if !abi.constants.is_empty() {
         out.push_str("\n## Constants\n\n| name | value | doc |\n| --- | --- | --- |\n");
         for k in &abi.constants {
-            let value = match &k.value {
-                ConstValue::Int(n) if *n > 0xffff => format!("`{n:#x}` ({n})"),
-                ConstValue::Int(n) => format!("`{n}`"),
-                ConstValue::Str(s) => format!("`{s:?}`"),
-                ConstValue::C(expr) => format!("`{expr}` (C)"),
-            };
             out.push_str(&format!(
                 "| `{}` | {} | {} |\n",
                 k.name,
-                cell(&value),
+                cell(&const_cell(k)),
                 cell(&k.doc)
             ));
         }
     }
 
-    for (s, note) in abi.items() {
+    for (i, (s, note)) in abi.items().enumerate() {
         out.push('\n');
-        out.push_str(&struct_section(abi, s, note));
+        out.push_str(&struct_section(abi, i, s, note));
     }
     out
 }
 
-fn struct_section(abi: &Abi, s: &Struct, note: &Note) -> String {
-    let mut out = format!("## struct {} ({} bytes)\n\n", s.name, s.size);
+/// A constant's value cell: the value (at each page size when it depends
+/// on it), the expression it comes from, the header defining it.
+fn const_cell(k: &crate::layout::Constant) -> String {
+    let num = |n: u64| {
+        if n > 0xffff {
+            format!("`{n:#x}` ({n})")
+        } else {
+            format!("`{n}`")
+        }
+    };
+    let values = ir::const_values(k);
+    let mut out = match &k.value {
+        _ if values.windows(2).any(|w| w[0].1 != w[1].1) => values
+            .iter()
+            .map(|&(p, n)| format!("{} ({} KiB pages)", num(n), p / 1024))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ if !values.is_empty() => values.first().map_or(String::new(), |&(_, n)| num(n)),
+        ConstValue::Int(n) => num(*n),
+        ConstValue::Str(s) => format!("`{s:?}`"),
+        ConstValue::C(expr) => format!("`{expr}` (C)"),
+    };
+    if let Some(expr) = ir::const_expr(k) {
+        out.push_str(&format!(
+            " = `{}`",
+            expr.split_whitespace().collect::<Vec<_>>().join(" ")
+        ));
+    }
+    if let Some(h) = ir::const_external(k) {
+        out.push_str(&format!(" (defined by `<{h}>`)"));
+    }
+    out
+}
+
+fn struct_section(abi: &Abi, i: usize, s: &Struct, note: &Note) -> String {
+    let kw = match s.kind {
+        Kind::Union => "union",
+        Kind::Struct => "struct",
+    };
+    let mut attrs = Vec::new();
+    if s.packed {
+        attrs.push("packed".to_string());
+    }
+    attrs.push(format!("align {}", s.align));
+    let mut out = format!(
+        "## {kw} {} ({} bytes, {})\n\n",
+        s.name,
+        s.size,
+        attrs.join(", ")
+    );
     let doc = note.doc.trim();
     if !doc.is_empty() {
         out.push_str(doc);
@@ -69,16 +139,70 @@ fn struct_section(abi: &Abi, s: &Struct, note: &Note) -> String {
     if note.entry {
         out.push_str(" Block-set entry.");
     }
-    out.push_str("\n\n| offset | size | type | field | doc |\n| --- | --- | --- | --- | --- |\n");
-    for (f, doc) in s.fields.iter().zip(&note.field_docs) {
+    let compats = ir::compatibles(abi);
+    if compats.len() > 1 {
+        if let Some(c) = ir::macro_of(compats, &s.name) {
+            out.push_str(&format!(" Covered by `{}`.", c.macro_name));
+        }
+    }
+    let bits = s.fields.iter().any(|f| f.bits.is_some());
+    out.push_str(if bits {
+        "\n\n| offset | size | bits | type | field | doc |\n| --- | --- | --- | --- | --- | --- |\n"
+    } else {
+        "\n\n| offset | size | type | field | doc |\n| --- | --- | --- | --- | --- |\n"
+    });
+    let pad_row = |at: usize, len: usize| {
+        if bits {
+            format!("| {at} | {len} |  |  | *padding* |  |\n")
+        } else {
+            format!("| {at} | {len} |  | *padding* |  |\n")
+        }
+    };
+    // The end of what the fields so far cover (a union's members overlap).
+    let mut end = 0usize;
+    for (fi, (f, doc)) in s.fields.iter().zip(&note.field_docs).enumerate() {
+        if s.kind == Kind::Struct && f.offset > end {
+            out.push_str(&pad_row(end, f.offset - end));
+        }
+        end = end.max(f.offset.saturating_add(f.size));
+        let mut ty = type_cell(abi, &f.ty);
+        // The kernel's spelling of a primitive (`unsigned int` for u32).
+        let spelling = ir::field_c_type(note, fi).filter(|_| matches!(f.ty.base(), Ty::Prim(_)));
+        if let Some(spelled) = spelling {
+            if !ty.contains(&format!("`{spelled}")) {
+                ty.push_str(&format!(" (C `{spelled}`)"));
+            }
+        }
+        if f.ty.is_flex() {
+            match ir::field_count(note, fi) {
+                Some(count) => ty.push_str(&format!(", `{count}` elements")),
+                None => ty.push_str(", flexible"),
+            }
+        }
+        let bit_cell = match f.bits {
+            // Most significant first, as the kernel's diagrams number them.
+            Some(b) => format!(
+                "{}:{} | ",
+                (u32::from(b.first) + u32::from(b.width)).saturating_sub(1),
+                b.first
+            ),
+            None if bits => " | ".to_string(),
+            None => String::new(),
+        };
         out.push_str(&format!(
-            "| {} | {} | {} | `{}` | {} |\n",
+            "| {} | {} | {bit_cell}{} | `{}` | {} |\n",
             f.offset,
             f.size,
-            cell(&type_cell(abi, &f.ty)),
+            cell(&ty),
             f.name,
             cell(doc)
         ));
+    }
+    if s.size > end {
+        out.push_str(&pad_row(end, s.size - end));
+    }
+    if ir::page_dependent(note) {
+        out.push_str(&per_page(abi, i, s));
     }
     if note.entry {
         out.push_str(&format!(
@@ -93,6 +217,40 @@ fn struct_section(abi: &Abi, s: &Struct, note: &Note) -> String {
                 .unwrap_or(0);
             out.push_str(&format!("| {page} | {n} |\n"));
         }
+    }
+    out
+}
+
+/// The size and each field's offset and size at every page size, for a
+/// struct whose layout depends on it.
+fn per_page(abi: &Abi, i: usize, s: &Struct) -> String {
+    let pages = ir::pages(abi);
+    let mut out = String::from("\nBy page size:\n\n| | ");
+    out.push_str(
+        &pages
+            .iter()
+            .map(|p| format!("{} KiB", p / 1024))
+            .collect::<Vec<_>>()
+            .join(" | "),
+    );
+    out.push_str(" |\n| ---");
+    out.push_str(&" | ---".repeat(pages.len()));
+    out.push_str(" |\n");
+    let at = |p: usize| ir::structs_at(abi, p).0.get(i);
+    let row = |label: String, get: &dyn Fn(&Struct) -> String| {
+        let cells: Vec<String> = pages
+            .iter()
+            .map(|&p| at(p).map_or("?".to_string(), get))
+            .collect();
+        format!("| {label} | {} |\n", cells.join(" | "))
+    };
+    out.push_str(&row("size".into(), &|s| s.size.to_string()));
+    for f in s.fields.iter() {
+        let name = f.name.as_str().to_string();
+        out.push_str(&row(format!("`{name}` offset, size"), &|s| {
+            s.field(&name)
+                .map_or("?".to_string(), |f| format!("{}, {}", f.offset, f.size))
+        }));
     }
     out
 }
@@ -121,6 +279,7 @@ fn type_text(ty: &Ty, named: bool) -> String {
         Elem::Struct(s) => s.name(),
         Elem::Ptr(target) => return format!("khoser_ptr<{target}>"),
     };
+    let flex = if ty.is_flex() { "[]" } else { "" };
     let dims: String = dims
         .iter()
         .map(|l| match (&l.constant, named) {
@@ -128,7 +287,7 @@ fn type_text(ty: &Ty, named: bool) -> String {
             _ => format!("[{}]", l.value),
         })
         .collect();
-    format!("{base}{dims}")
+    format!("{base}{flex}{dims}")
 }
 
 /// Text fit for one table cell: one line, pipes escaped.
@@ -179,7 +338,7 @@ fields = [
             "{md}"
         );
         assert!(
-            md.contains("## struct e (64 bytes)\n\nAn entry.\n\n"),
+            md.contains("## struct e (64 bytes, packed, align 1)\n\nAn entry.\n\n"),
             "{md}"
         );
         assert!(md.contains(&format!(
@@ -197,6 +356,35 @@ fields = [
         );
         assert!(
             md.contains("| 4096 | 63 |\n| 16384 | 255 |\n| 65536 | 1023 |\n"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn tables_show_bits_padding_unions_and_pointers() {
+        let all = crate::emit::testing::constructs("linux/kho/abi/t.h");
+        let md = tables(&all[0], &all);
+        assert!(md.contains("## struct s (32 bytes, align 32)\n"), "{md}");
+        assert!(
+            md.contains(
+                "| offset | size | bits | type | field | doc |\n\
+                 | --- | --- | --- | --- | --- | --- |\n\
+                 | 0 | 8 | 51:0 | `u64` | `pfn` | The frame. |\n\
+                 | 0 | 8 | 63:52 | `u64` | `flags` |  |\n\
+                 | 8 | 8 |  | `khoser_ptr<chunk>` | `first` |  |\n\
+                 | 16 | 4 |  | `u32` | `n` |  |\n\
+                 | 20 | 0 |  | `u32[]`, flexible | `devices` |  |\n\
+                 | 20 | 12 |  |  | *padding* |  |\n"
+            ),
+            "{md}"
+        );
+        // A union's members overlap: no padding between them.
+        assert!(
+            md.contains("## union u (8 bytes, align 8)\n\nFingerprint `"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 0 | 8 | `u64` | `phys` |  |\n| 0 | 4 | `u32` | `lo` |  |\n"),
             "{md}"
         );
     }

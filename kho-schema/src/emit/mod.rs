@@ -2,6 +2,7 @@
 //! refer to) into one deterministic text file.
 
 pub mod c;
+mod ir;
 pub mod markdown;
 pub mod rust;
 
@@ -14,6 +15,40 @@ pub struct Generated {
     pub path: String,
     /// The file's contents.
     pub text: String,
+}
+
+/// One of the languages generated: each has its own directory under the
+/// output root (`c/`, `rust/`, `doc/`), so a selection of languages is a
+/// selection of directories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Lang {
+    /// Kernel C headers, under `c/` (`c/linux/kho/abi/block.h`).
+    C,
+    /// Rust modules, under `rust/`.
+    Rust,
+    /// Markdown layout tables, under `doc/`.
+    Markdown,
+}
+
+impl Lang {
+    /// Every language, in the order of their directories' names.
+    pub const ALL: [Lang; 3] = [Lang::C, Lang::Markdown, Lang::Rust];
+
+    /// The directory under the output root holding this language's files.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Lang::C => "c",
+            Lang::Rust => "rust",
+            Lang::Markdown => "doc",
+        }
+    }
+
+    /// The language of a generated file's path (relative to the output
+    /// root, `/`-separated): the one whose directory it is under.
+    pub fn of_path(path: &str) -> Option<Lang> {
+        let top = path.split('/').next()?;
+        Lang::ALL.into_iter().find(|l| l.dir() == top)
+    }
 }
 
 /// Every file generated for `abis`, sorted by path.
@@ -37,6 +72,16 @@ pub fn all(abis: &[Abi]) -> Vec<Generated> {
     out
 }
 
+/// The files of [`all`] in the languages `langs` (every language when
+/// `langs` is empty), sorted by path.
+pub fn only(abis: &[Abi], langs: &[Lang]) -> Vec<Generated> {
+    let mut out = all(abis);
+    if !langs.is_empty() {
+        out.retain(|f| Lang::of_path(&f.path).is_some_and(|l| langs.contains(&l)));
+    }
+    out
+}
+
 /// The first line of every generated file, after the comment marker.
 pub(crate) fn banner(abi: &Abi) -> String {
     format!(
@@ -52,4 +97,76 @@ pub(crate) fn file_name(path: &str) -> String {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned());
     format!("schemas/{}", name.unwrap_or_else(|| path.to_string()))
+}
+
+/// Hand-made layouts of the new constructs, for the emitters' unit tests
+/// (the schema compiler's own tests cover how schemas come to them).
+#[cfg(test)]
+pub(crate) mod testing {
+    use kho_layout::{Bits, Field, Kind, Node, Prim, Str, Ty};
+
+    use crate::layout::Abi;
+    use crate::{compile, Source};
+
+    /// `t` (header `linux/kho/abi/t.h`, or `header`): struct `chunk` (one
+    /// u64), then `s`, laid out by hand as
+    /// `struct s { u64 pfn:52; u64 flags:12; DECLARE_KHOSER_PTR(first,
+    /// struct chunk *); u32 n; u32 devices[]; } __aligned(32)`, and union
+    /// `u { u64 phys; u32 lo; }`.
+    pub(crate) fn constructs(header: &str) -> Vec<Abi> {
+        let text = format!(
+            "[abi]\nname = \"t\"\nversion = 1\n[abi.c]\nheader = \"{header}\"\n\
+             [[struct]]\nname = \"chunk\"\nfields = [{{ name = \"a\", type = \"u64\" }}]\n\
+             [[struct]]\nname = \"s\"\nfields = [\n\
+             {{ name = \"pfn\", type = \"u64\", doc = \"The frame.\" }},\n\
+             {{ name = \"flags\", type = \"u64\" }},\n\
+             {{ name = \"first\", type = \"u64\" }},\n\
+             {{ name = \"n\", type = \"u32\" }},\n\
+             {{ name = \"devices\", type = \"u32\" }},\n]\n\
+             [[struct]]\nname = \"u\"\nfields = [{{ name = \"phys\", type = \"u64\" }}, {{ name = \"lo\", type = \"u32\" }}]\n"
+        );
+        let mut abis = compile(&[Source::new("t.toml", text)]).unwrap_or_else(|d| panic!("{d}"));
+        let abi = &mut abis[0];
+        let s = abi.struct_mut(1).unwrap();
+        let u64t = Ty::Prim(Prim::U64);
+        s.fields = vec![
+            Field {
+                bits: Some(Bits {
+                    first: 0,
+                    width: 52,
+                }),
+                ..Field::new("pfn", 0, 8, u64t.clone())
+            },
+            Field {
+                bits: Some(Bits {
+                    first: 52,
+                    width: 12,
+                }),
+                ..Field::new("flags", 0, 8, u64t)
+            },
+            Field::new("first", 8, 8, Ty::Ptr(Str::Ref("chunk"))),
+            Field::new("n", 16, 4, Ty::Prim(Prim::U32)),
+            Field::new(
+                "devices",
+                20,
+                0,
+                Ty::Flex(Node::Owned(Box::new(Ty::Prim(Prim::U32)))),
+            ),
+        ]
+        .into();
+        s.size = 32;
+        s.align = 32;
+        s.packed = false;
+        let u = abi.struct_mut(2).unwrap();
+        u.kind = Kind::Union;
+        u.packed = false;
+        u.align = 8;
+        u.size = 8;
+        u.fields = vec![
+            Field::new("phys", 0, 8, Ty::Prim(Prim::U64)),
+            Field::new("lo", 0, 4, Ty::Prim(Prim::U32)),
+        ]
+        .into();
+        abis
+    }
 }

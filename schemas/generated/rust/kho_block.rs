@@ -22,7 +22,7 @@ pub const KHO_BLOCK_SIZE_C: &str = "PAGE_SIZE";
 
 /// Header at the start of each block of a block set.
 ///
-/// 16 bytes; offsets and sizes are checked at compile time.
+/// 16 bytes, aligned to 1; offsets and sizes are checked at compile time.
 #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C, packed)]
 #[kho(name = "kho_block_header_ser")]

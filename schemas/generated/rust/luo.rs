@@ -43,7 +43,7 @@ pub const LUO_FEATURE_FLBS: u64 = 4;
 
 /// Features the outgoing kernel supports, requires and has active, as bitmasks.
 ///
-/// 128 bytes; offsets and sizes are checked at compile time.
+/// 128 bytes, aligned to 1; offsets and sizes are checked at compile time.
 #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C, packed)]
 #[kho(name = "luo_feature_hdr")]
@@ -68,7 +68,7 @@ const _: () = {
 
 /// The root of LUO's handover.
 ///
-/// 152 bytes; offsets and sizes are checked at compile time.
+/// 152 bytes, aligned to 1; offsets and sizes are checked at compile time.
 #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C, packed)]
 #[kho(name = "luo_ser")]
@@ -93,7 +93,7 @@ const _: () = {
 
 /// One preserved file of a session.
 ///
-/// 64 bytes; offsets and sizes are checked at compile time.
+/// 64 bytes, aligned to 1; offsets and sizes are checked at compile time.
 #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C, packed)]
 #[kho(name = "luo_file_ser", compatible = "luo-v4-kho-block-v1")]
@@ -116,7 +116,7 @@ const _: () = {
 
 /// The files of one session.
 ///
-/// 16 bytes; offsets and sizes are checked at compile time.
+/// 16 bytes, aligned to 1; offsets and sizes are checked at compile time.
 #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C, packed)]
 #[kho(name = "luo_file_set_ser")]
@@ -137,7 +137,7 @@ const _: () = {
 
 /// One preserved session.
 ///
-/// 80 bytes; offsets and sizes are checked at compile time.
+/// 80 bytes, aligned to 1; offsets and sizes are checked at compile time.
 #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C, packed)]
 #[kho(name = "luo_session_ser", compatible = "luo-v4-kho-block-v1")]
@@ -158,7 +158,7 @@ const _: () = {
 
 /// Header of the file-lifecycle-bound objects' array.
 ///
-/// 16 bytes; offsets and sizes are checked at compile time.
+/// 16 bytes, aligned to 1; offsets and sizes are checked at compile time.
 #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C, packed)]
 #[kho(name = "luo_flb_header_ser")]
@@ -179,7 +179,7 @@ const _: () = {
 
 /// One file-lifecycle-bound object.
 ///
-/// 64 bytes; offsets and sizes are checked at compile time.
+/// 64 bytes, aligned to 1; offsets and sizes are checked at compile time.
 #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C, packed)]
 #[kho(name = "luo_flb_ser")]
@@ -202,7 +202,7 @@ const _: () = {
 
 /// Version header in front of versioned user-visible state.
 ///
-/// 8 bytes; offsets and sizes are checked at compile time.
+/// 8 bytes, aligned to 1; offsets and sizes are checked at compile time.
 #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C, packed)]
 #[kho(name = "liveupdate_ver_hdr")]
@@ -223,7 +223,7 @@ const _: () = {
 
 /// One named feature and its state.
 ///
-/// 80 bytes; offsets and sizes are checked at compile time.
+/// 80 bytes, aligned to 1; offsets and sizes are checked at compile time.
 #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C, packed)]
 #[kho(name = "liveupdate_feature_entry")]

@@ -21,6 +21,7 @@
 #include <asm/page.h>
 #include <linux/types.h>
 #include <linux/build_bug.h>
+#include <linux/stddef.h>
 
 /**
  * KHO_BLOCK_ABI_COMPATIBLE - The compatible string of this ABI.
@@ -46,5 +47,8 @@ struct kho_block_header_ser {
 	u64 count;
 } __packed;
 static_assert(sizeof(struct kho_block_header_ser) == 16);
+static_assert(__alignof__(struct kho_block_header_ser) == 1);
+static_assert(offsetof(struct kho_block_header_ser, next) == 0);
+static_assert(offsetof(struct kho_block_header_ser, count) == 8);
 
 #endif /* _LINUX_KHO_ABI_BLOCK_H */

@@ -19,6 +19,7 @@
 
 #include <linux/types.h>
 #include <linux/build_bug.h>
+#include <linux/stddef.h>
 
 /**
  * LUO_ABI_COMPATIBLE - The compatible string of this ABI.
@@ -93,6 +94,11 @@ struct luo_feature_hdr {
 	u64 reserved[13];
 } __packed;
 static_assert(sizeof(struct luo_feature_hdr) == 128);
+static_assert(__alignof__(struct luo_feature_hdr) == 1);
+static_assert(offsetof(struct luo_feature_hdr, supp) == 0);
+static_assert(offsetof(struct luo_feature_hdr, req) == 8);
+static_assert(offsetof(struct luo_feature_hdr, active) == 16);
+static_assert(offsetof(struct luo_feature_hdr, reserved) == 24);
 
 /**
  * struct luo_ser - The root of LUO's handover.
@@ -108,6 +114,11 @@ struct luo_ser {
 	u64 flbs_pa;
 } __packed;
 static_assert(sizeof(struct luo_ser) == 152);
+static_assert(__alignof__(struct luo_ser) == 1);
+static_assert(offsetof(struct luo_ser, features) == 0);
+static_assert(offsetof(struct luo_ser, liveupdate_num) == 128);
+static_assert(offsetof(struct luo_ser, sessions_pa) == 136);
+static_assert(offsetof(struct luo_ser, flbs_pa) == 144);
 
 /**
  * struct luo_file_ser - One preserved file of a session.
@@ -121,6 +132,10 @@ struct luo_file_ser {
 	u64 token;
 } __packed;
 static_assert(sizeof(struct luo_file_ser) == 64);
+static_assert(__alignof__(struct luo_file_ser) == 1);
+static_assert(offsetof(struct luo_file_ser, name) == 0);
+static_assert(offsetof(struct luo_file_ser, data) == 48);
+static_assert(offsetof(struct luo_file_ser, token) == 56);
 
 /**
  * struct luo_file_set_ser - The files of one session.
@@ -132,6 +147,9 @@ struct luo_file_set_ser {
 	u64 count;
 } __packed;
 static_assert(sizeof(struct luo_file_set_ser) == 16);
+static_assert(__alignof__(struct luo_file_set_ser) == 1);
+static_assert(offsetof(struct luo_file_set_ser, files) == 0);
+static_assert(offsetof(struct luo_file_set_ser, count) == 8);
 
 /**
  * struct luo_session_ser - One preserved session.
@@ -143,6 +161,9 @@ struct luo_session_ser {
 	struct luo_file_set_ser file_set_ser;
 } __packed;
 static_assert(sizeof(struct luo_session_ser) == 80);
+static_assert(__alignof__(struct luo_session_ser) == 1);
+static_assert(offsetof(struct luo_session_ser, name) == 0);
+static_assert(offsetof(struct luo_session_ser, file_set_ser) == 64);
 
 /**
  * struct luo_flb_header_ser - Header of the file-lifecycle-bound objects'
@@ -155,6 +176,9 @@ struct luo_flb_header_ser {
 	u64 count;
 } __packed;
 static_assert(sizeof(struct luo_flb_header_ser) == 16);
+static_assert(__alignof__(struct luo_flb_header_ser) == 1);
+static_assert(offsetof(struct luo_flb_header_ser, pgcnt) == 0);
+static_assert(offsetof(struct luo_flb_header_ser, count) == 8);
 
 /**
  * struct luo_flb_ser - One file-lifecycle-bound object.
@@ -168,6 +192,10 @@ struct luo_flb_ser {
 	u64 count;
 } __packed;
 static_assert(sizeof(struct luo_flb_ser) == 64);
+static_assert(__alignof__(struct luo_flb_ser) == 1);
+static_assert(offsetof(struct luo_flb_ser, name) == 0);
+static_assert(offsetof(struct luo_flb_ser, data) == 48);
+static_assert(offsetof(struct luo_flb_ser, count) == 56);
 
 /**
  * struct liveupdate_ver_hdr - Version header in front of versioned user-visible
@@ -180,6 +208,9 @@ struct liveupdate_ver_hdr {
 	u32 version;
 } __packed;
 static_assert(sizeof(struct liveupdate_ver_hdr) == 8);
+static_assert(__alignof__(struct liveupdate_ver_hdr) == 1);
+static_assert(offsetof(struct liveupdate_ver_hdr, magic) == 0);
+static_assert(offsetof(struct liveupdate_ver_hdr, version) == 4);
 
 /**
  * struct liveupdate_feature_entry - One named feature and its state.
@@ -199,5 +230,12 @@ struct liveupdate_feature_entry {
 	u64 active;
 } __packed;
 static_assert(sizeof(struct liveupdate_feature_entry) == 80);
+static_assert(__alignof__(struct liveupdate_feature_entry) == 1);
+static_assert(offsetof(struct liveupdate_feature_entry, name) == 0);
+static_assert(offsetof(struct liveupdate_feature_entry, feat_bytes) == 48);
+static_assert(offsetof(struct liveupdate_feature_entry, reserved) == 52);
+static_assert(offsetof(struct liveupdate_feature_entry, supp) == 56);
+static_assert(offsetof(struct liveupdate_feature_entry, req) == 64);
+static_assert(offsetof(struct liveupdate_feature_entry, active) == 72);
 
 #endif /* _LINUX_KHO_ABI_LUO_H */

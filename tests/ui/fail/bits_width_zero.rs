@@ -1,10 +1,11 @@
 use kho::KhoEntry;
 
 #[derive(KhoEntry, Clone, Copy)]
-#[repr(C)]
+#[repr(C, packed)]
 #[kho(compatible = "test-entry-v1")]
 pub struct Entry {
-    pub a: u64,
+    #[kho(bits(pfn = 52, flags = 0))]
+    pub pfn_flags: u64,
 }
 
 fn main() {}

@@ -1,0 +1,12 @@
+use kho::KhoEntry;
+
+#[derive(KhoEntry, Clone, Copy)]
+#[repr(C, packed)]
+#[kho(compatible = "test-entry-v1")]
+pub struct Entry {
+    #[kho(bits(pfn = 52, index = 12))]
+    pub pfn_flags: u64,
+    pub index: u64,
+}
+
+fn main() {}

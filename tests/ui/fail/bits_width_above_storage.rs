@@ -1,0 +1,11 @@
+use kho::KhoEntry;
+
+#[derive(KhoEntry, Clone, Copy)]
+#[repr(C, packed)]
+#[kho(compatible = "test-entry-v1")]
+pub struct Entry {
+    #[kho(bits(pfn = 52))]
+    pub word: u32,
+}
+
+fn main() {}
