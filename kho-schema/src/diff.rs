@@ -82,6 +82,8 @@ pub struct MacroBump {
     pub main: bool,
     /// The first change under it.
     pub change: Change,
+    /// The places of the other changes under it, in order, each once.
+    pub also: Vec<String>,
 }
 
 /// One row of a struct's field table: old and new side.
@@ -186,65 +188,77 @@ impl AbiDiff {
 
     /// One sentence for `kho-abi check`: the first change (with its
     /// schema place), the unchanged compatible string of the macro that
-    /// covers it, and the fix.
+    /// covers it, and the fix. The first of [`explain_each`](Self::explain_each).
     pub fn explain(&self) -> String {
-        if let (Verdict::BumpMissing, Some(b)) = (self.verdict, self.bumps.first()) {
-            let c = &b.change;
-            let at = c.at.as_deref().map_or(String::new(), |a| format!("{a}: "));
-            let v = self.new.as_ref().and_then(|n| n.version).unwrap_or(0);
-            let (who, fix) = if b.main {
-                // The main macro's string is "the compatible string"; its
-                // macro is named after the fix.
-                let name = self
-                    .new
-                    .as_ref()
-                    .and_then(|n| n.macros.iter().find(|m| m.main))
-                    .map(|m| m.macro_name.clone())
-                    .filter(|m| !m.is_empty())
-                    .map_or(String::new(), |m| format!(" ({m})"));
-                (
-                    "the compatible string".to_string(),
-                    format!("bump {} to v{}{name}", self.name, v + 1),
-                )
-            } else {
-                (
-                    b.macro_name.clone(),
-                    format!("bump {} to {}", b.macro_name, next_version(&b.compatible)),
-                )
-            };
-            let more = if self.bumps.len() > 1 {
-                let rest: Vec<&str> = self.bumps[1..]
-                    .iter()
-                    .map(|b| {
-                        if b.macro_name.is_empty() {
-                            "the main compatible string"
-                        } else {
-                            b.macro_name.as_str()
-                        }
-                    })
-                    .collect();
-                format!(" (and {})", rest.join(", "))
-            } else {
-                String::new()
-            };
-            return format!(
-                "{at}{}: {} {}, but {who} is still {}: {fix}{more}",
-                self.name, c.place, c.what, b.compatible
-            );
+        if let Some(first) = self.explain_each().into_iter().next() {
+            return first;
         }
         let first = self.changes.iter().find(|c| c.kind > Kind::Additive);
         let what = first.map_or_else(
             || "the layout changed".to_string(),
             |c| format!("{} {}", c.place, c.what),
         );
-        let compatible = self.new.as_ref().map_or("", |n| n.compatible.as_str());
         match self.required_bump() {
-            Some(bump) => format!(
-                "{}: {what}, but the compatible string is still {compatible}: {bump}",
-                self.name
-            ),
+            Some(bump) => {
+                let compatible = self.new.as_ref().map_or("", |n| n.compatible.as_str());
+                format!(
+                    "{}: {what}, but the compatible string is still {compatible}: {bump}",
+                    self.name
+                )
+            }
             None => format!("{}: {what}", self.name),
         }
+    }
+
+    /// One sentence per missing bump (per compatible macro): `file:line:col:
+    /// abi: place what, but MACRO is still STRING: bump ...`, naming the
+    /// other places that changed under the same macro. Empty unless the
+    /// verdict is [`Verdict::BumpMissing`].
+    pub fn explain_each(&self) -> Vec<String> {
+        if self.verdict != Verdict::BumpMissing {
+            return Vec::new();
+        }
+        let v = self.new.as_ref().and_then(|n| n.version).unwrap_or(0);
+        self.bumps
+            .iter()
+            .map(|b| {
+                let c = &b.change;
+                let at = c.at.as_deref().map_or(String::new(), |a| format!("{a}: "));
+                let (who, fix) = if b.main {
+                    // The main macro's string is "the compatible string";
+                    // its macro is named after the fix.
+                    let name = if b.macro_name.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", b.macro_name)
+                    };
+                    (
+                        "the compatible string".to_string(),
+                        format!("bump {} to v{}{name}", self.name, v + 1),
+                    )
+                } else {
+                    (
+                        b.macro_name.clone(),
+                        format!("bump {} to {}", b.macro_name, next_version(&b.compatible)),
+                    )
+                };
+                let also = match b.also.as_slice() {
+                    [] => String::new(),
+                    places => {
+                        let shown: Vec<&str> = places.iter().take(3).map(String::as_str).collect();
+                        let more = match places.len().saturating_sub(3) {
+                            0 => String::new(),
+                            n => format!(" and {n} more"),
+                        };
+                        format!(" (also changed: {}{more})", shown.join(", "))
+                    }
+                };
+                format!(
+                    "{at}{}: {} {}, but {who} is still {}: {fix}{also}",
+                    self.name, c.place, c.what, b.compatible
+                )
+            })
+            .collect()
     }
 }
 
@@ -441,10 +455,13 @@ fn missing_bumps(o: &AbiView, n: &AbiView, changes: &[Change]) -> Vec<MacroBump>
             Some(m) => (true, m.macro_name.clone()),
             None => (true, String::new()),
         };
-        if out
-            .iter()
-            .any(|b| b.main == main && (main || b.macro_name == macro_name))
+        if let Some(b) = out
+            .iter_mut()
+            .find(|b| b.main == main && (main || b.macro_name == macro_name))
         {
+            if c.place != b.change.place && !b.also.contains(&c.place) {
+                b.also.push(c.place.clone());
+            }
             continue;
         }
         let (before, after) = if main {
@@ -472,6 +489,7 @@ fn missing_bumps(o: &AbiView, n: &AbiView, changes: &[Change]) -> Vec<MacroBump>
                 compatible: after,
                 main,
                 change: c.clone(),
+                also: Vec::new(),
             });
         }
     }
