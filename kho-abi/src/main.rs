@@ -5,8 +5,11 @@
 //!   every chain asked about restores, 1 when the image, a chain or the
 //!   schema is invalid, 2 for bad arguments.
 //! - `generate` writes `schemas/generated/` and `schemas/abi.lock` from
-//!   `schemas/*.toml`; `check` proves they agree. Exit status 0, or 1 with
-//!   every problem on stderr, one a line.
+//!   `schemas/*.toml` (or the schemas of `--schemas DIR`, into `--out DIR`,
+//!   only the languages of `--only c,rust,markdown`); `check` proves they
+//!   agree. Exit status 0, or 1 with every problem on stderr, one a line.
+//! - `release NAME` releases a draft ABI: from then on its layout changes
+//!   only with a version bump. Exit status 0, or 1 with every problem.
 //! - `diff OLD NEW` compares two versions of the schemas for a review.
 //!   Exit status 0, 1 when an ABI changed without a new compatible string,
 //!   2 when a side cannot be read or compiled.
@@ -40,13 +43,16 @@ struct Cli {
 enum Command {
     /// Restore block sets from a memory image and print their entries.
     Inspect(commands::inspect::Args),
-    /// Write schemas/generated/ and schemas/abi.lock from schemas/*.toml.
+    /// Write schemas/generated/ (or --out) and abi.lock from the schemas.
     Generate(commands::generate::Args),
     /// Check that generated files and abi.lock match the schemas, and that
     /// no layout changed without a version bump.
     Check(commands::check::Args),
     /// Compare two versions of the schemas: a review for a pull request.
     Diff(commands::diff::Args),
+    /// Release a draft ABI: remove `draft = true` from its schema and
+    /// generate, so that abi.lock records it as released.
+    Release(commands::release::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,5 +61,6 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate::exec(&args),
         Command::Check(args) => commands::check::exec(&args),
         Command::Diff(args) => commands::diff::exec(&args),
+        Command::Release(args) => commands::release::exec(&args),
     }
 }

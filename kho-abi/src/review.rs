@@ -158,9 +158,12 @@ fn abi_section(d: &AbiDiff, out: &mut String) {
     if !d.changes.is_empty() {
         out.push_str("\n### Changes\n\n");
         for c in &d.changes {
+            let at =
+                c.at.as_deref()
+                    .map_or(String::new(), |at| format!(" ({})", code(at)));
             let _ = writeln!(
                 out,
-                "- **{}**: {} {}",
+                "- **{}**: {} {}{at}",
                 c.kind.label(),
                 place(&c.place),
                 c.what
@@ -203,7 +206,7 @@ fn struct_table(s: &StructDiff, out: &mut String) {
             cell(o.map(|s| s.name.clone()), n.map(|s| s.name.clone())),
             cell(o.map(|s| s.offset), n.map(|s| s.offset)),
             cell(o.map(|s| s.size), n.map(|s| s.size)),
-            cell(o.map(|s| s.ty.to_string()), n.map(|s| s.ty.to_string())),
+            cell(o.map(type_text), n.map(type_text)),
             row_change(r).to_string(),
         ];
         out.push('|');
@@ -215,6 +218,15 @@ fn struct_table(s: &StructDiff, out: &mut String) {
             }
         }
         out.push('\n');
+    }
+}
+
+/// A field's type as the table shows it: a bit field with its bits
+/// (`u64 bits 0:52`, first bit and width, as the lock writes them).
+fn type_text(f: &Field<'static>) -> String {
+    match f.bits {
+        Some(b) => format!("{} bits {}:{}", f.ty, b.first, b.width),
+        None => f.ty.to_string(),
     }
 }
 
@@ -282,6 +294,8 @@ struct ChangeReport<'a> {
     kind: &'static str,
     place: &'a str,
     what: &'a str,
+    /// `file:line:col` of the schema's declaration, when known.
+    at: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -312,7 +326,7 @@ impl<'a> From<&'a Field<'static>> for SlotReport<'a> {
     fn from(s: &'a Field<'static>) -> Self {
         SlotReport {
             name: s.name.as_str(),
-            ty: s.ty.to_string(),
+            ty: type_text(s),
             offset: s.offset,
             size: s.size,
         }
@@ -339,6 +353,7 @@ impl<'a> From<&'a AbiDiff> for AbiReport<'a> {
                     kind: kind_id(c.kind),
                     place: &c.place,
                     what: &c.what,
+                    at: c.at.as_deref(),
                 })
                 .collect(),
             structs: d

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 mod common;
 use common::tree::{assert_no_crash, assert_refused, kho_abi, snapshot, Run};
-use common::{copy_schemas, TempDir};
+use common::{copy_all_schemas, TempDir};
 
 /// `<tmp>/schemas` (a copy of the repository's schemas, not generated) and
 /// `<tmp>/out` (not made), with an outside directory holding a sentinel.
@@ -20,7 +20,7 @@ struct Setup {
 impl Setup {
     fn new(tag: &str) -> Self {
         let tmp = TempDir::new(tag);
-        copy_schemas(&tmp.path().join("schemas"));
+        copy_all_schemas(&tmp.path().join("schemas"));
         std::fs::create_dir_all(tmp.path().join("outside")).unwrap();
         std::fs::write(tmp.path().join("outside/sentinel"), b"not kho's\n").unwrap();
         Setup { tmp }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{copy_schemas, kho_abi};
+use common::{copy_all_schemas, kho_abi};
 
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -82,6 +82,13 @@ fields = [
 ]
 
 [[struct]]
+name = "holder"
+fields = [
+    { name = "at", type = "addr" },
+    { name = "more", type = "addr[2]" },
+]
+
+[[struct]]
 name = "devices"
 fields = [
     { name = "max_nr_devices", type = "u32" },
@@ -144,7 +151,9 @@ fn main() {
     // A keyword as a field name, and a union.
     let a = Aligned { r#type: 1, release: ::kho::CharArray::new("6.18").unwrap() };
     assert_eq!(a.r#type, 1);
-    let _ = Addr { phys: 0x1000 };
+    let h = Holder { at: Addr { phys: 0x1000 }, more: [Addr { raw: ::kho::PhysAddr(0x2000) }; 2] };
+    assert_eq!(core::mem::size_of::<Holder>(), 24);
+    let _ = h;
     println!("ok");
 }
 "#;
@@ -169,7 +178,7 @@ fn generated_rust_compiles_and_means_what_the_schema_says() {
     std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
     write(&dir.join("schemas/constructs.toml"), SCHEMA);
     // The repository's schemas too: each generated module must compile.
-    copy_schemas(&dir.join("schemas"));
+    copy_all_schemas(&dir.join("schemas"));
     let (schemas, gen) = (dir.join("schemas"), dir.join("gen"));
     let out = kho_abi(&[
         "generate",

@@ -131,7 +131,7 @@ fn breaking(
         let out = on(t.path(), cmd);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{tag}: {cmd} passed: {err}");
-        for n in needles {
+        for n in needles.iter().chain(&["mut.toml:"]) {
             assert!(err.contains(n), "{tag}: {cmd} does not name {n:?}:\n{err}");
         }
     }
@@ -204,16 +204,88 @@ fn a_union_member_changed() {
 
 #[test]
 fn a_flexible_arrays_element_changed() {
+    // Within the ABI the change is named where it is: the element's struct.
     breaking(
         "flex",
         (
             "{ name = \"refcount\", type = \"u16\" },",
             "{ name = \"refcount\", type = \"u32\" },",
         ),
-        &["devs.devices[].refcount", "MUT_DEV_COMPATIBLE"],
+        &["dev.refcount", "MUT_DEV_COMPATIBLE"],
         DEV_BUMP,
         MAIN_BUMP,
     );
+}
+
+/// pci.h's shape: the flexible array's element is another ABI's struct,
+/// and the ABI holding it keeps its own string (`compose = "none"`).
+#[test]
+fn a_flexible_arrays_element_of_another_abi_changed() {
+    const DEV: &str = "[abi]\nname = \"pcidev\"\nversion = 1\n[abi.c]\nheader = \"linux/kho/abi/pcidev.h\"\n\
+        [[struct]]\nname = \"pci_dev_ser\"\nfields = [\n    { name = \"domain\", type = \"u32\" },\n    \
+        { name = \"bdf\", type = \"u16\" },\n    { name = \"refcount\", type = \"u16\" },\n]\n";
+    const PCI: &str = "[abi]\nname = \"pci\"\nversion = 1\ndepends = [\"pcidev\"]\ncompose = \"none\"\n\
+        [abi.c]\nheader = \"linux/kho/abi/pci.h\"\ncompatible_macro = \"PCI_LUO_FLB_COMPATIBLE\"\n\
+        [[struct]]\nname = \"pci_ser\"\nfields = [\n    { name = \"max_nr_devices\", type = \"u32\" },\n    \
+        { name = \"nr_devices\", type = \"u32\" },\n    \
+        { name = \"devices\", type = \"pci_dev_ser[]\", count = \"nr_devices\" },\n]\n";
+    let t = TempDir::with_empty_schemas("flexdep");
+    std::fs::write(t.schemas().join("pcidev.toml"), DEV).unwrap();
+    std::fs::write(t.schemas().join("pci.toml"), PCI).unwrap();
+    for cmd in ["generate", "check"] {
+        let out = on(t.path(), cmd);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "baseline {cmd}: {}",
+            stderr(&out)
+        );
+    }
+    let changed = once(
+        DEV,
+        (
+            "{ name = \"refcount\", type = \"u16\" }",
+            "{ name = \"refcount\", type = \"u32\" }",
+        ),
+    );
+    std::fs::write(t.schemas().join("pcidev.toml"), &changed).unwrap();
+    let out = on(t.path(), "check");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for n in [
+        "pci_ser.devices[].refcount",
+        "PCI_LUO_FLB_COMPATIBLE",
+        "pci.toml:",
+    ] {
+        assert!(err.contains(n), "check does not name {n:?}:\n{err}");
+    }
+    // Both bumps: the element's ABI and, as it does not compose, pci.
+    std::fs::write(
+        t.schemas().join("pcidev.toml"),
+        once(&changed, ("version = 1", "version = 2")),
+    )
+    .unwrap();
+    let out = on(t.path(), "check");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "pci's own bump is missing: {}",
+        stderr(&out)
+    );
+    std::fs::write(
+        t.schemas().join("pci.toml"),
+        once(PCI, ("version = 1", "version = 2")),
+    )
+    .unwrap();
+    for cmd in ["generate", "check"] {
+        let out = on(t.path(), cmd);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{cmd} with both bumps: {}",
+            stderr(&out)
+        );
+    }
 }
 
 #[test]
@@ -221,7 +293,15 @@ fn an_expressions_value_changed() {
     breaking(
         "expr",
         ("PAGE_SIZE / 512", "PAGE_SIZE / 256"),
-        &["table.slots", "MUT_COMPATIBLE"],
+        // The constant is what changed, at each page size, and the field
+        // whose length it gives.
+        &[
+            "SLOTS",
+            "4096:16",
+            "65536:256",
+            "table.slots",
+            "MUT_COMPATIBLE",
+        ],
         MAIN_BUMP,
         DEV_BUMP,
     );
@@ -290,4 +370,62 @@ fn adding_a_constant_needs_no_bump() {
         let out = on(t.path(), cmd);
         assert_eq!(out.status.code(), Some(0), "{cmd}: {}", stderr(&out));
     }
+}
+
+#[test]
+fn release_makes_a_draft_need_bumps() {
+    let draft = once(
+        SCHEMA,
+        (
+            "version = 1\n\n[abi.c]",
+            "version = 1\ndraft = true\n\n[abi.c]",
+        ),
+    );
+    let t = repo("release", &draft);
+    let lock = || std::fs::read_to_string(t.schemas().join("abi.lock")).unwrap();
+    assert!(lock().contains("draft = true"), "{}", lock());
+
+    let out = on(t.path(), "release");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "NAME is required: {}",
+        stderr(&out)
+    );
+    let out = common::kho_abi(&["release", "nope", "--root", t.arg()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out), "no schema declares ABI `nope`\n");
+
+    let out = common::kho_abi(&["release", "mu", "--root", t.arg()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("kho-abi: released mu: "),
+        "{}",
+        stderr(&out)
+    );
+    let schema = std::fs::read_to_string(t.schemas().join("mut.toml")).unwrap();
+    assert_eq!(schema, SCHEMA, "only the draft line goes");
+    assert!(!lock().contains("draft = true"), "{}", lock());
+    let out = on(t.path(), "check");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // Released: a second release is refused, and a change needs a bump.
+    let before = lock();
+    let out = common::kho_abi(&["release", "mu", "--root", t.arg()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("is not a draft"), "{}", stderr(&out));
+    assert_eq!(lock(), before);
+    write_schema(
+        t.path(),
+        &once(
+            SCHEMA,
+            (
+                "{ name = \"pfn\", type = \"u64\", bits = 52 },",
+                "{ name = \"pfn\", type = \"u64\", bits = 50 },",
+            ),
+        ),
+    );
+    let out = on(t.path(), "check");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("folio.pfn"), "{}", stderr(&out));
 }

@@ -219,7 +219,8 @@ fn usage_errors_exit_2() {
 // diff
 
 /// The review of the width change (luo_file_ser.data u64 -> u32, no bump),
-/// whole: the format is the contract of `diff`.
+/// whole: the format is the contract of `diff`. `NEW` stands for the new
+/// side's directory: each change says where its schema declares it.
 const WIDTH_REVIEW: &str = "\
 # ABI review
 
@@ -234,9 +235,9 @@ const WIDTH_REVIEW: &str = "\
 
 ### Changes
 
-- **breaking**: `luo_file_ser.data` changed from u64 (8 bytes) to u32 (4 bytes)
-- **breaking**: `luo_file_ser.token` moved from offset 56 to 52
-- **breaking**: struct `luo_file_ser` size changed from 64 to 60 bytes
+- **breaking**: `luo_file_ser.data` changed from u64 (8 bytes) to u32 (4 bytes) (`NEW/luo.toml:60:14`)
+- **breaking**: `luo_file_ser.token` moved from offset 56 to 52 (`NEW/luo.toml:61:14`)
+- **breaking**: struct `luo_file_ser` size changed from 64 to 60 bytes (`NEW/luo.toml:55:8`)
 
 ### `luo_file_ser`: 64 -> 60 bytes
 
@@ -252,10 +253,14 @@ fn diff_of_directories_is_a_review() {
     let t = TempDir::with_schemas("diff");
     t.edit("luo.toml", DATA, DATA_U32);
     let new = t.schemas();
-    let old = repo_schemas();
+    let base = TempDir::with_schemas("diff-old");
+    let old = base.schemas();
     let out = kho_abi(&["diff", old.to_str().unwrap(), new.to_str().unwrap()]);
     assert_exit(&out, 1);
-    assert_eq!(stdout(&out), WIDTH_REVIEW);
+    assert_eq!(
+        stdout(&out).replace(new.to_str().unwrap(), "NEW"),
+        WIDTH_REVIEW
+    );
     assert_eq!(stderr(&out), "");
 
     // Unchanged: one line per ABI, exit 0.
@@ -273,7 +278,8 @@ fn diff_of_directories_is_a_review() {
 fn diff_as_json() {
     let t = TempDir::with_schemas("json");
     t.edit("luo.toml", DATA, DATA_U32);
-    let old = repo_schemas();
+    let base = TempDir::with_schemas("json-old");
+    let old = base.schemas();
     let out = kho_abi(&[
         "diff",
         old.to_str().unwrap(),
@@ -300,6 +306,7 @@ fn diff_as_json() {
             "kind": "breaking",
             "place": "luo_file_ser.data",
             "what": "changed from u64 (8 bytes) to u32 (4 bytes)",
+            "at": format!("{}:60:14", t.schemas().join("luo.toml").display()),
         })
     );
     let s = &luo["structs"][0];

@@ -27,17 +27,21 @@ ABI built on it.
 
 Output (--format):
   markdown  the default: a review for a pull request, with each change
-            classified (breaking, name only, doc only) and a field table
-            (offset, size, type; old -> new) per changed struct.
+            classified (breaking, name only, additive, doc only) and where
+            the schema declares it (file:line:col), and a field table
+            (offset, size, type with bit ranges; old -> new) per changed
+            struct.
   json      an array with one object per ABI:
               {\"abi\", \"verdict\", \"old_compatible\", \"new_compatible\",
                \"required_bump\", \"dependency_bumps\": [{\"abi\", \"old\", \"new\"}],
-               \"changes\": [{\"kind\", \"place\", \"what\"}],
+               \"changes\": [{\"kind\", \"place\", \"what\", \"at\"}],
                \"structs\": [{\"name\", \"old_size\", \"new_size\",
                  \"rows\": [{\"old\": {\"name\", \"type\", \"offset\", \"size\"} | null,
                            \"new\": ... | null, \"kind\"}]}]}
             verdicts: unchanged, doc_only, bump_present, bump_missing, added,
-            removed; kinds: breaking, name_only, doc_only.
+            removed, draft; kinds: breaking, name_only, additive, doc_only;
+            \"at\" is the schema's file:line:col of the change (null when
+            unknown, as for a side read from a lock).
 
 Exit status: 0 when no ABI misses a bump; 1 when one does; 2 when a side
 cannot be read or compiled (schema errors as file:line:col: message), is not

@@ -10,6 +10,7 @@ pub mod check;
 pub mod diff;
 pub mod generate;
 pub mod inspect;
+pub mod release;
 
 use std::io::{self, Write};
 use std::path::PathBuf;

@@ -199,8 +199,8 @@ fn ty_tokens(cx: Ctx, ty: &Ty) -> TokenStream {
             quote!([#e; 0])
         }
         Ty::Ptr(target) => {
-            match ir::named(cx.abi, target) {
-                Some((of_abi, _, _)) => {
+            match ir::abi_of_struct(cx.abi, target) {
+                Some(of_abi) => {
                     let dependent = cx.per_page.contains(target.as_str());
                     let t = struct_path(cx, target, &of_abi, dependent);
                     quote!(::kho::PhysPtr<#t>)
@@ -290,6 +290,27 @@ fn rust_fields<'s>(s: &'s Struct) -> Vec<RustField<'s>> {
         i = j;
     }
     out
+}
+
+/// Whether `s` holds a union by value (in an array, a flexible array, a
+/// nested struct, at any depth). Without recursion; each struct is looked
+/// at once.
+fn holds_union(abi: &Abi, s: &Struct) -> bool {
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut todo: Vec<&Struct> = vec![s];
+    while let Some(s) = todo.pop() {
+        for f in s.fields.iter() {
+            if let Some((inner, _)) = abi.nested(&f.ty) {
+                if inner.kind == Kind::Union {
+                    return true;
+                }
+                if seen.insert(inner.name.as_str().to_string()) {
+                    todo.push(inner);
+                }
+            }
+        }
+    }
+    false
 }
 
 /// The `#[repr]` of a struct or union, or why Rust has none for it.
@@ -430,6 +451,12 @@ fn struct_tokens(cx: Ctx, s: &Struct, note: &Note) -> TokenStream {
     let (keyword, derives) = match s.kind {
         Kind::Union => (
             quote!(union),
+            quote!(#[derive(::kho::KhoEntry, Clone, Copy)]),
+        ),
+        // A Rust union has no Debug or PartialEq, so neither has what
+        // holds one.
+        Kind::Struct if holds_union(abi, s) => (
+            quote!(struct),
             quote!(#[derive(::kho::KhoEntry, Clone, Copy)]),
         ),
         Kind::Struct => (
