@@ -5,8 +5,9 @@
 //!   every chain asked about restores, 1 when the image, a chain or the
 //!   schema is invalid, 2 for bad arguments.
 //! - `generate` writes `schemas/generated/` and `schemas/abi.lock` from
-//!   `schemas/*.toml`; `check` proves they agree. Exit status 0, or 1 with
-//!   every problem on stderr, one a line.
+//!   `schemas/*.toml` (or the schemas of `--schemas DIR`, into `--out DIR`,
+//!   only the languages of `--only c,rust,markdown`); `check` proves they
+//!   agree. Exit status 0, or 1 with every problem on stderr, one a line.
 //! - `release NAME` releases a draft ABI: from then on its layout changes
 //!   only with a version bump. Exit status 0, or 1 with every problem.
 //! - `diff OLD NEW` compares two versions of the schemas for a review.
@@ -42,7 +43,7 @@ struct Cli {
 enum Command {
     /// Restore block sets from a memory image and print their entries.
     Inspect(commands::inspect::Args),
-    /// Write schemas/generated/ and schemas/abi.lock from schemas/*.toml.
+    /// Write schemas/generated/ (or --out) and abi.lock from the schemas.
     Generate(commands::generate::Args),
     /// Check that generated files and abi.lock match the schemas, and that
     /// no layout changed without a version bump.

@@ -400,8 +400,10 @@ fn diff_abi_in(
         ));
     }
     if let Some(file) = &n.file {
+        // What the new schema no longer declares is placed at its ABI.
+        let abi_at = n.span.map(|(l, c)| format!("{l}:{c}"));
         for c in &mut d.changes {
-            if let Some(at) = c.at.take() {
+            if let Some(at) = c.at.take().or_else(|| abi_at.clone()) {
                 c.at = Some(format!("{file}:{at}"));
             }
         }

@@ -31,6 +31,9 @@ pub struct AbiView {
     pub docs: Vec<StructDocs>,
     /// The schema file, when known.
     pub file: Option<String>,
+    /// Where the schema names the ABI (`[abi] name`): the place of a
+    /// finding about something no longer in it.
+    pub span: Option<(usize, usize)>,
     /// Whether the ABI is a draft (not released).
     pub draft: bool,
     /// Every compatible macro, the main one first (from a lock: as it
@@ -143,6 +146,7 @@ impl AbiView {
                 })
                 .collect(),
             file: Some(abi.file.clone()),
+            span: abi.compatibles().first().map(|c| c.span),
             draft: abi.draft,
             macros: abi
                 .compatibles()
@@ -187,6 +191,7 @@ impl AbiView {
             structs: parsed.structs,
             docs: Vec::new(),
             file: None,
+            span: None,
             draft: false,
             macros: Vec::new(),
         })

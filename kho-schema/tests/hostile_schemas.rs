@@ -746,3 +746,49 @@ fn a_layout_too_large_to_fingerprint_is_an_error() {
     assert!(e.contains("bytes: the limit is 16777216"), "{e}");
     assert_eq!(e.lines().count(), 1, "{e}");
 }
+
+// ---------------------------------------------------------------------------
+// Expressions (issue 10)
+
+/// A chain of 10,000 constants, each the one before plus one, evaluated
+/// without recursion across constants, on a small stack.
+#[test]
+fn ten_thousand_chained_constants_evaluate_on_a_small_stack() {
+    let mut t = String::from("[abi]\nname = \"c\"\nversion = 1\n[constants]\nK0 = 1\n");
+    for i in 1..10_000 {
+        t.push_str(&format!("K{i} = {{ expr = \"K{} + 1\" }}\n", i - 1));
+    }
+    t.push_str(
+        "[[struct]]\nname = \"s\"\nfields = [{ name = \"a\", type = \"u8[K9999 / 1000]\" }]\n",
+    );
+    let abis = small_stack(move || ok(&[("c.toml", &t)]));
+    assert_eq!(abis[0].constants[9999].values[0], (4096, 10_000));
+    assert_eq!(abis[0].structs()[0].size, 10);
+}
+
+/// A length that is fine with 4 KiB pages and too large with 64 KiB ones
+/// is refused, saying which page size.
+#[test]
+fn a_length_too_large_at_one_page_size_says_which() {
+    let text = one_struct(
+        "{ name = \"a\", type = \"u64[PAGE_SIZE * PAGE_SIZE]\" }, { name = \"b\", type = \"u8[PAGE_SIZE * 16]\" }",
+    );
+    let e = errors(&[("p.toml", &text)]);
+    assert_eq!(
+        e,
+        "p.toml:6:32: s.a: type `u64[PAGE_SIZE * PAGE_SIZE]` is 2147483648 bytes: a struct is at most \
+         1073741824 bytes (1 GiB) (with PAGE_SIZE = 16384)"
+    );
+}
+
+/// Expression text is bounded before it is parsed.
+#[test]
+fn a_huge_expression_is_refused_by_length() {
+    let expr = "1 + ".repeat(10_000) + "1";
+    let text = format!("{HEAD}[constants]\nX = {{ expr = \"{expr}\" }}\n");
+    let e = errors(&[("x.toml", &text)]);
+    assert_eq!(
+        e,
+        "x.toml:5:14: constant X: expression is 40001 bytes: the limit is 1024"
+    );
+}

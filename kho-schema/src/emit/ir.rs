@@ -81,19 +81,18 @@ pub(crate) fn items_at(abi: &Abi, page: usize) -> Vec<(&Struct<'static>, &Note)>
     abi.items_at(page).collect()
 }
 
-/// What a KHOSER pointer (or anything naming a struct) points at: the
-/// struct named `name` of the set compiled with `abi`, looked for in `abi`
-/// first. Its ABI's name, whether it is page-dependent, and its kind.
-pub(crate) fn named(abi: &Abi, name: &str) -> Option<(String, bool, kho_layout::Kind)> {
-    if let Some((s, n)) = abi.find(name) {
-        return Some((n.abi.clone(), page_dependent(n), s.kind));
+/// The ABI of the struct named `name` (what a KHOSER pointer names) in
+/// the set compiled with `abi`, looked for in `abi` first.
+pub(crate) fn abi_of_struct(abi: &Abi, name: &str) -> Option<String> {
+    if let Some((_, n)) = abi.find(name) {
+        return Some(n.abi.clone());
     }
     let set = abi.shared_set();
     set.structs
         .iter()
         .zip(&set.notes)
         .find(|(s, _)| s.name == name)
-        .map(|(s, n)| (n.abi.clone(), page_dependent(n), s.kind))
+        .map(|(_, n)| n.abi.clone())
 }
 
 /// Whether struct `i` of the ABI is laid out differently for some page

@@ -199,8 +199,8 @@ fn ty_tokens(cx: Ctx, ty: &Ty) -> TokenStream {
             quote!([#e; 0])
         }
         Ty::Ptr(target) => {
-            match ir::named(cx.abi, target) {
-                Some((of_abi, _, _)) => {
+            match ir::abi_of_struct(cx.abi, target) {
+                Some(of_abi) => {
                     let dependent = cx.per_page.contains(target.as_str());
                     let t = struct_path(cx, target, &of_abi, dependent);
                     quote!(::kho::PhysPtr<#t>)
