@@ -382,13 +382,18 @@ fn diff_abi_in(
     constants(o, n, &mut d.changes);
     structs(&sides, &mut d);
     let recorded = |v: &AbiView| -> Vec<(String, Option<usize>, Option<u64>, bool)> {
-        v.structs
+        let mut r: Vec<_> = v
+            .structs
             .iter()
             .map(|s| (s.layout.name.to_string(), s.page, s.fingerprint, s.entry))
-            .collect()
+            .collect();
+        // The order structs are declared in is not part of any layout:
+        // moving one in its schema is no change to review.
+        r.sort();
+        r
     };
-    // The ABI fingerprint covers constants too; the structs' own say
-    // whether a layout changed.
+    // The ABI fingerprint covers constants (and the order of the
+    // structs) too; the structs' own say whether a layout changed.
     let layout_changed = o.fingerprint != n.fingerprint && recorded(o) != recorded(n);
     if layout_changed && !d.changes.iter().any(|c| c.kind > Kind::Additive) {
         // Parsed views cannot see every detail (e.g. a nested struct's

@@ -451,3 +451,33 @@ fn compose_none_needs_its_own_bump_for_a_dependencys_change_named_by_path() {
         ],
     );
 }
+
+#[test]
+fn moving_a_struct_in_its_schema_needs_no_bump() {
+    const TWO: &str = r#"[abi]
+name = "two"
+version = 1
+[abi.c]
+compatible_macro = "TWO_COMPATIBLE"
+
+[[struct]]
+name = "first"
+fields = [{ name = "a", type = "u64" }]
+
+[[struct]]
+name = "second"
+fields = [{ name = "b", type = "u32" }]
+"#;
+    let p = repo("moving_a_struct", &[("two.toml", TWO)]);
+    let moved = TWO.replace(
+        "[[struct]]\nname = \"first\"\nfields = [{ name = \"a\", type = \"u64\" }]\n\n[[struct]]\nname = \"second\"\nfields = [{ name = \"b\", type = \"u32\" }]\n",
+        "[[struct]]\nname = \"second\"\nfields = [{ name = \"b\", type = \"u32\" }]\n\n[[struct]]\nname = \"first\"\nfields = [{ name = \"a\", type = \"u64\" }]\n",
+    );
+    assert_ne!(moved, TWO);
+    std::fs::write(p.schema_dir().join("two.toml"), moved).unwrap();
+    // The lock and the generated files follow the new order, but no
+    // layout changed: nothing to bump, and generate accepts it.
+    assert_eq!(bumps(&p), Vec::<String>::new());
+    p.generate().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.check(), []);
+}
