@@ -311,6 +311,63 @@ fn generated_headers_compile_together_and_twice() {
     }
 }
 
+/// Kernel code stores and loads KHOSER pointers with KHOSER_STORE_PTR and
+/// KHOSER_LOAD_PTR: the generated kexec_handover.h must define them as the
+/// kernel's does, so a round trip through a physical address gives the
+/// pointer back, and NULL stays NULL. Built and run with identity
+/// virt/phys stand-ins.
+#[test]
+fn khoser_accessors_store_and_load_as_the_kernels_do() {
+    let abis = shipped();
+    let dir = scratch("khoser_accessors");
+    let include = write_headers(&dir, &abis);
+    let src = r#"#include <linux/kho/abi/kexec_handover.h>
+#include <stdio.h>
+#define typecheck(type, x) ({ type __a; typeof(x) __b; (void)(&__a == &__b); 1; })
+#define virt_to_phys(v) ((u64)(unsigned long)(v) + 0x1000)
+#define phys_to_virt(p) ((void *)(unsigned long)((p) - 0x1000))
+int main(void)
+{
+	static struct kho_vmalloc_chunk chunk;
+	struct kho_vmalloc v = { 0 };
+	struct kho_vmalloc_chunk *back;
+
+	KHOSER_STORE_PTR(v.first, &chunk);
+	back = KHOSER_LOAD_PTR(v.first);
+	if (v.first.phys != (u64)(unsigned long)&chunk + 0x1000 || back != &chunk)
+		return 1;
+	v.first.phys = 0;
+	if (KHOSER_LOAD_PTR(v.first) != NULL)
+		return 2;
+	puts("ok");
+	return 0;
+}
+"#;
+    write(&dir.join("khoser.c"), src);
+    let inc = includes(&[&include]);
+    let mut args = vec![
+        "-std=gnu11",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-DPAGE_SHIFT=12",
+    ];
+    args.extend(inc.iter().map(String::as_str));
+    args.extend(["khoser.c", "-o", "khoser"]);
+    gcc_ok(&args, &dir);
+    let out = Command::new(dir.join("khoser"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the accessor probe: {e}"));
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim()
+        ),
+        (Some(0), "ok"),
+        "KHOSER_STORE_PTR/KHOSER_LOAD_PTR do not round-trip"
+    );
+}
+
 #[test]
 fn the_layout_check_catches_a_wrong_size_or_offset() {
     let abis = shipped();

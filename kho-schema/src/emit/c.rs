@@ -118,7 +118,10 @@ pub fn header(abi: &Abi, all: &[Abi]) -> String {
 
 /// `DECLARE_KHOSER_PTR` as the kernel's kexec_handover.h defines it: a
 /// union of the physical address that crosses the kexec and the pointer
-/// the kernel uses once it is restored.
+/// the kernel uses once it is restored; and the two accessors kernel code
+/// stores and loads it with, so the generated header can stand in for the
+/// kernel's (their `typecheck`, `virt_to_phys` and `phys_to_virt` come
+/// from the headers of the code that uses them, as in the kernel).
 const KHOSER_PTR_MACRO: &str = "\
 /**
  * DECLARE_KHOSER_PTR - A serializable pointer: @name is a union of the
@@ -130,6 +133,22 @@ const KHOSER_PTR_MACRO: &str = "\
 \t\tu64 phys;\t\t\\
 \t\ttype ptr;\t\t\\
 \t} name
+
+/* Stores the pointer @val in the serializable pointer @dest, as its physical address. */
+#define KHOSER_STORE_PTR(dest, val)\t\t\t\t\\
+\t({\t\t\t\t\t\t\\
+\t\ttypeof(val) __khoser_v = (val);\t\t\\
+\t\ttypecheck(typeof((dest).ptr), __khoser_v);\t\\
+\t\t(dest).phys = virt_to_phys(__khoser_v);\t\\
+\t})
+
+/* The pointer held by the serializable pointer @src; NULL when its address is 0. */
+#define KHOSER_LOAD_PTR(src)\t\t\t\t\t\\
+\t({\t\t\t\t\t\t\\
+\t\ttypeof(src) __khoser_s = (src);\t\t\\
+\t\t(typeof(__khoser_s.ptr))(__khoser_s.phys ?\t\\
+\t\t\tphys_to_virt(__khoser_s.phys) : NULL);\t\\
+\t})
 ";
 
 /// The include guard of a header path: `linux/kho/abi/block.h` ->

@@ -44,6 +44,22 @@
 		type ptr;		\
 	} name
 
+/* Stores the pointer @val in the serializable pointer @dest, as its physical address. */
+#define KHOSER_STORE_PTR(dest, val)				\
+	({						\
+		typeof(val) __khoser_v = (val);		\
+		typecheck(typeof((dest).ptr), __khoser_v);	\
+		(dest).phys = virt_to_phys(__khoser_v);	\
+	})
+
+/* The pointer held by the serializable pointer @src; NULL when its address is 0. */
+#define KHOSER_LOAD_PTR(src)					\
+	({						\
+		typeof(src) __khoser_s = (src);		\
+		(typeof(__khoser_s.ptr))(__khoser_s.phys ?	\
+			phys_to_virt(__khoser_s.phys) : NULL);	\
+	})
+
 /**
  * KHO_FDT_MEMORY_MAP_PROP_NAME - Root property holding the address of the
  * preserved memory map.
