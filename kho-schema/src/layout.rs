@@ -125,8 +125,14 @@ pub struct Note {
 pub struct CInfo {
     /// Path under `include/` (`linux/kho/abi/block.h`).
     pub header: String,
-    /// The `#define` holding the compatible string.
+    /// The `#define` holding the compatible string (or, with
+    /// [`version_macro`](Self::version_macro), the version).
     pub compatible_macro: String,
+    /// Whether the ABI is versioned by an integer macro (`#define
+    /// KHO_KEXEC_METADATA_VERSION 1`, the ABI's `version`) instead of a
+    /// compatible string, as some kernel headers are. The lock still
+    /// records the string `<name>-v<version>`; the header has the number.
+    pub version_macro: bool,
     /// Headers the C header includes.
     pub includes: Vec<String>,
 }
@@ -455,6 +461,7 @@ pub(crate) fn layout(srcs: &[Source], checked: &[Checked], diags: &mut Diags) ->
             c: CInfo {
                 header: validate::header_of(a),
                 compatible_macro: validate::compatible_macro_of(a),
+                version_macro: a.c.version_macro.is_some(),
                 includes: if a.c.includes.is_empty() {
                     vec!["linux/types.h".into()]
                 } else {

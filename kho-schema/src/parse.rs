@@ -91,6 +91,9 @@ pub(crate) struct CompatAst {
 pub(crate) struct CAst {
     pub header: Option<Sp<String>>,
     pub compatible_macro: Option<Sp<String>>,
+    /// `version_macro`: the ABI is versioned by an integer macro, as the
+    /// kernel's kexec_metadata.h is, not by a compatible string.
+    pub version_macro: Option<Sp<String>>,
     pub includes: Vec<Sp<String>>,
 }
 
@@ -177,10 +180,11 @@ pub(crate) fn parse(src: &Source, diags: &mut Diags) -> Option<SchemaAst> {
         p.known_keys(
             ct.get_ref(),
             "[abi.c]",
-            &["header", "compatible_macro", "includes"],
+            &["header", "compatible_macro", "version_macro", "includes"],
         );
         c.header = p.string(&ct, "header", false);
         c.compatible_macro = p.string(&ct, "compatible_macro", false);
+        c.version_macro = p.string(&ct, "version_macro", false);
         c.includes = p.string_array(&ct, "includes");
     }
     let compatibles = p.compatibles(abi.get_ref());

@@ -18,7 +18,7 @@ use kho_layout::Prim;
 
 use crate::diag::{Diags, Source};
 use crate::expr::Expr;
-use crate::parse::{ConstValue, SchemaAst, Sp, StructAst};
+use crate::parse::{Compose, ConstValue, SchemaAst, Sp, StructAst};
 
 /// A checked schema: names resolved, not yet laid out.
 #[derive(Debug, Clone)]
@@ -249,10 +249,10 @@ pub(crate) fn header_of(a: &SchemaAst) -> String {
     }
 }
 
-/// The compatible-string macro of an ABI: `[abi.c] compatible_macro`, or
-/// `<NAME>_ABI_COMPATIBLE`.
+/// The compatible-string macro of an ABI: `[abi.c] version_macro` or
+/// `compatible_macro`, or `<NAME>_ABI_COMPATIBLE`.
 pub(crate) fn compatible_macro_of(a: &SchemaAst) -> String {
-    match &a.c.compatible_macro {
+    match a.c.version_macro.as_ref().or(a.c.compatible_macro.as_ref()) {
         Some(m) => m.value.clone(),
         None => format!(
             "{}_ABI_COMPATIBLE",
@@ -856,13 +856,44 @@ fn check_c_settings(src: &Source, a: &SchemaAst, diags: &mut Diags) {
             );
         }
     }
-    if let Some(m) = &a.c.compatible_macro {
+    if let (Some(_), Some(v)) = (&a.c.compatible_macro, &a.c.version_macro) {
+        diags.at(
+            src,
+            v.span.clone(),
+            "an ABI has a compatible_macro or a version_macro, not both".to_string(),
+        );
+    }
+    if let Some(v) = &a.c.version_macro {
+        if !a.depends.is_empty() && a.compose != Compose::None {
+            diags.at(
+                src,
+                v.span.clone(),
+                format!(
+                    "version_macro {} is a number and cannot be composed with the dependencies'                      strings: add compose = \"none\"",
+                    v.value
+                ),
+            );
+        }
+        if !a.compatibles.is_empty() {
+            diags.at(
+                src,
+                v.span.clone(),
+                "an ABI with a version_macro has no other compatible macros".to_string(),
+            );
+        }
+    }
+    if let Some(m) = a.c.version_macro.as_ref().or(a.c.compatible_macro.as_ref()) {
+        let key = if a.c.version_macro.is_some() {
+            "version_macro"
+        } else {
+            "compatible_macro"
+        };
         if !const_ident_ok(&m.value) {
             diags.at(
                 src,
                 m.span.clone(),
                 format!(
-                    "malformed compatible_macro {:?}: UPPER_CASE letters, digits and _, starting with a letter",
+                    "malformed {key} {:?}: UPPER_CASE letters, digits and _, starting with a letter",
                     m.value
                 ),
             );
@@ -870,7 +901,7 @@ fn check_c_settings(src: &Source, a: &SchemaAst, diags: &mut Diags) {
             diags.at(
                 src,
                 m.span.clone(),
-                format!("compatible_macro {} is a kernel macro", m.value),
+                format!("{key} {} is a kernel macro", m.value),
             );
         }
     }

@@ -227,6 +227,15 @@ fn layout_check(abi: &Abi, page: usize) -> String {
     c.push_str("\tprintf(\"%s is \\\"%s\\\", the schema says \\\"%s\\\"\\n\", name, got, want);\n");
     c.push_str("\treturn 1;\n}\n\nint main(void)\n{\n\tint bad = 0;\n\n");
     for m in abi.compatibles() {
+        if m.main && abi.c.version_macro {
+            // A version number, not a string: checked at compile time.
+            let _ = writeln!(
+                c,
+                "\t_Static_assert({} == {}, \"version macro\");",
+                m.macro_name, m.version
+            );
+            continue;
+        }
         let _ = writeln!(
             c,
             "\tbad |= check(\"{0}\", {0}, {1});",

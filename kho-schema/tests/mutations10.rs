@@ -481,3 +481,75 @@ fields = [{ name = "b", type = "u32" }]
     p.generate().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(p.check(), []);
 }
+
+/// An ABI versioned by a number, as kexec_metadata.h is: the header
+/// defines the version, a layout change needs it bumped, and the bump is
+/// the new number in the header.
+#[test]
+fn a_version_macro_is_bumped_like_a_compatible_string() {
+    const NUMBERED: &str = r#"[abi]
+name = "numbered"
+version = 1
+[abi.c]
+version_macro = "NUMBERED_VERSION"
+
+[[struct]]
+name = "numbered_ser"
+fields = [
+  { name = "version", type = "u32" },
+  { name = "count", type = "u32" },
+]
+"#;
+    let p = repo("version_macro", &[("numbered.toml", NUMBERED)]);
+    let header =
+        || std::fs::read_to_string(p.generated_dir().join("c/linux/kho/abi/numbered.h")).unwrap();
+    assert!(
+        header().contains("#define NUMBERED_VERSION 1\n"),
+        "{}",
+        header()
+    );
+    assert!(!header().contains("COMPATIBLE"), "{}", header());
+    edit(
+        &p,
+        "numbered.toml",
+        "type = \"u32\" },\n]",
+        "type = \"u64\" },\n]",
+    );
+    caught(
+        &p,
+        "numbered.toml",
+        11,
+        &[
+            "numbered_ser.count changed",
+            "bump numbered to v2 (NUMBERED_VERSION)",
+        ],
+    );
+    edit(&p, "numbered.toml", "version = 1", "version = 2");
+    p.generate().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.check(), []);
+    assert!(
+        header().contains("#define NUMBERED_VERSION 2\n"),
+        "{}",
+        header()
+    );
+}
+
+#[test]
+fn a_version_macro_is_one_number_not_composed_and_alone() {
+    let both = "[abi]\nname = \"v\"\nversion = 1\n[abi.c]\ncompatible_macro = \"V_COMPATIBLE\"\n\
+                version_macro = \"V_VERSION\"\n";
+    let e = common::errors(&[("v.toml", both)]);
+    assert!(
+        e.contains("v.toml:6:17: an ABI has a compatible_macro or a version_macro, not both"),
+        "{e}"
+    );
+    let composed = "[abi]\nname = \"v\"\nversion = 1\ndepends = [\"kho-block\"]\n[abi.c]\n\
+                    version_macro = \"V_VERSION\"\n";
+    let block = std::fs::read_to_string(common::repo_schemas().join("kho_block.toml")).unwrap();
+    let e = common::errors(&[("kho_block.toml", &block), ("v.toml", composed)]);
+    assert!(
+        e.contains("v.toml:6:17: version_macro V_VERSION is a number"),
+        "{e}"
+    );
+    assert!(e.contains("compose = \"none\""), "{e}");
+}

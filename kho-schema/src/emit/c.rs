@@ -59,7 +59,9 @@ pub fn header(abi: &Abi, all: &[Abi]) -> String {
         let mut c = Comment::kernel_doc();
         c.brief(
             &format!("{} - ", compat.macro_name),
-            &if compat.main {
+            &if compat.main && abi.c.version_macro {
+                "The version of this ABI's layout.".to_string()
+            } else if compat.main {
                 "The compatible string of this ABI.".to_string()
             } else {
                 format!(
@@ -71,11 +73,12 @@ pub fn header(abi: &Abi, all: &[Abi]) -> String {
         c.blank();
         c.paragraph(&compatible_note(abi, compat));
         out.push_str(&c.finish());
-        out.push_str(&format!(
-            "#define {} {}\n",
-            compat.macro_name,
+        let value = if compat.main && abi.c.version_macro {
+            compat.version.to_string()
+        } else {
             c_string(&compat.value)
-        ));
+        };
+        out.push_str(&format!("#define {} {value}\n", compat.macro_name));
     }
 
     if abi.c.header == KHOSER_PTR_HEADER {
@@ -337,6 +340,19 @@ fn doc_block(abi: &Abi) -> String {
 
 /// What a compatible macro's comment says about versions.
 fn compatible_note(abi: &Abi, compat: &ir::Compat) -> String {
+    if compat.main && abi.c.version_macro {
+        return if ir::draft(abi) {
+            String::from(
+                "A draft: not released, so the layout below may still change without a new \
+                 version. Once released, any change to the layout needs a new version.",
+            )
+        } else {
+            String::from(
+                "The next kernel checks this version, so any change to the layout below needs \
+                 a new one.",
+            )
+        };
+    }
     let mut s = if ir::draft(abi) {
         String::from(
             "A draft: not released, so the layout below may still change without a new \

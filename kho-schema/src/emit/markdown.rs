@@ -21,8 +21,13 @@ pub fn tables(abi: &Abi, _all: &[Abi]) -> String {
         out.push_str(doc);
         out.push_str("\n\n");
     }
+    let holder = if abi.c.version_macro {
+        "version number"
+    } else {
+        "compatible string"
+    };
     out.push_str(&format!(
-        "Version {}. C header `<{}>`, compatible string in `{}`.",
+        "Version {}. C header `<{}>`, {holder} in `{}`.",
         abi.version, abi.c.header, abi.c.compatible_macro
     ));
     if !abi.depends.is_empty() {

@@ -679,9 +679,19 @@ fn body_tokens(abi: &Abi) -> TokenStream {
                 }
             }
         });
+    // An ABI versioned by a number in C: the number too, under the C name.
+    let version = abi.c.version_macro.then(|| {
+        let id = format_ident!("{}", abi.c.compatible_macro);
+        let n = syn::LitInt::new(&abi.version.to_string(), Span::call_site());
+        quote! {
+            /// The version of this ABI's layout, as the C header defines it.
+            pub const #id: u64 = #n;
+        }
+    });
     quote! {
         /// The compatible string: only an exact match is restored.
         pub const COMPATIBLE: &str = #compatible;
+        #version
         #(#extra_compats)*
         #[doc = #fp_doc]
         pub const FINGERPRINT: u64 = #fingerprint;

@@ -5,23 +5,22 @@
 //! An optional KHO subtree, KHO_METADATA_NODE_NAME, holding a plain struct
 //! that says which kernel release started the kexec and how many kexecs
 //! happened since the last cold boot. The struct carries its own version
-//! (KHO_KEXEC_METADATA_VERSION) in its first field. The kernel's header has no
-//! compatible string; kho's names the layout version so that `kho-abi check`
-//! can hold it.
+//! (KHO_KEXEC_METADATA_VERSION) in its first field: the kernel's header has no
+//! compatible string, so the version macro is what a layout change must bump.
 
 /// The compatible string: only an exact match is restored.
 pub const COMPATIBLE: &str = "kexec-metadata-v1";
 
-/// Fingerprint of the whole ABI (0xfdcac182696eb4e7), as recorded in `schemas/abi.lock`.
-pub const FINGERPRINT: u64 = 0xfdcac182696eb4e7;
+/// The version of this ABI's layout, as the C header defines it.
+pub const KHO_KEXEC_METADATA_VERSION: u64 = 1;
+
+/// Fingerprint of the whole ABI (0x336216270468a48e), as recorded in `schemas/abi.lock`.
+pub const FINGERPRINT: u64 = 0x336216270468a48e;
 
 /// Length of a utsname string without its NUL (user ABI).
 ///
 /// Defined by `<linux/utsname.h>` (not by this ABI's header): the value its layout uses.
 pub const __NEW_UTS_LEN: u64 = 64;
-
-/// The value of kho_kexec_metadata.version this layout goes with.
-pub const KHO_KEXEC_METADATA_VERSION: u64 = 1;
 
 /// Name of the KHO subtree holding the struct.
 pub const KHO_METADATA_NODE_NAME: &str = "kexec-metadata";
