@@ -209,14 +209,16 @@ impl Drop for Tu<'_> {
     }
 }
 
-/// The file, line and column of a location (spelling location: where the
-/// characters are).
+/// The file, line and column of a location.
 fn location(loc: CXSourceLocation) -> (Option<PathBuf>, u32, u32) {
     let mut file: CXFile = std::ptr::null_mut();
     let (mut line, mut col, mut off) = (0, 0, 0);
     // SAFETY: the out-pointers are valid; a NULL file is handled.
     unsafe {
-        clang_getSpellingLocation(loc, &mut file, &mut line, &mut col, &mut off);
+        // The expansion location: a declaration written through a macro
+        // (`static_assert`, `DECLARE_KHOSER_PTR`) is placed where the
+        // header uses the macro, not where the macro is defined.
+        clang_getExpansionLocation(loc, &mut file, &mut line, &mut col, &mut off);
         let path = if file.is_null() {
             None
         } else {

@@ -676,7 +676,15 @@ fn import_one(
                 structs.push(s);
             }
             CXCursor_StaticAssert => {
-                let toks = c.tokens();
+                // Written through the `static_assert` macro, the
+                // declaration's own extent is in the macro's body: the
+                // tokens as written are those of the expansion at its place.
+                let at = c.location();
+                let toks = top
+                    .iter()
+                    .find(|e| e.kind() == CXCursor_MacroExpansion && e.location() == at)
+                    .map(|e| e.tokens())
+                    .unwrap_or_else(|| c.tokens());
                 let open = toks.iter().position(|t| t == "(");
                 let Some(open) = open else { continue };
                 let mut depth = 0;
