@@ -20,10 +20,19 @@ use kho_schema::{Abi, ConstValue};
 mod common;
 use common::{kernel, opts, schema, scratch, stubs};
 
-const FIXTURES: &[&str] = &["block.h", "kexec_handover.h", "kexec_metadata.h", "memfd.h", "pci.h"];
+const FIXTURES: &[&str] = &[
+    "block.h",
+    "kexec_handover.h",
+    "kexec_metadata.h",
+    "memfd.h",
+    "pci.h",
+];
 
 fn import_fixtures() -> Vec<kho_import::Imported> {
-    let headers: Vec<PathBuf> = FIXTURES.iter().map(|h| kernel().join("linux/kho/abi").join(h)).collect();
+    let headers: Vec<PathBuf> = FIXTURES
+        .iter()
+        .map(|h| kernel().join("linux/kho/abi").join(h))
+        .collect();
     kho_import::import(&headers, &opts(&[kernel()])).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -32,38 +41,88 @@ fn imported_fixtures_keep_the_kernel_constructs_as_written() {
     let imported = import_fixtures();
     assert_eq!(imported.len(), FIXTURES.len());
     let memfd = schema(&imported, "memfd.toml");
-    assert!(memfd.contains(r#"{ name = "pfn", type = "u64", bits = 52 }"#), "{memfd}");
-    assert!(memfd.contains(r#"{ name = "flags", type = "u64", bits = 12 }"#), "{memfd}");
-    assert!(memfd.contains(r#"{ name = "folios", type = "kho_vmalloc" }"#), "{memfd}");
-    assert!(memfd.contains("depends = [\"kho\"]\ncompose = \"none\""), "{memfd}");
-    assert!(memfd.contains(r#"MEMFD_LUO_FOLIO_DIRTY = { expr = "BIT(0)" }"#), "{memfd}");
-    assert!(memfd.contains(r#"compatible_macro = "MEMFD_LUO_FH_COMPATIBLE""#), "{memfd}");
+    assert!(
+        memfd.contains(r#"{ name = "pfn", type = "u64", bits = 52 }"#),
+        "{memfd}"
+    );
+    assert!(
+        memfd.contains(r#"{ name = "flags", type = "u64", bits = 12 }"#),
+        "{memfd}"
+    );
+    assert!(
+        memfd.contains(r#"{ name = "folios", type = "kho_vmalloc" }"#),
+        "{memfd}"
+    );
+    assert!(
+        memfd.contains("depends = [\"kho\"]\ncompose = \"none\""),
+        "{memfd}"
+    );
+    assert!(
+        memfd.contains(r#"MEMFD_LUO_FOLIO_DIRTY = { expr = "BIT(0)" }"#),
+        "{memfd}"
+    );
+    assert!(
+        memfd.contains(r#"compatible_macro = "MEMFD_LUO_FH_COMPATIBLE""#),
+        "{memfd}"
+    );
 
     let kho = schema(&imported, "kexec_handover.toml");
-    assert!(kho.contains(r#"{ name = "next", type = "khoser_ptr<kho_vmalloc_chunk>" }"#), "{kho}");
+    assert!(
+        kho.contains(r#"{ name = "next", type = "khoser_ptr<kho_vmalloc_chunk>" }"#),
+        "{kho}"
+    );
     assert!(
         kho.contains(r#"KHO_VMALLOC_SIZE = { expr = "(PAGE_SIZE - sizeof(struct kho_vmalloc_hdr)) / sizeof(u64)" }"#),
         "{kho}"
     );
-    assert!(kho.contains(r#"{ name = "phys", type = "u64[KHO_VMALLOC_SIZE]" }"#), "{kho}");
-    assert!(kho.contains("[[assert]]\nexpr = \"sizeof(struct kho_vmalloc_chunk) == PAGE_SIZE\""), "{kho}");
+    assert!(
+        kho.contains(r#"{ name = "phys", type = "u64[KHO_VMALLOC_SIZE]" }"#),
+        "{kho}"
+    );
+    assert!(
+        kho.contains("[[assert]]\nexpr = \"sizeof(struct kho_vmalloc_chunk) == PAGE_SIZE\""),
+        "{kho}"
+    );
     assert!(kho.contains("packed = false"), "{kho}");
-    assert!(kho.contains("# not imported (they declare no layout): function-like macro DECLARE_KHOSER_PTR"), "{kho}");
+    assert!(
+        kho.contains(
+            "# not imported (they declare no layout): function-like macro DECLARE_KHOSER_PTR"
+        ),
+        "{kho}"
+    );
 
     let pci = schema(&imported, "pci.toml");
-    assert!(pci.contains(r#"{ name = "devices", type = "pci_dev_ser[]" }"#), "{pci}");
-    assert!(pci.contains("offsetof(struct pci_ser, devices) % sizeof(unsigned long) == 0"), "{pci}");
+    assert!(
+        pci.contains(r#"{ name = "devices", type = "pci_dev_ser[]" }"#),
+        "{pci}"
+    );
+    assert!(
+        pci.contains("offsetof(struct pci_ser, devices) % sizeof(unsigned long) == 0"),
+        "{pci}"
+    );
 
     let meta = schema(&imported, "kexec_metadata.toml");
-    assert!(meta.contains(r#"__NEW_UTS_LEN = { external = "linux/utsname.h", value = 64 }"#), "{meta}");
-    assert!(meta.contains(r#"type = "char[__NEW_UTS_LEN + 1]""#), "{meta}");
+    assert!(
+        meta.contains(r#"__NEW_UTS_LEN = { external = "linux/utsname.h", value = 64 }"#),
+        "{meta}"
+    );
+    assert!(
+        meta.contains(r#"type = "char[__NEW_UTS_LEN + 1]""#),
+        "{meta}"
+    );
     assert!(meta.contains("no *_COMPATIBLE macro"), "{meta}");
 
     let block = schema(&imported, "block.toml");
-    assert!(block.contains(r#"KHO_BLOCK_SIZE = { expr = "PAGE_SIZE" }"#), "{block}");
+    assert!(
+        block.contains(r#"KHO_BLOCK_SIZE = { expr = "PAGE_SIZE" }"#),
+        "{block}"
+    );
 
     // Every struct and field keeps its header line.
-    let m = imported.iter().find(|i| i.schema_file == "memfd.toml").map(|i| &i.lines);
+    let m = imported
+        .iter()
+        .find(|i| i.schema_file == "memfd.toml")
+        .map(|i| &i.lines);
     assert_eq!(m.and_then(|l| l.get("memfd_luo_folio_ser.pfn")), Some(&23));
     assert_eq!(m.and_then(|l| l.get("memfd_luo_ser")), Some(&29));
 }
@@ -74,14 +133,21 @@ fn macros(abi: &Abi, fixture: &str) -> Vec<(String, bool)> {
     abi.compatibles()
         .iter()
         .map(|m| (m.macro_name.clone(), true))
-        .chain(abi.constants.iter().map(|k| (k.name.clone(), matches!(k.value, ConstValue::Str(_)))))
+        .chain(
+            abi.constants
+                .iter()
+                .map(|k| (k.name.clone(), matches!(k.value, ConstValue::Str(_)))),
+        )
         .filter(|(n, _)| defined(n))
         .collect()
 }
 
 fn probe_source(header: &str, abi: &Abi, fixture: &str) -> String {
     let mut c = String::new();
-    let _ = writeln!(c, "#include <stdio.h>\n#include <string.h>\n#include <{header}>\n");
+    let _ = writeln!(
+        c,
+        "#include <stdio.h>\n#include <string.h>\n#include <{header}>\n"
+    );
     c.push_str(
         "static void bits(const char *k, const unsigned char *b, size_t n)\n{\n\tprintf(\"%s bits\", k);\n\
          \tfor (size_t i = 0; i < n; i++)\n\t\tprintf(\" %02x\", b[i]);\n\tprintf(\"\\n\");\n}\n\n",
@@ -95,9 +161,17 @@ fn probe_source(header: &str, abi: &Abi, fixture: &str) -> String {
         }
     }
     for s in abi.structs() {
-        let kw = if s.kind == Kind::Union { "union" } else { "struct" };
+        let kw = if s.kind == Kind::Union {
+            "union"
+        } else {
+            "struct"
+        };
         let tag = format!("{kw} {}", s.name);
-        let _ = writeln!(c, "\tprintf(\"{n} size %zu align %zu\\n\", sizeof({tag}), _Alignof({tag}));", n = s.name);
+        let _ = writeln!(
+            c,
+            "\tprintf(\"{n} size %zu align %zu\\n\", sizeof({tag}), _Alignof({tag}));",
+            n = s.name
+        );
         for f in s.fields.iter() {
             let key = format!("{}.{}", s.name, f.name);
             if f.bits.is_some() {
@@ -140,8 +214,15 @@ fn run_probe(dir: &Path, name: &str, src: &str, include: &Path, page_shift: u32)
         .arg(&c)
         .output()
         .unwrap_or_else(|e| panic!("gcc is needed for this test and could not be run: {e}"));
-    assert!(out.status.success(), "gcc {}: {}", c.display(), String::from_utf8_lossy(&out.stderr));
-    let run = Command::new(&exe).output().unwrap_or_else(|e| panic!("{}: {e}", exe.display()));
+    assert!(
+        out.status.success(),
+        "gcc {}: {}",
+        c.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = Command::new(&exe)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", exe.display()));
     assert!(run.status.success(), "{} failed", exe.display());
     String::from_utf8_lossy(&run.stdout).into_owned()
 }
@@ -156,21 +237,36 @@ fn gcc_lays_out_each_fixture_as_the_header_its_imported_schema_generates() {
         if let Some(rel) = g.path.strip_prefix("c/") {
             let p = gen.join(rel);
             if let Some(parent) = p.parent() {
-                std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{}: {e}", parent.display()));
+                std::fs::create_dir_all(parent)
+                    .unwrap_or_else(|e| panic!("{}: {e}", parent.display()));
             }
             std::fs::write(&p, g.text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         }
     }
     let mut lines = 0;
     for imp in &imported {
-        let abi = abis.iter().find(|a| a.c.header == imp.include_path).unwrap_or_else(|| panic!("no ABI for {}", imp.include_path));
-        let fixture = std::fs::read_to_string(&imp.header).unwrap_or_else(|e| panic!("{}: {e}", imp.header.display()));
+        let abi = abis
+            .iter()
+            .find(|a| a.c.header == imp.include_path)
+            .unwrap_or_else(|| panic!("no ABI for {}", imp.include_path));
+        let fixture = std::fs::read_to_string(&imp.header)
+            .unwrap_or_else(|e| panic!("{}: {e}", imp.header.display()));
         let src = probe_source(&imp.include_path, abi, &fixture);
         for shift in [12, 14, 16] {
             let stem = imp.schema_file.trim_end_matches(".toml");
-            let kernel_out = run_probe(&dir, &format!("{stem}-kernel-{shift}"), &src, &kernel(), shift);
+            let kernel_out = run_probe(
+                &dir,
+                &format!("{stem}-kernel-{shift}"),
+                &src,
+                &kernel(),
+                shift,
+            );
             let kho_out = run_probe(&dir, &format!("{stem}-kho-{shift}"), &src, &gen, shift);
-            assert_eq!(kernel_out, kho_out, "{} at PAGE_SHIFT={shift}", imp.include_path);
+            assert_eq!(
+                kernel_out, kho_out,
+                "{} at PAGE_SHIFT={shift}",
+                imp.include_path
+            );
             lines += kernel_out.lines().count();
         }
     }
