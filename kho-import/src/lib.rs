@@ -533,6 +533,20 @@ fn import_one(
     header: &Path,
     opts: &Options,
 ) -> Result<(Imported, Vec<PathBuf>), Error> {
+    // Only a regular file (a FIFO would block the read), of a bounded size.
+    let meta = std::fs::metadata(header).map_err(|source| Error::Io {
+        path: header.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_file() || meta.len() > kho_schema::fs::MAX_INPUT {
+        return Err(Error::Io {
+            path: header.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file of at most 16 MiB",
+            ),
+        });
+    }
     let text = std::fs::read_to_string(header).map_err(|source| Error::Io {
         path: header.to_path_buf(),
         source,
@@ -1014,7 +1028,7 @@ fn import_one(
 /// The `#include` of the header through which `f` was read: its spelling.
 fn included_as(
     cx: &mut Ctx<'_>,
-    inclusions: &[(PathBuf, Vec<(Option<PathBuf>, u32)>)],
+    inclusions: &[clang::Inclusion],
     include_lines: &[(u32, String)],
     f: &Path,
 ) -> Option<String> {
@@ -1053,7 +1067,7 @@ fn abi_name_of(macros: &HashMap<String, MacroDef>, f: &Path) -> Result<String, E
                 && m.body.len() == 1
                 && m.file.as_deref().map(canon).as_deref() == Some(cf.as_path())
         })
-        .filter_map(|(_, m)| Some((m.line, m)))
+        .map(|(_, m)| (m.line, m))
         .collect();
     found.sort_by_key(|(l, _)| *l);
     if let Some((_, m)) = found.first() {

@@ -193,3 +193,18 @@ fn several_compatible_macros_without_hints_name_the_structs_left_over() {
     assert!(e.contains("covers struct two_session_ser:"), "{e}");
     assert!(!e.contains("two_root_ser"), "{e}");
 }
+
+#[test]
+fn a_header_that_is_not_a_regular_file_is_refused_without_reading_it() {
+    let dir = scratch("fifo");
+    let e = kho_import::import(&[dir.clone()], &opts(&[]))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a regular file"), "{e}");
+    let e = kho_import::import(&[PathBuf::from("/dev/zero")], &opts(&[]))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("/dev/zero: not a regular file"), "{e}");
+}
