@@ -852,8 +852,40 @@ fn import_one(
                 })
                 .collect();
             match hinted.as_slice() {
-                [m] => cover.entry((*m).clone()).or_default().push(s.name.clone()),
+                [m] => {
+                    cover.entry((*m).clone()).or_default().push(s.name.clone());
+                }
                 _ => unassigned.push(s.name.clone()),
+            }
+        }
+        // A struct without a hint that is embedded only in structs of one
+        // macro is covered by that macro: a change to it changes them.
+        loop {
+            let of = |name: &str, cover: &BTreeMap<String, Vec<String>>| {
+                cover
+                    .iter()
+                    .find(|(_, v)| v.iter().any(|x| x == name))
+                    .map(|(m, _)| m.clone())
+            };
+            let mut moved = false;
+            for u in unassigned.clone() {
+                let embeds = |f: &Field| f.ty == u || f.ty.starts_with(&format!("{u}["));
+                let users: Vec<Option<String>> = structs
+                    .iter()
+                    .filter(|s| s.fields.iter().any(embeds))
+                    .map(|s| of(&s.name, &cover))
+                    .collect();
+                if let Some(Some(m)) = users.first() {
+                    if users.iter().all(|x| x.as_ref() == Some(m)) {
+                        let m = m.clone();
+                        cover.entry(m).or_default().push(u.clone());
+                        unassigned.retain(|x| *x != u);
+                        moved = true;
+                    }
+                }
+            }
+            if !moved {
+                break;
             }
         }
         if !unassigned.is_empty() {

@@ -227,11 +227,12 @@ fn run_probe(dir: &Path, name: &str, src: &str, include: &Path, page_shift: u32)
     String::from_utf8_lossy(&run.stdout).into_owned()
 }
 
-#[test]
-fn gcc_lays_out_each_fixture_as_the_header_its_imported_schema_generates() {
-    let imported = import_fixtures();
-    let abis = kho_import::compile(&imported).unwrap_or_else(|e| panic!("{e}"));
-    let dir = scratch("fixture-probe");
+/// Generates the C headers of `imported`'s schemas into a scratch tree and
+/// checks that gcc lays each out as its header under `fixtures` (an
+/// include directory), at every page size. Returns the lines compared.
+fn probe_against(test: &str, imported: &[kho_import::Imported], fixtures: &Path) -> usize {
+    let abis = kho_import::compile(imported).unwrap_or_else(|e| panic!("{e}"));
+    let dir = scratch(test);
     let gen = dir.join("include");
     for g in kho_schema::emit::all(&abis) {
         if let Some(rel) = g.path.strip_prefix("c/") {
@@ -244,7 +245,7 @@ fn gcc_lays_out_each_fixture_as_the_header_its_imported_schema_generates() {
         }
     }
     let mut lines = 0;
-    for imp in &imported {
+    for imp in imported {
         let abi = abis
             .iter()
             .find(|a| a.c.header == imp.include_path)
@@ -258,7 +259,7 @@ fn gcc_lays_out_each_fixture_as_the_header_its_imported_schema_generates() {
                 &dir,
                 &format!("{stem}-kernel-{shift}"),
                 &src,
-                &kernel(),
+                fixtures,
                 shift,
             );
             let kho_out = run_probe(&dir, &format!("{stem}-kho-{shift}"), &src, &gen, shift);
@@ -270,7 +271,72 @@ fn gcc_lays_out_each_fixture_as_the_header_its_imported_schema_generates() {
             lines += kernel_out.lines().count();
         }
     }
-    // Every struct and field of the five headers, three times.
+    lines
+}
+
+#[test]
+fn gcc_lays_out_each_fixture_as_the_header_its_imported_schema_generates() {
+    let lines = probe_against("fixture-probe", &import_fixtures(), &kernel());
+    // Every struct, field and macro of the five headers, three times.
     assert!(lines > 3 * 30, "the probe printed only {lines} lines");
     println!("probe: {lines} lines agree");
+}
+
+#[test]
+fn luo_h_as_the_kernel_writes_it_leaves_luo_file_ser_unassigned() {
+    // Its hint names LUO_SESSION_COMPATIBLE, which luo.h does not define;
+    // luo_file_set_ser has no hint but is embedded in luo_session_ser only,
+    // so it goes with that struct's macro.
+    let luo = kernel().join("linux/kho/abi/luo.h");
+    let e = kho_import::import(&[luo], &opts(&[kernel()]))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("luo.h: cannot tell which compatible macro"),
+        "{e}"
+    );
+    assert!(
+        e.contains("(LUO_FDT_COMPATIBLE, LUO_FDT_SESSION_COMPATIBLE, LUO_FDT_FLB_COMPATIBLE)"),
+        "{e}"
+    );
+    assert!(e.contains("covers struct luo_file_ser:"), "{e}");
+}
+
+#[test]
+fn luo_h_with_its_hint_fixed_imports_three_compatible_macros_and_probes_equal() {
+    let dir = scratch("luo-fixed");
+    let p = dir.join("linux/kho/abi/luo.h");
+    std::fs::create_dir_all(p.parent().unwrap_or(&dir)).unwrap_or_else(|e| panic!("{e}"));
+    let text = std::fs::read_to_string(kernel().join("linux/kho/abi/luo.h"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let fixed = text.replace(
+        "LUO_SESSION_COMPATIBLE must",
+        "`LUO_FDT_SESSION_COMPATIBLE` must",
+    );
+    assert_ne!(fixed, text);
+    std::fs::write(&p, fixed).unwrap_or_else(|e| panic!("{e}"));
+    let imported =
+        kho_import::import(&[p], &opts(&[dir.clone()])).unwrap_or_else(|e| panic!("{e}"));
+    let t = &imported[0].toml;
+    assert!(t.contains("name = \"luo\"\nversion = 1\n"), "{t}");
+    assert!(
+        t.contains(concat!(
+            "macro = \"LUO_FDT_SESSION_COMPATIBLE\"\nname = \"luo-session\"\nversion = 2\n",
+            "structs = [\"luo_file_ser\", \"luo_session_header_ser\", \"luo_session_ser\", \"luo_file_set_ser\"]"
+        )),
+        "{t}"
+    );
+    assert!(
+        t.contains("macro = \"LUO_FDT_FLB_COMPATIBLE\"\nname = \"luo-flb\"\nversion = 1\nstructs = [\"luo_flb_header_ser\", \"luo_flb_ser\"]"),
+        "{t}"
+    );
+    assert!(t.contains(r#"LIVEUPDATE_SESSION_NAME_LENGTH = { external = "uapi/linux/liveupdate.h", value = 64 }"#), "{t}");
+    assert!(t.contains(r#"{ name = "name", type = "char[LIVEUPDATE_SESSION_NAME_LENGTH]", doc = "The session's name, as user space gave it." }"#), "{t}");
+    assert!(
+        t.contains(r#"LUO_FDT_SIZE = { expr = "PAGE_SIZE" }"#),
+        "{t}"
+    );
+    let lines = probe_against("luo-probe", &imported, &dir);
+    assert!(lines > 3 * 20, "the probe printed only {lines} lines");
 }
