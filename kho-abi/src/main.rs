@@ -50,6 +50,8 @@ enum Command {
     Check(commands::check::Args),
     /// Compare two versions of the schemas: a review for a pull request.
     Diff(commands::diff::Args),
+    /// Read C headers (through libclang) into schemas, one per header.
+    Import(commands::import::Args),
     /// Release a draft ABI: remove `draft = true` from its schema and
     /// generate, so that abi.lock records it as released.
     Release(commands::release::Args),
@@ -62,5 +64,6 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::exec(&args),
         Command::Diff(args) => commands::diff::exec(&args),
         Command::Release(args) => commands::release::exec(&args),
+        Command::Import(args) => commands::import::exec(&args),
     }
 }
