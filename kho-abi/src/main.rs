@@ -50,6 +50,8 @@ enum Command {
     Check(commands::check::Args),
     /// Compare two versions of the schemas: a review for a pull request.
     Diff(commands::diff::Args),
+    /// Record the layouts of a directory of C headers in a lock file.
+    Lock(commands::lock::Args),
     /// Release a draft ABI: remove `draft = true` from its schema and
     /// generate, so that abi.lock records it as released.
     Release(commands::release::Args),
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate::exec(&args),
         Command::Check(args) => commands::check::exec(&args),
         Command::Diff(args) => commands::diff::exec(&args),
+        Command::Lock(args) => commands::lock::exec(&args),
         Command::Release(args) => commands::release::exec(&args),
     }
 }

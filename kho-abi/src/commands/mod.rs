@@ -10,6 +10,7 @@ pub mod check;
 pub mod diff;
 pub mod generate;
 pub mod inspect;
+pub mod lock;
 pub mod release;
 
 use std::io::{self, Write};
