@@ -460,30 +460,81 @@ pub fn git_headers(rev: &OsStr, dir: &Path, args: &HeaderArgs) -> Result<Headers
         .trim_end_matches(['\n', '\r'])
         .to_string();
     let files = git_files(&top, rev, &prefix, ".h").map_err(bad)?;
-    let scratch = Scratch::new().map_err(|e| {
-        HeaderError::Bad(format!("kho-abi: cannot make a scratch directory: {e}"))
-    })?;
-    // Where `dir` is on the include path: `linux/kho/abi` under `-I include`.
-    let canonical = std::fs::canonicalize(dir).ok();
-    let below = args
-        .include_dirs
+    let files = files
+        .into_iter()
+        .map(|(shown, bytes)| {
+            // `REV:prefix/name.h`; a git path has no `/` in a name.
+            let name = shown.rsplit(['/', ':']).next().unwrap_or(&shown).to_string();
+            (shown, name, bytes)
+        })
+        .collect();
+    import_copies(files, dir, args)
+}
+
+/// The headers of `old` read as if they were in `place`: a review of two
+/// directories where only `place` is on the include path (`-I include`
+/// holding include/linux/kho/abi) reads the old headers' includes of each
+/// other from `old`, not from `place`. When `place` is on no include path,
+/// this is [`load_headers`] of `old`.
+pub fn load_headers_at(old: &Path, place: &Path, args: &HeaderArgs) -> Result<Headers, HeaderError> {
+    if include_relative(place, args).is_none() {
+        return load_headers(old, args);
+    }
+    let entries = std::fs::read_dir(old)
+        .map_err(|e| HeaderError::Bad(format!("kho-abi: cannot read {}: {e}", old.display())))?;
+    let mut files = Vec::new();
+    for e in entries {
+        let e = e.map_err(|e| {
+            HeaderError::Bad(format!("kho-abi: cannot read {}: {e}", old.display()))
+        })?;
+        let path = e.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if !name.ends_with(".h") {
+            continue;
+        }
+        let text = kho_schema::fs::read_text(&path, kho_schema::fs::MAX_INPUT).map_err(|e| {
+            HeaderError::Bad(format!("kho-abi: {}: {}", e.path.display(), e.reason()))
+        })?;
+        files.push((path.display().to_string(), name.to_string(), text.into_bytes()));
+    }
+    files.sort();
+    import_copies(files, place, args)
+}
+
+/// Where `dir` is on the include path (`linux/kho/abi` under `-I
+/// include`), the shortest when several -I directories hold it.
+fn include_relative(dir: &Path, args: &HeaderArgs) -> Option<PathBuf> {
+    let canonical = std::fs::canonicalize(dir).ok()?;
+    args.include_dirs
         .iter()
         .filter_map(|i| {
             let i = std::fs::canonicalize(i).ok()?;
-            canonical.as_ref()?.strip_prefix(&i).ok().map(Path::to_path_buf)
+            canonical.strip_prefix(&i).ok().map(Path::to_path_buf)
         })
         .min_by_key(|rel| rel.components().count())
-        .unwrap_or_default();
-    let copy = scratch.path.join(&below);
+}
+
+/// Imports `files` (`(shown, name, bytes)`) from a scratch directory put
+/// first on the include path, at the place `place` has there.
+fn import_copies(
+    files: Vec<(String, String, Vec<u8>)>,
+    place: &Path,
+    args: &HeaderArgs,
+) -> Result<Headers, HeaderError> {
+    let scratch = Scratch::new().map_err(|e| {
+        HeaderError::Bad(format!("kho-abi: cannot make a scratch directory: {e}"))
+    })?;
+    let copy = scratch
+        .path
+        .join(include_relative(place, args).unwrap_or_default());
     std::fs::create_dir_all(&copy).map_err(|e| {
         HeaderError::Bad(format!("kho-abi: cannot make {}: {e}", copy.display()))
     })?;
     let mut shown_of = Vec::new();
-    for (shown, bytes) in files {
-        // git_files gives `REV:prefix/name.h`; git paths have no `/` in a name.
-        let name = shown.rsplit('/').next().unwrap_or(&shown);
-        let name = name.rsplit(':').next().unwrap_or(name);
-        let path = copy.join(name);
+    for (shown, name, bytes) in files {
+        let path = copy.join(&name);
         std::fs::write(&path, &bytes).map_err(|e| {
             HeaderError::Bad(format!("kho-abi: cannot write {}: {e}", path.display()))
         })?;

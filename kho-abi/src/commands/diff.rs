@@ -54,8 +54,9 @@ imported with libclang as `kho-abi import` does, with the same -I, -D and
                around DIR) against DIR as it is: `diff git:HEAD~1 --headers
                include/linux/kho/abi -I include ...`
   DIR DIR      two directories of headers
-A header of the git side that includes another of DIR reads the one of REV
-when an -I directory holds DIR (as `-I include` holds include/linux/kho/abi).
+When an -I directory holds the (new) DIR, as `-I include` holds
+include/linux/kho/abi, the old side's headers are read from that place on
+the include path: an old header including another of them reads the old one.
 
 Exit status: 0 when no ABI misses a bump; 1 when one does; 2 when a side
 cannot be read or compiled (with --headers: a header cannot be imported, or
@@ -174,8 +175,9 @@ fn diff_headers(args: &Args) -> ExitCode {
                 schemas::git_headers(r, dir, &args.cpp),
             )
         }
+        // The old side stands in for the new one on the include path.
         (None, None) => (
-            schemas::load_headers(Path::new(&args.old), &args.cpp),
+            schemas::load_headers_at(Path::new(&args.old), Path::new(&args.new), &args.cpp),
             schemas::load_headers(Path::new(&args.new), &args.cpp),
         ),
     };
