@@ -50,6 +50,8 @@ enum Command {
     Check(commands::check::Args),
     /// Compare two versions of the schemas: a review for a pull request.
     Diff(commands::diff::Args),
+    /// Read C headers (through libclang) into schemas, one per header.
+    Import(commands::import::Args),
     /// Record the layouts of a directory of C headers in a lock file.
     Lock(commands::lock::Args),
     /// Release a draft ABI: remove `draft = true` from its schema and
@@ -65,5 +67,6 @@ fn main() -> ExitCode {
         Command::Diff(args) => commands::diff::exec(&args),
         Command::Lock(args) => commands::lock::exec(&args),
         Command::Release(args) => commands::release::exec(&args),
+        Command::Import(args) => commands::import::exec(&args),
     }
 }

@@ -9,6 +9,7 @@
 pub mod check;
 pub mod diff;
 pub mod generate;
+pub mod import;
 pub mod inspect;
 pub mod lock;
 pub mod release;
