@@ -363,3 +363,34 @@ fn header_flags_are_checked_before_anything_is_read() {
     assert!(!t.path().join("abi.lock").exists());
     assert!(!t.path().join("x").exists());
 }
+
+#[test]
+fn without_libclang_each_header_command_says_what_to_install() {
+    let t = Tree::new("nolibclang");
+    // clang-sys searches only LIBCLANG_PATH when it is set.
+    let empty = TempDir::new("nolibclang-lib");
+    for args in [
+        &["lock", "--headers", ABI_DIR, "--lock", "abi.lock"][..],
+        &["check", "--headers", ABI_DIR, "--lock", "abi.lock"][..],
+        &["diff", "git:HEAD", "--headers", ABI_DIR][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_kho-abi"))
+            .args(args)
+            .current_dir(t.path())
+            .env("LIBCLANG_PATH", empty.path())
+            .output()
+            .unwrap();
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("kho-abi: libclang is needed to read C headers and could not be loaded ("),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains("install it: apt-get install libclang-14-dev (or set LIBCLANG_PATH)"),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    assert!(!t.path().join("abi.lock").exists());
+}
