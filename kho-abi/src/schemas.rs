@@ -445,17 +445,11 @@ pub fn git_headers(rev: &OsStr, dir: &Path, args: &HeaderArgs) -> Result<Headers
         LoadError::Schema(e) => HeaderError::Bad(e.to_string()),
     };
     let top = git_top(Some(dir)).map_err(bad)?;
-    let prefix = git(
-        &["rev-parse".as_ref(), "--show-prefix".as_ref()],
-        Some(dir),
-    )
-    .map_err(|e| HeaderError::Bad(format!("kho-abi: {}: {e}", dir.display())))?;
+    let prefix = git(&["rev-parse".as_ref(), "--show-prefix".as_ref()], Some(dir))
+        .map_err(|e| HeaderError::Bad(format!("kho-abi: {}: {e}", dir.display())))?;
     let prefix = String::from_utf8(prefix)
         .map_err(|_| {
-            HeaderError::Bad(format!(
-                "kho-abi: {}: the path is not UTF-8",
-                dir.display()
-            ))
+            HeaderError::Bad(format!("kho-abi: {}: the path is not UTF-8", dir.display()))
         })?
         .trim_end_matches(['\n', '\r'])
         .to_string();
@@ -464,7 +458,11 @@ pub fn git_headers(rev: &OsStr, dir: &Path, args: &HeaderArgs) -> Result<Headers
         .into_iter()
         .map(|(shown, bytes)| {
             // `REV:prefix/name.h`; a git path has no `/` in a name.
-            let name = shown.rsplit(['/', ':']).next().unwrap_or(&shown).to_string();
+            let name = shown
+                .rsplit(['/', ':'])
+                .next()
+                .unwrap_or(&shown)
+                .to_string();
             (shown, name, bytes)
         })
         .collect();
@@ -476,7 +474,11 @@ pub fn git_headers(rev: &OsStr, dir: &Path, args: &HeaderArgs) -> Result<Headers
 /// holding include/linux/kho/abi) reads the old headers' includes of each
 /// other from `old`, not from `place`. When `place` is on no include path,
 /// this is [`load_headers`] of `old`.
-pub fn load_headers_at(old: &Path, place: &Path, args: &HeaderArgs) -> Result<Headers, HeaderError> {
+pub fn load_headers_at(
+    old: &Path,
+    place: &Path,
+    args: &HeaderArgs,
+) -> Result<Headers, HeaderError> {
     if include_relative(place, args).is_none() {
         return load_headers(old, args);
     }
@@ -497,7 +499,11 @@ pub fn load_headers_at(old: &Path, place: &Path, args: &HeaderArgs) -> Result<He
         let text = kho_schema::fs::read_text(&path, kho_schema::fs::MAX_INPUT).map_err(|e| {
             HeaderError::Bad(format!("kho-abi: {}: {}", e.path.display(), e.reason()))
         })?;
-        files.push((path.display().to_string(), name.to_string(), text.into_bytes()));
+        files.push((
+            path.display().to_string(),
+            name.to_string(),
+            text.into_bytes(),
+        ));
     }
     files.sort();
     import_copies(files, place, args)
@@ -523,15 +529,13 @@ fn import_copies(
     place: &Path,
     args: &HeaderArgs,
 ) -> Result<Headers, HeaderError> {
-    let scratch = Scratch::new().map_err(|e| {
-        HeaderError::Bad(format!("kho-abi: cannot make a scratch directory: {e}"))
-    })?;
+    let scratch = Scratch::new()
+        .map_err(|e| HeaderError::Bad(format!("kho-abi: cannot make a scratch directory: {e}")))?;
     let copy = scratch
         .path
         .join(include_relative(place, args).unwrap_or_default());
-    std::fs::create_dir_all(&copy).map_err(|e| {
-        HeaderError::Bad(format!("kho-abi: cannot make {}: {e}", copy.display()))
-    })?;
+    std::fs::create_dir_all(&copy)
+        .map_err(|e| HeaderError::Bad(format!("kho-abi: cannot make {}: {e}", copy.display())))?;
     let mut shown_of = Vec::new();
     for (shown, name, bytes) in files {
         let path = copy.join(&name);

@@ -161,7 +161,11 @@ fn a_bit_width_change_without_a_bump_fails_check_and_lock() {
 fn a_bumped_macro_passes_check_and_lock_records_it() {
     let t = locked("bumped");
     t.edit(MEMFD, "u64 pfn:52;", "u64 pfn:51;");
-    t.edit(MEMFD, "COMPATIBLE\t\"memfd-v1\"", "COMPATIBLE\t\"memfd-v2\"");
+    t.edit(
+        MEMFD,
+        "COMPATIBLE\t\"memfd-v1\"",
+        "COMPATIBLE\t\"memfd-v2\"",
+    );
 
     let out = t.check();
     assert_exit(&out, 0);
@@ -201,7 +205,11 @@ fn diff_against_the_previous_commit_shows_the_field_table() {
         assert!(review.contains(&want), "no {want:?} in:\n{review}");
     }
 
-    t.edit(MEMFD, "COMPATIBLE\t\"memfd-v1\"", "COMPATIBLE\t\"memfd-v2\"");
+    t.edit(
+        MEMFD,
+        "COMPATIBLE\t\"memfd-v1\"",
+        "COMPATIBLE\t\"memfd-v2\"",
+    );
     t.commit("bump memfd");
     let out = t.run(&["diff", "git:HEAD~2", "--headers", ABI_DIR]);
     assert_exit(&out, 0);
@@ -244,7 +252,14 @@ fn the_old_side_includes_the_old_headers() {
         "unsigned short order;\n\tu64 extra;",
     );
     t.commit("grow kho_vmalloc");
-    let out = t.run(&["diff", "git:HEAD~1", "--headers", ABI_DIR, "--format", "json"]);
+    let out = t.run(&[
+        "diff",
+        "git:HEAD~1",
+        "--headers",
+        ABI_DIR,
+        "--format",
+        "json",
+    ]);
     assert_exit(&out, 1);
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let abi = |name: &str| {
@@ -310,7 +325,11 @@ fn a_comment_change_changes_nothing() {
 fn a_header_kho_cannot_express_is_refused_with_its_line() {
     let t = locked("unsupported");
     let before = t.lock_bytes();
-    t.edit(MEMFD, "\tu64 index;", "\tu64 index;\n\tunsigned long cookie;");
+    t.edit(
+        MEMFD,
+        "\tu64 index;",
+        "\tu64 index;\n\tunsigned long cookie;",
+    );
     let line = t.line_of(MEMFD, "unsigned long cookie;");
     for out in [t.lock(), t.check()] {
         assert_exit(&out, 1);
@@ -383,7 +402,9 @@ fn without_libclang_each_header_command_says_what_to_install() {
         assert_exit(&out, 2);
         let err = stderr(&out);
         assert!(
-            err.starts_with("kho-abi: libclang is needed to read C headers and could not be loaded ("),
+            err.starts_with(
+                "kho-abi: libclang is needed to read C headers and could not be loaded ("
+            ),
             "{args:?}: {err}"
         );
         assert!(

@@ -127,8 +127,8 @@ pub fn exec(args: &Args) -> ExitCode {
 /// Prints the review of `diffs` in the format asked for.
 fn report(args: &Args, diffs: &[AbiDiff]) -> ExitCode {
     let text = match args.format {
-        Format::Markdown => review::markdown(&diffs),
-        Format::Json => match serde_json::to_string_pretty(&review::json(&diffs)) {
+        Format::Markdown => review::markdown(diffs),
+        Format::Json => match serde_json::to_string_pretty(&review::json(diffs)) {
             Ok(t) => t + "\n",
             Err(e) => {
                 let _ = writeln!(io::stderr().lock(), "kho-abi: {e}");
@@ -136,7 +136,7 @@ fn report(args: &Args, diffs: &[AbiDiff]) -> ExitCode {
             }
         },
     };
-    let status = if review::fails(&diffs) {
+    let status = if review::fails(diffs) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -198,7 +198,11 @@ fn diff_headers(args: &Args) -> ExitCode {
     let mut diffs = kho_schema::diff::diff(&views(&old), &views(&new));
     // A change is at the new side's place, a removed one at the old's.
     for d in &mut diffs {
-        for c in d.changes.iter_mut().chain(d.bumps.iter_mut().map(|b| &mut b.change)) {
+        for c in d
+            .changes
+            .iter_mut()
+            .chain(d.bumps.iter_mut().map(|b| &mut b.change))
+        {
             let at = new
                 .locate(&d.name, &c.place, c.at.as_deref())
                 .or_else(|| old.locate(&d.name, &c.place, c.at.as_deref()));

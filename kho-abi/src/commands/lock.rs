@@ -157,7 +157,11 @@ pub fn compare(headers: &Headers, lock: &Lock) -> Vec<AbiDiff> {
 /// line of the imported schema.
 pub fn relocate(headers: &Headers, diffs: &mut [AbiDiff]) {
     for d in diffs {
-        for c in d.changes.iter_mut().chain(d.bumps.iter_mut().map(|b| &mut b.change)) {
+        for c in d
+            .changes
+            .iter_mut()
+            .chain(d.bumps.iter_mut().map(|b| &mut b.change))
+        {
             if let Some(at) = headers.locate(&d.name, &c.place, c.at.as_deref()) {
                 c.at = Some(at);
             }
@@ -188,8 +192,7 @@ pub fn missing_bumps(headers: &Headers, lock: &Lock) -> Vec<String> {
                     .map_or_else(|| "the compatible macro".into(), |m| m.macro_name.clone()),
                 (true, None) => "the compatible macro".into(),
             };
-            let sides = field_sides(&d, &c.place)
-                .map_or(String::new(), |s| format!(" ({s})"));
+            let sides = field_sides(&d, &c.place).map_or(String::new(), |s| format!(" ({s})"));
             let also = if b.also.is_empty() {
                 String::new()
             } else {
@@ -215,7 +218,10 @@ fn field_sides(d: &AbiDiff, place: &str) -> Option<String> {
     let (strukt, field) = place.split_once('.')?;
     let s = d.structs.iter().find(|s| s.name == strukt)?;
     let row = s.rows.iter().find(|r| {
-        r.new.as_ref().or(r.old.as_ref()).is_some_and(|f| f.name == field)
+        r.new
+            .as_ref()
+            .or(r.old.as_ref())
+            .is_some_and(|f| f.name == field)
     })?;
     let side = |f: Option<&Field<'static>>| {
         f.map_or_else(
