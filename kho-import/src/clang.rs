@@ -201,6 +201,55 @@ impl<'i> Tu<'i> {
     }
 }
 
+/// A file the unit read and the places (file, line) of the `#include`s
+/// that led to it, innermost first.
+pub type Inclusion = (PathBuf, Vec<(Option<PathBuf>, u32)>);
+
+extern "C" fn inclusion(
+    file: CXFile,
+    stack: *mut CXSourceLocation,
+    len: c_uint,
+    data: CXClientData,
+) {
+    // SAFETY: `data` is the Vec `inclusions` passed, alive for the whole
+    // call; `stack` holds `len` locations libclang owns during the call;
+    // `file` is a live file of the unit.
+    unsafe {
+        let out = &mut *(data as *mut Vec<Inclusion>);
+        let path = PathBuf::from(take(clang_getFileName(file)));
+        let locs = if stack.is_null() {
+            Vec::new()
+        } else {
+            std::slice::from_raw_parts(stack, len as usize)
+                .iter()
+                .map(|l| {
+                    let (f, line, _) = location(*l);
+                    (f, line)
+                })
+                .collect()
+        };
+        out.push((path, locs));
+    }
+}
+
+impl Tu<'_> {
+    /// Every file the unit read, with its inclusion stack: the place of
+    /// each `#include` that led to it, innermost first.
+    pub fn inclusions(&self) -> Vec<Inclusion> {
+        let mut out: Vec<Inclusion> = Vec::new();
+        // SAFETY: `inclusion` only pushes into the vector passed as data,
+        // which lives across the call; self.tu is live.
+        unsafe {
+            clang_getInclusions(
+                self.tu,
+                inclusion,
+                &mut out as *mut Vec<Inclusion> as *mut c_void,
+            );
+        }
+        out
+    }
+}
+
 impl Drop for Tu<'_> {
     fn drop(&mut self) {
         // SAFETY: the unit is ours; every Cursor borrows self, so none

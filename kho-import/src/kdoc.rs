@@ -100,8 +100,24 @@ fn parse_block(content: &[String], end_line: u32) -> Option<Block> {
     let mut paras: Vec<String> = Vec::new();
     let mut cur = String::new();
     let mut in_member = false;
+    // The summary goes on until a blank line or the first `@member:`.
+    let mut in_summary = true;
     for l in it {
         let l = l.trim();
+        if in_summary {
+            if l.is_empty() {
+                in_summary = false;
+                continue;
+            }
+            if !l.starts_with('@') {
+                if !b.summary.is_empty() {
+                    b.summary.push(' ');
+                }
+                b.summary.push_str(l);
+                continue;
+            }
+            in_summary = false;
+        }
         if let Some(m) = l.strip_prefix('@') {
             if let Some((name, text)) = m.split_once(':') {
                 b.members

@@ -429,6 +429,15 @@ fn q(s: &str) -> String {
 /// (`sizeof(struct s) == 16`, `__alignof__(..) == 8`, `offsetof(struct s,
 /// f) == 8`): implied by the layout, so not imported as asserts.
 fn is_generated_layout_assert(t: &[String]) -> bool {
+    // The per-page-size form: `PAGE_SIZE != 4096 || sizeof(..) == 4096`.
+    let t = match t {
+        [p, ne, lit, or, rest @ ..]
+            if p == "PAGE_SIZE" && ne == "!=" && int_literal(lit).is_some() && or == "||" =>
+        {
+            rest
+        }
+        _ => t,
+    };
     let n = t.len();
     let lit = |s: &String| int_literal(s).is_some();
     let head = |w: &str| t.first().is_some_and(|x| x == w);
@@ -524,6 +533,20 @@ fn import_one(
     header: &Path,
     opts: &Options,
 ) -> Result<(Imported, Vec<PathBuf>), Error> {
+    // Only a regular file (a FIFO would block the read), of a bounded size.
+    let meta = std::fs::metadata(header).map_err(|source| Error::Io {
+        path: header.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_file() || meta.len() > kho_schema::fs::MAX_INPUT {
+        return Err(Error::Io {
+            path: header.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file of at most 16 MiB",
+            ),
+        });
+    }
     let text = std::fs::read_to_string(header).map_err(|source| Error::Io {
         path: header.to_path_buf(),
         source,
@@ -572,6 +595,8 @@ fn import_one(
     let mut macros: HashMap<String, MacroDef> = HashMap::new();
     let mut header_macros: Vec<(String, Cursor<'_>)> = Vec::new();
     let mut includes: Vec<String> = Vec::new();
+    let mut include_lines: Vec<(u32, String)> = Vec::new();
+    let inclusions = tu.inclusions();
     for c in &top {
         match c.kind() {
             CXCursor_MacroDefinition => {
@@ -603,14 +628,18 @@ fn import_one(
                     },
                 );
             }
-            CXCursor_InclusionDirective if cx.in_header(c) => includes.push(c.spelling()),
+            CXCursor_InclusionDirective if cx.in_header(c) => {
+                include_lines.push((c.location().1, c.spelling()));
+                includes.push(c.spelling());
+            }
             _ => {}
         }
     }
 
     // Macros of the header.
     let mut compatibles: Vec<(String, String, u32, Cursor<'_>)> = Vec::new();
-    let mut consts: BTreeMap<String, (ConstOut, String)> = BTreeMap::new();
+    // In the header's order (the generated header keeps the schema's).
+    let mut consts: Vec<(String, ConstOut, String)> = Vec::new();
     let mut ignored: Vec<String> = Vec::new();
     let mut wanted_idents: BTreeSet<String> = BTreeSet::new();
     for (name, c) in &header_macros {
@@ -630,12 +659,21 @@ fn import_one(
                     let (_, line, _) = c.location();
                     compatibles.push((name.clone(), s, line, *c));
                 } else {
-                    consts.insert(name.clone(), (ConstOut::Str(s), doc));
+                    consts.push((name.clone(), ConstOut::Str(s), doc));
                 }
                 continue;
             }
             if let Some(v) = int_literal(&m.body[0]) {
-                consts.insert(name.clone(), (ConstOut::Int(v.to_string()), doc));
+                // Hex stays hex (TOML has it): `0x4c565550`, not 1280726352.
+                let lit = m.body[0]
+                    .trim_end_matches(['u', 'U', 'l', 'L'])
+                    .to_ascii_lowercase();
+                let written = if lit.starts_with("0x") {
+                    lit
+                } else {
+                    v.to_string()
+                };
+                consts.push((name.clone(), ConstOut::Int(written), doc));
                 continue;
             }
         }
@@ -647,7 +685,7 @@ fn import_one(
         }
         let body = strip_outer_parens(&m.body);
         wanted_idents.extend(body.iter().filter(|t| is_ident(t)).cloned());
-        consts.insert(name.clone(), (ConstOut::Expr(join_tokens(body)), doc));
+        consts.push((name.clone(), ConstOut::Expr(join_tokens(body)), doc));
     }
 
     // Structs, unions, asserts.
@@ -726,7 +764,8 @@ fn import_one(
     let mut dep_files: BTreeSet<PathBuf> = refs.struct_files.clone();
     let mut externals: Vec<(String, String)> = Vec::new();
     for id in &wanted_idents {
-        if consts.contains_key(id) || matches!(id.as_str(), "PAGE_SIZE" | "PAGE_SHIFT") {
+        if consts.iter().any(|(n, ..)| n == id) || matches!(id.as_str(), "PAGE_SIZE" | "PAGE_SHIFT")
+        {
             continue;
         }
         let Some(m) = macros.get(id) else { continue };
@@ -741,7 +780,11 @@ fn import_one(
             dep_files.insert(f.clone());
             continue;
         }
-        let rel = include_relative(f, opts).unwrap_or_else(|| f.display().to_string());
+        // Named as the header includes it (`linux/utsname.h`), not where
+        // it is defined in the end (`uapi/linux/utsname.h`).
+        let rel = included_as(&mut cx, &inclusions, &include_lines, f)
+            .or_else(|| include_relative(f, opts))
+            .unwrap_or_else(|| f.display().to_string());
         externals.push((id.clone(), rel));
         let _ = (m.line, m.col);
     }
@@ -749,7 +792,7 @@ fn import_one(
         let values = evaluate(index, header, &args, &externals)?;
         for ((name, rel), v) in externals.iter().zip(values) {
             let doc = String::new();
-            consts.insert(name.clone(), (ConstOut::External(rel.clone(), v), doc));
+            consts.insert(0, (name.clone(), ConstOut::External(rel.clone(), v), doc));
         }
     }
     // Depended-on ABIs: their names.
@@ -773,6 +816,27 @@ fn import_one(
         }
         None => (stem.replace('_', "-"), 1, None, false),
     };
+    // A composed string (`luo-v4-kho-block-v1`) names the ABIs it takes in.
+    if composed {
+        if let Some((_, s, ..)) = compatibles.first() {
+            let mut rest = s
+                .split_once(&format!("{abi_name}-v{version}-"))
+                .map(|(_, r)| r.to_string());
+            while let Some(r) = rest.take() {
+                match split_compatible(&r) {
+                    Some((n, v, more)) => {
+                        depends.insert(n.clone());
+                        if more {
+                            rest = r
+                                .split_once(&format!("{n}-v{v}-"))
+                                .map(|(_, r)| r.to_string());
+                        }
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
     // Extra compatible macros and the structs they cover.
     let mut extra: Vec<(String, String, u32, Vec<String>)> = Vec::new();
     if compatibles.len() > 1 {
@@ -788,8 +852,40 @@ fn import_one(
                 })
                 .collect();
             match hinted.as_slice() {
-                [m] => cover.entry((*m).clone()).or_default().push(s.name.clone()),
+                [m] => {
+                    cover.entry((*m).clone()).or_default().push(s.name.clone());
+                }
                 _ => unassigned.push(s.name.clone()),
+            }
+        }
+        // A struct without a hint that is embedded only in structs of one
+        // macro is covered by that macro: a change to it changes them.
+        loop {
+            let of = |name: &str, cover: &BTreeMap<String, Vec<String>>| {
+                cover
+                    .iter()
+                    .find(|(_, v)| v.iter().any(|x| x == name))
+                    .map(|(m, _)| m.clone())
+            };
+            let mut moved = false;
+            for u in unassigned.clone() {
+                let embeds = |f: &Field| f.ty == u || f.ty.starts_with(&format!("{u}["));
+                let users: Vec<Option<String>> = structs
+                    .iter()
+                    .filter(|s| s.fields.iter().any(embeds))
+                    .map(|s| of(&s.name, &cover))
+                    .collect();
+                if let Some(Some(m)) = users.first() {
+                    if users.iter().all(|x| x.as_ref() == Some(m)) {
+                        let m = m.clone();
+                        cover.entry(m).or_default().push(u.clone());
+                        unassigned.retain(|x| *x != u);
+                        moved = true;
+                    }
+                }
+            }
+            if !moved {
+                break;
             }
         }
         if !unassigned.is_empty() {
@@ -836,8 +932,19 @@ fn import_one(
     if !depends.is_empty() {
         let d: Vec<String> = depends.iter().map(|d| q(d)).collect();
         t.push_str(&format!("depends = [{}]\n", d.join(", ")));
+        // The kernel's string is exactly what the header says.
         if !composed {
             t.push_str("compose = \"none\"\n");
+        }
+    }
+    if let Some(spdx) = text
+        .lines()
+        .next()
+        .and_then(|l| l.split_once("SPDX-License-Identifier:"))
+        .map(|(_, r)| r.trim().trim_end_matches("*/").trim())
+    {
+        if !spdx.is_empty() && spdx != "GPL-2.0" {
+            t.push_str(&format!("spdx = {}\n", q(spdx)));
         }
     }
     let abi_doc: Vec<String> = docs.iter().filter(|b| b.is_doc).map(|b| b.text()).collect();
@@ -850,8 +957,8 @@ fn import_one(
         t.push_str(&format!("compatible_macro = {}\n", q(m)));
     }
     let ext_headers: BTreeSet<&String> = consts
-        .values()
-        .filter_map(|(c, _)| match c {
+        .iter()
+        .filter_map(|(_, c, _)| match c {
             ConstOut::External(h, _) => Some(h),
             _ => None,
         })
@@ -880,7 +987,7 @@ fn import_one(
     }
     if !consts.is_empty() {
         t.push_str("\n[constants]\n");
-        for (name, (c, doc)) in &consts {
+        for (name, c, doc) in &consts {
             let val = match c {
                 ConstOut::Int(v) => format!("value = {v}"),
                 ConstOut::Str(s) => format!("value = {}", q(s)),
@@ -950,6 +1057,25 @@ fn import_one(
     ))
 }
 
+/// The `#include` of the header through which `f` was read: its spelling.
+fn included_as(
+    cx: &mut Ctx<'_>,
+    inclusions: &[clang::Inclusion],
+    include_lines: &[(u32, String)],
+    f: &Path,
+) -> Option<String> {
+    let cf = canon(f);
+    let (_, stack) = inclusions.iter().find(|(p, _)| canon(p) == cf)?;
+    let line = stack
+        .iter()
+        .find(|(file, _)| file.as_deref().is_some_and(|p| cx.is_header(p)))
+        .map(|(_, l)| *l)?;
+    include_lines
+        .iter()
+        .find(|(l, _)| *l == line)
+        .map(|(_, s)| s.clone())
+}
+
 fn defines_compatible(macros: &HashMap<String, MacroDef>, f: &Path) -> bool {
     let cf = canon(f);
     macros.iter().any(|(n, m)| {
@@ -973,7 +1099,7 @@ fn abi_name_of(macros: &HashMap<String, MacroDef>, f: &Path) -> Result<String, E
                 && m.body.len() == 1
                 && m.file.as_deref().map(canon).as_deref() == Some(cf.as_path())
         })
-        .filter_map(|(_, m)| Some((m.line, m)))
+        .map(|(_, m)| (m.line, m))
         .collect();
     found.sort_by_key(|(l, _)| *l);
     if let Some((_, m)) = found.first() {

@@ -1,0 +1,210 @@
+//! Headers written for these tests: what kho cannot express is refused
+//! naming the construct and header:line:col, and the kernel-doc hints
+//! (flexible array counts, which compatible macro covers a struct) are
+//! followed.
+
+use std::path::PathBuf;
+
+mod common;
+use common::{opts, scratch};
+
+/// Writes `text` as `linux/kho/abi/<name>` under a scratch include dir.
+fn header(test: &str, name: &str, text: &str) -> (PathBuf, PathBuf) {
+    let dir = scratch(test);
+    let p = dir.join("linux/kho/abi").join(name);
+    std::fs::create_dir_all(p.parent().unwrap_or(&dir)).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&p, text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    (dir, p)
+}
+
+fn refusal(test: &str, text: &str) -> String {
+    let (dir, p) = header(test, "bad.h", text);
+    match kho_import::import(&[p], &opts(&[dir])) {
+        Ok(v) => panic!("imported: {}", v[0].toml),
+        Err(e) => e.to_string(),
+    }
+}
+
+const HEAD: &str = "#include <linux/types.h>\n#define BAD_COMPATIBLE \"bad-v1\"\n";
+
+#[test]
+fn a_plain_pointer_is_refused_with_its_line() {
+    let e = refusal(
+        "pointer",
+        &format!("{HEAD}struct bad_ser {{\n\tu64 a;\n\tstruct bad_ser *next;\n}};\n"),
+    );
+    assert!(e.contains("bad.h:5:"), "{e}");
+    assert!(e.contains("pointer field `next`"), "{e}");
+}
+
+#[test]
+fn target_sized_fields_are_refused_with_their_line() {
+    let e = refusal(
+        "long",
+        &format!("{HEAD}struct bad_ser {{\n\tu64 a;\n\tunsigned long n;\n}};\n"),
+    );
+    assert!(
+        e.contains("bad.h:5:") && e.contains("`unsigned long` field `n`"),
+        "{e}"
+    );
+    let e = refusal(
+        "size_t",
+        &format!("{HEAD}struct bad_ser {{\n\tsize_t n;\n}};\n"),
+    );
+    assert!(
+        e.contains("bad.h:4:") && e.contains("`size_t` field `n`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn enum_fields_and_anonymous_structs_are_refused() {
+    let e = refusal(
+        "enum",
+        &format!("{HEAD}enum bad_kind {{ A, B }};\nstruct bad_ser {{\n\tenum bad_kind k;\n}};\n"),
+    );
+    assert!(
+        e.contains("bad.h:5:") && e.contains("enum field `k`"),
+        "{e}"
+    );
+    let e = refusal(
+        "anon",
+        &format!("{HEAD}struct bad_ser {{\n\tstruct {{ u32 x; u32 y; }} pair;\n}};\n"),
+    );
+    assert!(
+        e.contains("bad.h:4:") && e.contains("anonymous struct or union `pair`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_compatible_string_without_a_version_is_refused() {
+    let e = refusal(
+        "nover",
+        "#include <linux/types.h>\n#define BAD_COMPATIBLE \"bad\"\nstruct bad_ser { u64 a; };\n",
+    );
+    assert!(
+        e.contains("bad.h:2:") && e.contains("BAD_COMPATIBLE \"bad\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_c_error_is_reported_at_its_place() {
+    let e = refusal(
+        "cerror",
+        &format!("{HEAD}struct bad_ser {{\n\tno_such_type a;\n}};\n"),
+    );
+    assert!(e.contains("bad.h:4:") && e.contains("no_such_type"), "{e}");
+}
+
+const TWO: &str = r#"/* SPDX-License-Identifier: GPL-2.0-only */
+/**
+ * DOC: Two compatible strings
+ *
+ * The root and the sessions are versioned apart.
+ */
+#include <linux/types.h>
+#define TWO_COMPATIBLE "two-v1"
+#define TWO_SESSION_COMPATIBLE "two-session-v3"
+
+/**
+ * struct two_root_ser - The root.
+ * @count: How many sessions.
+ *
+ * If this structure is modified, `TWO_COMPATIBLE` must be updated.
+ */
+struct two_root_ser {
+	u64 count;
+} __packed;
+
+/**
+ * struct two_session_ser - A session.
+ * @nr: Number of slots.
+ * @slots: The slots, @nr entries.
+ *
+ * If this structure is modified, `TWO_SESSION_COMPATIBLE` must be updated.
+ */
+struct two_session_ser {
+	u32 nr;
+	u32 slots[];
+} __packed;
+"#;
+
+#[test]
+fn kernel_doc_assigns_structs_to_compatible_macros_and_counts_to_flexible_arrays() {
+    let (dir, p) = header("two", "two.h", TWO);
+    let imported = kho_import::import(&[p], &opts(&[dir])).unwrap_or_else(|e| panic!("{e}"));
+    let t = &imported[0].toml;
+    assert!(
+        t.contains("name = \"two\"\nversion = 1\nspdx = \"GPL-2.0-only\""),
+        "{t}"
+    );
+    assert!(
+        t.contains(
+            r#"doc = "Two compatible strings\n\nThe root and the sessions are versioned apart.""#
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains("[[abi.compatible]]\nmacro = \"TWO_SESSION_COMPATIBLE\"\nname = \"two-session\"\nversion = 3\nstructs = [\"two_session_ser\"]"),
+        "{t}"
+    );
+    assert!(
+        t.contains(
+            r#"{ name = "slots", type = "u32[]", count = "nr", doc = "The slots, @nr entries." }"#
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains(r#"{ name = "count", type = "u64", doc = "How many sessions." }"#),
+        "{t}"
+    );
+    let abis = kho_import::compile(&imported).unwrap_or_else(|e| panic!("{e}"));
+    let strings: Vec<String> = abis[0]
+        .compatibles()
+        .iter()
+        .map(|c| format!("{}={}", c.macro_name, c.value))
+        .collect();
+    assert_eq!(
+        strings,
+        [
+            "TWO_COMPATIBLE=two-v1",
+            "TWO_SESSION_COMPATIBLE=two-session-v3"
+        ]
+    );
+}
+
+#[test]
+fn several_compatible_macros_without_hints_name_the_structs_left_over() {
+    let text = TWO.replace(
+        "If this structure is modified, `TWO_SESSION_COMPATIBLE` must be updated.",
+        "",
+    );
+    let (dir, p) = header("unassigned", "two.h", &text);
+    let e = kho_import::import(&[p], &opts(&[dir]))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("two.h: cannot tell which compatible macro"),
+        "{e}"
+    );
+    assert!(e.contains("covers struct two_session_ser:"), "{e}");
+    assert!(!e.contains("two_root_ser"), "{e}");
+}
+
+#[test]
+fn a_header_that_is_not_a_regular_file_is_refused_without_reading_it() {
+    let dir = scratch("fifo");
+    let e = kho_import::import(&[dir.clone()], &opts(&[]))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a regular file"), "{e}");
+    let e = kho_import::import(&[PathBuf::from("/dev/zero")], &opts(&[]))
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("/dev/zero: not a regular file"), "{e}");
+}
