@@ -52,6 +52,8 @@ enum Command {
     Diff(commands::diff::Args),
     /// Read C headers (through libclang) into schemas, one per header.
     Import(commands::import::Args),
+    /// Record the layouts of a directory of C headers in a lock file.
+    Lock(commands::lock::Args),
     /// Release a draft ABI: remove `draft = true` from its schema and
     /// generate, so that abi.lock records it as released.
     Release(commands::release::Args),
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate::exec(&args),
         Command::Check(args) => commands::check::exec(&args),
         Command::Diff(args) => commands::diff::exec(&args),
+        Command::Lock(args) => commands::lock::exec(&args),
         Command::Release(args) => commands::release::exec(&args),
         Command::Import(args) => commands::import::exec(&args),
     }

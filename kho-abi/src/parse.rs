@@ -1,4 +1,5 @@
-//! Command-line numbers: addresses and sizes, in decimal or `0x` hex.
+//! Command-line values: addresses and sizes, in decimal or `0x` hex, and
+//! preprocessor definitions for reading C headers.
 //!
 //! Each function here is a clap `value_parser`. Its error text follows
 //! clap's `invalid value 'X' for '--arg <N>':` prefix, so it says what is
@@ -55,6 +56,27 @@ pub fn entry_size(s: &str) -> Result<usize, String> {
     }
 }
 
+/// A preprocessor definition for reading C headers (`lock`, `check`,
+/// `diff` with `--headers`): `NAME` (defined as 1, as `cc -DNAME`) or
+/// `NAME=VALUE`. NAME must be a C identifier; VALUE is taken as written.
+pub fn header_define(s: &str) -> Result<(String, Option<String>), String> {
+    let (name, value) = match s.split_once('=') {
+        Some((n, v)) => (n, Some(v.to_string())),
+        None => (s, None),
+    };
+    let ident = name
+        .chars()
+        .next()
+        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && name.chars().all(|c| c == '_' || c.is_ascii_alphanumeric());
+    if !ident {
+        return Err(String::from(
+            "expected NAME or NAME=VALUE, NAME a C identifier (e.g. __KERNEL__ or PAGE_SHIFT=12)",
+        ));
+    }
+    Ok((name.to_string(), value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +108,18 @@ mod tests {
         assert!(page_size("8192").unwrap_err().contains("8192"));
         assert!(entry_size("0").is_err());
         assert_eq!(entry_size("4080"), Ok(4080));
+    }
+
+    #[test]
+    fn header_defines() {
+        assert_eq!(header_define("__KERNEL__"), Ok(("__KERNEL__".into(), None)));
+        assert_eq!(
+            header_define("PAGE_SHIFT=14"),
+            Ok(("PAGE_SHIFT".into(), Some("14".into())))
+        );
+        assert_eq!(header_define("X="), Ok(("X".into(), Some(String::new()))));
+        for bad in ["", "=1", "1X", "A-B", "A B=1"] {
+            assert!(header_define(bad).is_err(), "{bad:?} parsed");
+        }
     }
 }

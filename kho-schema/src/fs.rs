@@ -181,7 +181,7 @@ pub(crate) fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, FsError> {
 }
 
 /// [`read_bytes`], as UTF-8 text.
-pub(crate) fn read_text(path: &Path, limit: u64) -> Result<String, FsError> {
+pub fn read_text(path: &Path, limit: u64) -> Result<String, FsError> {
     String::from_utf8(read_bytes(path, limit)?)
         .map_err(|_| FsError::new(path, FsErrorKind::NotUtf8))
 }
@@ -227,7 +227,7 @@ pub(crate) fn output_components(rel: &str) -> Result<Vec<&str>, &'static str> {
 /// The directory itself is taken as given (the caller chose it, and it may
 /// be a link the user made on purpose); everything below it is checked.
 #[derive(Debug, Clone)]
-pub(crate) struct OutDir {
+pub struct OutDir {
     root: PathBuf,
 }
 
@@ -381,7 +381,7 @@ fn temp_beside(target: &Path) -> Result<(PathBuf, File), FsError> {
 
 /// A file written beside its target, not yet in place.
 #[derive(Debug)]
-pub(crate) struct Staged {
+pub struct Staged {
     tmp: PathBuf,
     target: PathBuf,
     done: bool,

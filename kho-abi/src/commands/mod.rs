@@ -11,6 +11,7 @@ pub mod diff;
 pub mod generate;
 pub mod import;
 pub mod inspect;
+pub mod lock;
 pub mod release;
 
 use std::io::{self, Write};
