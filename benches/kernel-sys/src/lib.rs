@@ -68,7 +68,7 @@ impl Kernel {
     /// entry. `None` if the pool runs out or `entry_size` does not divide
     /// `src` or fit a block.
     pub fn write(&self, src: &[u8], entry_size: usize) -> Option<KernelSet<'_>> {
-        if entry_size == 0 || entry_size > 4096 - 16 || src.len() % entry_size != 0 {
+        if entry_size == 0 || entry_size > 4096 - 16 || !src.len().is_multiple_of(entry_size) {
             return None;
         }
         // SAFETY: src is valid for src.len() bytes; the C side reads
