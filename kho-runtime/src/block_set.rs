@@ -509,16 +509,266 @@ impl RawBlockSet {
         if index >= self.len {
             return Ok(None);
         }
-        let (b, slot) = match &self.starts {
-            Some(starts) => {
-                let b = starts.partition_point(|&s| s <= index) - 1;
-                (b, index - starts[b])
-            }
-            None => (index / self.per_block, index % self.per_block),
-        };
-        let addr = self.blocks[b];
+        let (b, slot) = self.locate(index);
+        let addr = self.block_addr(b)?;
         let at = HEADER_SIZE + slot * self.entry_size;
         Ok(Some(entries_of(mem, addr, at, self.entry_size)?))
+    }
+
+    /// Block and slot of entry `index` (which must be below `len`).
+    fn locate(&self, index: usize) -> (usize, usize) {
+        match &self.starts {
+            Some(starts) => {
+                let b = starts.partition_point(|&s| s <= index).saturating_sub(1);
+                (b, index - starts.get(b).copied().unwrap_or(0))
+            }
+            None => (index / self.per_block, index % self.per_block),
+        }
+    }
+
+    /// The bytes of entry `index` of an outgoing set, for changing in place,
+    /// or `None` past the end. The block's header is not touched: the entry
+    /// stays where it is and the count stays.
+    ///
+    /// A page the memory will not have changed is the error: a
+    /// [`FileMemory`](crate::FileMemory) refuses pages its published
+    /// generation holds ([`Fault::Published`]), so that generation stays
+    /// whole. An incoming set is [`Error::Incoming`].
+    pub fn get_mut<'m, M: PreservedMemory + ?Sized>(
+        &mut self,
+        mem: &'m mut M,
+        index: usize,
+    ) -> Result<Option<&'m mut [u8]>> {
+        self.check(mem)?;
+        self.outgoing("get_mut")?;
+        if index >= self.len {
+            return Ok(None);
+        }
+        let (b, slot) = self.locate(index);
+        let addr = self.block_addr(b)?;
+        let at = HEADER_SIZE + slot * self.entry_size;
+        let len = self.entry_size;
+        mem.page_mut(addr)?
+            .get_mut(at..at + len)
+            .map(Some)
+            .ok_or(Error::mem(addr, Fault::PastEndOfImage))
+    }
+
+    /// Overwrites entry `index` of an outgoing set with `entry` (exactly
+    /// `entry_size` bytes). Past the end is [`Error::OutOfBounds`]; see
+    /// [`get_mut`](Self::get_mut) for what else refuses. On error nothing
+    /// changed.
+    pub fn set<M: PreservedMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        index: usize,
+        entry: &[u8],
+    ) -> Result<()> {
+        if entry.len() != self.entry_size {
+            return Err(Error::EntryLength {
+                expected: self.entry_size,
+                found: entry.len(),
+            });
+        }
+        let len = self.len;
+        self.get_mut(mem, index)?
+            .ok_or(Error::OutOfBounds { index, len })?
+            .copy_from_slice(entry);
+        Ok(())
+    }
+
+    /// The index of the first entry for which `pred` is true, in chain
+    /// order, or `None`. Reads each block's page once.
+    pub fn position<M: PreservedMemory + ?Sized>(
+        &self,
+        mem: &M,
+        mut pred: impl FnMut(&[u8]) -> bool,
+    ) -> Result<Option<usize>> {
+        self.check(mem)?;
+        let mut index = 0;
+        for run in self.block_runs(mem)? {
+            for e in run.chunks_exact(self.entry_size) {
+                if pred(e) {
+                    return Ok(Some(index));
+                }
+                index += 1;
+            }
+        }
+        Ok(None)
+    }
+
+    /// The entries as one slice per block, in chain order: block `b`'s
+    /// slice holds its entries back to back (`count * entry_size` bytes).
+    /// Blocks that hold no entry are left out. This is the bulk reader: a
+    /// caller copies or decodes a block's worth at a time.
+    ///
+    /// Every page is fetched here (so a wrong memory or an unreadable page
+    /// is the error), in a `Vec` of one slice per block reserved without
+    /// aborting.
+    pub fn block_entries<'m, M: PreservedMemory + ?Sized>(
+        &self,
+        mem: &'m M,
+    ) -> Result<Vec<&'m [u8]>> {
+        self.check(mem)?;
+        self.block_runs(mem)
+    }
+
+    fn block_runs<'m, M: PreservedMemory + ?Sized>(&self, mem: &'m M) -> Result<Vec<&'m [u8]>> {
+        // Blocks past the last entry of an outgoing set hold nothing.
+        let used = match self.starts {
+            Some(_) => self.blocks.len(),
+            None => self.len.div_ceil(self.per_block).min(self.blocks.len()),
+        };
+        let mut runs = Vec::new();
+        runs.try_reserve_exact(used)
+            .map_err(|_| Error::OutOfMemory)?;
+        for (b, &addr) in self.blocks.iter().enumerate().take(used) {
+            let n = self.block_len(b);
+            if n > 0 {
+                runs.push(entries_of(mem, addr, HEADER_SIZE, n * self.entry_size)?);
+            }
+        }
+        Ok(runs)
+    }
+
+    /// Copies the first `out.len() / entry_size` entries (at most
+    /// [`len`](Self::len)) into `out`, a block at a time, and returns how
+    /// many it copied. `out`'s bytes past them are not touched.
+    pub fn read_into<M: PreservedMemory + ?Sized>(&self, mem: &M, out: &mut [u8]) -> Result<usize> {
+        self.check(mem)?;
+        let want = (out.len() / self.entry_size).min(self.len);
+        let mut done = 0;
+        let mut rest = out;
+        for run in self.block_runs(mem)? {
+            if done == want {
+                break;
+            }
+            let n = (run.len() / self.entry_size).min(want - done);
+            let bytes = n * self.entry_size;
+            let (dst, tail) = rest.split_at_mut(bytes);
+            dst.copy_from_slice(&run[..bytes]);
+            rest = tail;
+            done += n;
+        }
+        Ok(done)
+    }
+
+    fn block_addr(&self, b: usize) -> Result<PhysAddr> {
+        // In range by construction: `locate` maps an index below `len`.
+        self.blocks
+            .get(b)
+            .copied()
+            .ok_or(Error::mem(PhysAddr::NULL, Fault::OutOfRange))
+    }
+
+    /// Fills the free slots of the block that takes the next entry, growing
+    /// the set by one block first when every block is full and `grow` is
+    /// set: `fill` gets those slots (a whole number of entries) and returns
+    /// how many it wrote, front to back. One header store per call.
+    /// Returns the entries written (0 when the set is full and `grow` is
+    /// off, or when `fill` wrote none).
+    fn fill_block<M: PreservedMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        grow: bool,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize> {
+        self.outgoing("extend")?;
+        if self.len >= self.capacity() {
+            if !grow {
+                return Err(Error::Full {
+                    capacity: self.capacity(),
+                });
+            }
+            self.grow(mem, self.len + 1)?;
+        }
+        let (b, slot) = (self.len / self.per_block, self.len % self.per_block);
+        let addr = self.block_addr(b)?;
+        let page = mem.page_mut(addr)?;
+        let free = self.per_block - slot;
+        let at = HEADER_SIZE + slot * self.entry_size;
+        let slots = page
+            .get_mut(at..at + free * self.entry_size)
+            .ok_or(Error::mem(addr, Fault::PastEndOfImage))?;
+        let n = fill(slots).min(free);
+        if n > 0 {
+            ((slot + n) as u64).write_to(&mut page[8..]);
+            self.len += n;
+        }
+        Ok(n)
+    }
+
+    /// Appends `bytes`, a whole number of entries back to back, a block at
+    /// a time: one copy and one header store per block. Grows the set
+    /// first, all or nothing, so on error nothing was appended.
+    pub fn extend_from_bytes<M: PreservedMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        bytes: &[u8],
+    ) -> Result<()> {
+        self.check(mem)?;
+        self.extend_bytes_in(mem, bytes)
+    }
+
+    fn extend_bytes_in<M: PreservedMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        bytes: &[u8],
+    ) -> Result<()> {
+        self.outgoing("extend")?;
+        if !bytes.len().is_multiple_of(self.entry_size) {
+            return Err(Error::EntryLength {
+                expected: self.entry_size,
+                found: bytes.len() % self.entry_size,
+            });
+        }
+        let size = self.entry_size;
+        self.grow(mem, self.len.saturating_add(bytes.len() / size))?;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let n = self.fill_block(mem, false, |slots| {
+                let k = slots.len().min(rest.len());
+                slots[..k].copy_from_slice(&rest[..k]);
+                k / size
+            })?;
+            rest = rest.get(n * size..).unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    /// Appends the entries `entries` yields, each written by `write` into
+    /// its slot, a block at a time (one header store per block), growing by
+    /// a block whenever the set is full. On error the entries before the
+    /// failing block are in the set.
+    pub(crate) fn extend_with<M, I>(
+        &mut self,
+        mem: &mut M,
+        entries: I,
+        mut write: impl FnMut(&I::Item, &mut [u8]),
+    ) -> Result<()>
+    where
+        M: PreservedMemory + ?Sized,
+        I: Iterator,
+    {
+        let mut entries = entries.peekable();
+        // Grow for what the iterator promises up front, all or nothing.
+        let (low, _) = entries.size_hint();
+        self.grow(mem, self.len.saturating_add(low))?;
+        let size = self.entry_size;
+        while entries.peek().is_some() {
+            self.fill_block(mem, true, |slots| {
+                let mut n = 0;
+                for slot in slots.chunks_exact_mut(size) {
+                    match entries.next() {
+                        Some(e) => write(&e, slot),
+                        None => break,
+                    }
+                    n += 1;
+                }
+                n
+            })?;
+        }
+        Ok(())
     }
 
     /// The entries in chain order.
@@ -530,21 +780,7 @@ impl RawBlockSet {
     /// one slice per block (16 bytes each), reserved without aborting.
     pub fn iter<'a, M: PreservedMemory + ?Sized>(&'a self, mem: &'a M) -> Result<Iter<'a, M>> {
         self.check(mem)?;
-        // Blocks past the last entry of an outgoing set hold nothing.
-        let used = match self.starts {
-            Some(_) => self.blocks.len(),
-            None => self.len.div_ceil(self.per_block).min(self.blocks.len()),
-        };
-        let mut blocks = Vec::new();
-        blocks
-            .try_reserve_exact(used)
-            .map_err(|_| Error::OutOfMemory)?;
-        for (b, &addr) in self.blocks.iter().enumerate().take(used) {
-            let n = self.block_len(b);
-            if n > 0 {
-                blocks.push(entries_of(mem, addr, HEADER_SIZE, n * self.entry_size)?);
-            }
-        }
+        let blocks = self.block_runs(mem)?;
         Ok(Iter {
             blocks: blocks.into_iter(),
             cur: &[],
@@ -700,6 +936,58 @@ impl<M: PreservedMemory + ?Sized> Writer<'_, M> {
     /// Appends one entry's bytes.
     pub fn push(&mut self, entry: &[u8]) -> Result<()> {
         self.set.push_in(self.mem, entry)
+    }
+
+    /// Appends whole entries back to back (see
+    /// [`RawBlockSet::extend_from_bytes`]): the bulk path, a block at a time.
+    pub fn extend_from_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        self.set.extend_bytes_in(self.mem, bytes)
+    }
+
+    /// Appends each entry's bytes (each exactly `entry_size`), a block at a
+    /// time with one header store per block, growing by a block whenever the
+    /// set is full. A slice of the wrong length is refused before anything
+    /// of it is written; the entries before it stay.
+    pub fn extend<'e>(&mut self, entries: impl IntoIterator<Item = &'e [u8]>) -> Result<()> {
+        let size = self.set.entry_size;
+        let mut bad = None;
+        let checked = entries.into_iter().map_while(|e| {
+            if e.len() == size {
+                Some(e)
+            } else {
+                bad = Some(e.len());
+                None
+            }
+        });
+        self.set
+            .extend_with(self.mem, checked, |e, slot| slot.copy_from_slice(e))?;
+        match bad {
+            Some(found) => Err(Error::EntryLength {
+                expected: size,
+                found,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Grows the set, all or nothing, to hold `more` entries past the last.
+    pub(crate) fn grow_for(&mut self, more: usize) -> Result<()> {
+        let want = self.set.len.saturating_add(more);
+        self.set.grow(self.mem, want)
+    }
+
+    /// Fills the free slots of the block taking the next entry (see
+    /// [`RawBlockSet::fill_block`]; never grows): for the typed slice path.
+    pub(crate) fn fill_block(&mut self, fill: impl FnOnce(&mut [u8]) -> usize) -> Result<usize> {
+        self.set.fill_block(self.mem, false, fill)
+    }
+
+    pub(crate) fn extend_with<I: Iterator>(
+        &mut self,
+        entries: I,
+        write: impl FnMut(&I::Item, &mut [u8]),
+    ) -> Result<()> {
+        self.set.extend_with(self.mem, entries, write)
     }
 
     /// Steps back over the last entry (see [`RawBlockSet::prev`]).

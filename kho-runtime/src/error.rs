@@ -20,6 +20,13 @@ pub enum Fault {
     Reserved,
     /// The backend is read-only (a raw memory dump).
     ReadOnly,
+    /// The page belongs to the handover a [`FileMemory`](crate::FileMemory)
+    /// published last: changing it in place could tear that generation
+    /// if the next publish died half-way.
+    Published {
+        /// The published generation holding the page.
+        generation: u64,
+    },
     /// The file behind the memory is now shorter than the page: someone
     /// truncated it while it was open.
     Shrunk {
@@ -40,6 +47,13 @@ impl core::fmt::Display for Fault {
             Fault::ReadOnly => "memory is read-only",
             Fault::Shrunk { len } => {
                 return write!(f, "the image shrank to {len} bytes while open");
+            }
+            Fault::Published { generation } => {
+                return write!(
+                    f,
+                    "page belongs to published generation {generation} and cannot be \
+                     changed in place (build the next handover in a new set)"
+                );
             }
         })
     }
@@ -135,6 +149,13 @@ pub enum Error {
         expected: usize,
         /// The slice's length.
         found: usize,
+    },
+    /// An entry index at or past the end of the set.
+    OutOfBounds {
+        /// The index asked for.
+        index: usize,
+        /// Entries in the set.
+        len: usize,
     },
     /// The operation changes a set restored from the previous kernel.
     Incoming(&'static str),
@@ -256,6 +277,12 @@ impl core::fmt::Display for Error {
                 f,
                 "entry is {found} bytes, the set holds {expected}-byte entries"
             ),
+            Error::OutOfBounds { index, len } => {
+                write!(
+                    f,
+                    "entry {index} is past the end of the set ({len} entries)"
+                )
+            }
             Error::Incoming(what) => write!(
                 f,
                 "{what} is not allowed on a set restored from the previous kernel"

@@ -43,10 +43,21 @@
 //! [`create`](FileMemory::create) allocates every block of the image up
 //! front, so a full disk is an error there ([`Error::Allocate`]).
 //!
-//! What this does not cover: changing a set in place after publishing it
-//! (push, prev, clear, shrink on the same outgoing set) writes into pages
-//! the published generation uses. Build the next generation in new sets,
-//! as a kernel serializes afresh for each handover, and publish that.
+//!
+//! # In-place changes
+//! Byte `k` of the file is physical address `base + k`, so a page cannot be
+//! copied on write without moving its address (and with it every `next`
+//! pointing at it). The rule is therefore an error: once a generation is
+//! published, its pages are frozen in this process. Any write to one
+//! ([`RawBlockSet::get_mut`], `set`, `update`, `push` into its last block,
+//! `prev`, `clear`, `shrink`, `grow` linking a new block to it) fails with
+//! [`Fault::Published`] before anything changes, so neither the file nor
+//! the set is touched and the published handover survives any later
+//! crash whole. Change entries in place freely *before* publishing; to
+//! change a published set, build the next generation in a new set (as a
+//! kernel serializes afresh for each handover), publish it, and destroy
+//! the old one (freeing is allowed: the pages stay out of use until the
+//! next publish drops them).
 
 use alloc::collections::BTreeSet;
 use alloc::format;
@@ -984,9 +995,20 @@ impl<F: ImageFile> PreservedMemory for FileMemory<F> {
         })
     }
 
+    /// Refuses a page the published generation holds and this process
+    /// still preserves ([`Fault::Published`]): see "In-place changes" in
+    /// the module notes.
     #[inline]
     fn page_mut(&mut self, addr: PhysAddr) -> Result<&mut [u8]> {
         let i = self.index(addr)?;
+        if self.published[i] && self.pages.get(i) == PageState::Outgoing {
+            return Err(Error::mem(
+                addr,
+                Fault::Published {
+                    generation: self.sb.generation,
+                },
+            ));
+        }
         let at = (i * self.sb.page_size) as u64;
         self.dirty.insert(i);
         let (file, path) = (&self.file, &self.path);

@@ -1,5 +1,6 @@
 //! Block sets of a typed entry.
 
+use core::borrow::Borrow;
 use core::marker::PhantomData;
 
 use crate::block_set::{Iter, RawBlockSet};
@@ -161,6 +162,102 @@ impl<T: KhoEntry, M: PreservedMemory + ?Sized> BlockSet<T, M> {
         Ok(self.raw.get(mem, index)?.map(T::read_from))
     }
 
+    /// Overwrites entry `index` of an outgoing set in place (see
+    /// [`RawBlockSet::get_mut`] for what refuses): past the end is
+    /// [`Error::OutOfBounds`](crate::Error::OutOfBounds), and on error
+    /// nothing changed.
+    pub fn set(&mut self, mem: &mut M, index: usize, entry: &T) -> Result<()> {
+        let len = self.raw.len();
+        let slot = self
+            .raw
+            .get_mut(mem, index)?
+            .ok_or(crate::Error::OutOfBounds { index, len })?;
+        entry.write_to(&mut slot[..<T as AbiField>::FIELD_SIZE]);
+        Ok(())
+    }
+
+    /// Reads entry `index`, lets `f` change it, and writes it back in
+    /// place; returns what `f` returns. Refuses as [`set`](Self::set) does,
+    /// before `f` runs.
+    pub fn update<R>(
+        &mut self,
+        mem: &mut M,
+        index: usize,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Result<R> {
+        let len = self.raw.len();
+        let slot = self
+            .raw
+            .get_mut(mem, index)?
+            .ok_or(crate::Error::OutOfBounds { index, len })?;
+        let mut value = T::read_from(slot);
+        let r = f(&mut value);
+        value.write_to(&mut slot[..<T as AbiField>::FIELD_SIZE]);
+        Ok(r)
+    }
+
+    /// The index of the first entry for which `pred` is true, in chain
+    /// order, or `None`.
+    pub fn position(&self, mem: &M, mut pred: impl FnMut(&T) -> bool) -> Result<Option<usize>> {
+        self.raw.position(mem, |e| pred(&T::read_from(e)))
+    }
+
+    /// The first entry for which `pred` is true, with its index.
+    pub fn find(&self, mem: &M, mut pred: impl FnMut(&T) -> bool) -> Result<Option<(usize, T)>> {
+        let mut found = None;
+        let index = self.raw.position(mem, |e| {
+            let value = T::read_from(e);
+            let hit = pred(&value);
+            if hit {
+                found = Some(value);
+            }
+            hit
+        })?;
+        Ok(index.zip(found))
+    }
+
+    /// Appends every entry `entries` yields, a block at a time with one
+    /// header store per block, growing the set as it goes (by what the
+    /// iterator's size hint promises first, then a block at a time). On
+    /// error the entries written before the failing block stay.
+    pub fn extend<I>(&mut self, mem: &mut M, entries: I) -> Result<()>
+    where
+        I: IntoIterator,
+        I::Item: core::borrow::Borrow<T>,
+    {
+        self.writer(mem)?.extend(entries)
+    }
+
+    /// Appends a slice of entries: grows once, all or nothing, then writes
+    /// a block at a time. On error nothing was appended.
+    pub fn extend_from_slice(&mut self, mem: &mut M, entries: &[T]) -> Result<()> {
+        self.writer(mem)?.extend_from_slice(entries)
+    }
+
+    /// Copies the first `out.len()` entries (at most [`len`](Self::len))
+    /// into `out`, a block at a time, and returns how many it copied.
+    /// Every page is fetched first, so on error `out` is untouched.
+    pub fn read_into(&self, mem: &M, out: &mut [T]) -> Result<usize> {
+        let mut done = 0;
+        let mut rest = out;
+        for run in self.raw.block_entries(mem)? {
+            if rest.is_empty() {
+                break;
+            }
+            let mut n = 0;
+            for (dst, src) in rest
+                .iter_mut()
+                .zip(run.chunks_exact(<T as AbiField>::FIELD_SIZE))
+            {
+                *dst = T::read_from(src);
+                n += 1;
+            }
+            rest = &mut rest[n..];
+            done += n;
+        }
+        Ok(done)
+    }
+
     /// The entries in chain order: the check and every page read happen
     /// here, and the iterator yields exactly [`len`](Self::len) entries (see
     /// [`RawBlockSet::iter`]).
@@ -240,6 +337,44 @@ impl<T: KhoEntry, M: PreservedMemory + ?Sized> Writer<'_, T, M> {
     /// Removes and returns the last entry.
     pub fn prev(&mut self) -> Result<Option<T>> {
         Ok(self.raw.prev()?.map(T::read_from))
+    }
+
+    /// Appends every entry `entries` yields (see [`BlockSet::extend`]):
+    /// unlike [`push`](Self::push), grows the set as needed.
+    pub fn extend<I>(&mut self, entries: I) -> Result<()>
+    where
+        I: IntoIterator,
+        I::Item: core::borrow::Borrow<T>,
+    {
+        self.raw.extend_with(entries.into_iter(), |e, slot| {
+            e.borrow()
+                .write_to(&mut slot[..<T as AbiField>::FIELD_SIZE])
+        })
+    }
+
+    /// Appends a slice of entries (see [`BlockSet::extend_from_slice`]):
+    /// grows once, all or nothing, then fills a block at a time.
+    pub fn extend_from_slice(&mut self, entries: &[T]) -> Result<()> {
+        const { assert!(<T as AbiField>::FIELD_SIZE > 0) };
+        self.raw.grow_for(entries.len())?;
+        let mut rest = entries;
+        while !rest.is_empty() {
+            // A slot size known at compile time lets each entry's store
+            // compile to fixed-size moves, as in `push`.
+            let n = self.raw.fill_block(|slots| {
+                let mut n = 0;
+                for (slot, e) in slots
+                    .chunks_exact_mut(<T as AbiField>::FIELD_SIZE)
+                    .zip(rest)
+                {
+                    e.write_to(slot);
+                    n += 1;
+                }
+                n
+            })?;
+            rest = rest.get(n..).unwrap_or_default();
+        }
+        Ok(())
     }
 
     /// Entries in the set so far.

@@ -1,6 +1,9 @@
 //! Model-based tests: random operation sequences on a `RawBlockSet` over
 //! `SimMemory`, checked after every step against a plain `Vec<Vec<u8>>` and
 //! the kernel's capacity rule, down to the header bytes of every block.
+//! In-place changes (`set`, `get_mut`, PCI-style slot reuse) and the bulk
+//! paths (`extend`, `extend_from_bytes`, `read_into`, `block_entries`) are
+//! operations of the same model.
 
 mod common;
 
@@ -33,6 +36,21 @@ enum Op {
     Trim,
     /// Publish, kexec, restore and check, release, then rebuild.
     KexecAndRestore,
+    /// Overwrite entry `i` (scaled into 0..len + 2: sometimes past the end).
+    Set(u32, u32),
+    /// Flip every byte of entry `i` through `get_mut`.
+    Flip(u32),
+    /// Free entry `i` the PCI way: zero it in place.
+    Free(u32),
+    /// PCI's preserve: the first all-zero entry gets the new one, else the
+    /// set grows and it is pushed.
+    Reuse(u32),
+    /// Append `k` entries through `Writer::extend` (which grows).
+    Extend(u8, u32),
+    /// Append `k` entries as one byte slice (grows all or nothing first).
+    ExtendBytes(u8, u32),
+    /// Read the first `n` entries (scaled into 0..len + 2) into a buffer.
+    ReadInto(u32),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -45,6 +63,13 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Clear),
         1 => Just(Op::Trim),
         1 => Just(Op::KexecAndRestore),
+        2 => (any::<u32>(), any::<u32>()).prop_map(|(i, s)| Op::Set(i, s)),
+        1 => any::<u32>().prop_map(Op::Flip),
+        2 => any::<u32>().prop_map(Op::Free),
+        3 => any::<u32>().prop_map(Op::Reuse),
+        2 => (any::<u8>(), any::<u32>()).prop_map(|(k, s)| Op::Extend(k, s)),
+        2 => (any::<u8>(), any::<u32>()).prop_map(|(k, s)| Op::ExtendBytes(k, s)),
+        1 => any::<u32>().prop_map(Op::ReadInto),
     ]
 }
 
@@ -91,6 +116,16 @@ fn check(set: &RawBlockSet, mem: &SimMemory, m: &Model) -> Result<(), TestCaseEr
         prop_assert_eq!(set.get(mem, i).unwrap(), Some(&e[..]), "get entry {}", i);
     }
     prop_assert_eq!(set.get(mem, len).unwrap(), None);
+    // The bulk reader: one slice per block holding entries, the entries
+    // back to back.
+    let runs = set.block_entries(mem).unwrap();
+    prop_assert_eq!(runs.len(), m.blocks_for(len));
+    prop_assert_eq!(runs.concat(), m.entries.concat());
+    let first_zero = m.entries.iter().position(|e| e.iter().all(|&b| b == 0));
+    prop_assert_eq!(
+        set.position(mem, |e| e.iter().all(|&b| b == 0)).unwrap(),
+        first_zero
+    );
 
     // The chain in memory: linked in order, ends in 0, counts as written.
     for (b, &addr) in set.blocks().iter().enumerate() {
@@ -203,6 +238,123 @@ fn run(es: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Trim => {
                 set.trim(&mut mem).unwrap();
                 m.blocks = m.blocks_for(m.entries.len());
+            }
+            Op::Set(raw, seed) => {
+                let len = m.entries.len();
+                let index = raw as usize % (len + 2);
+                let e = entry_bytes(seed as usize, m.es);
+                let res = set.set(&mut mem, index, &e);
+                if index < len {
+                    prop_assert!(res.is_ok(), "{:?}", res);
+                    m.entries[index] = e;
+                } else {
+                    prop_assert!(
+                        matches!(res, Err(Error::OutOfBounds { index: i, len: l }) if i == index && l == len),
+                        "{:?}",
+                        res
+                    );
+                }
+                let res = set.set(&mut mem, 0, &[1u8]);
+                prop_assert!(
+                    matches!(res, Err(Error::EntryLength { found: 1, .. })),
+                    "{:?}",
+                    res
+                );
+            }
+            Op::Flip(raw) => {
+                let len = m.entries.len();
+                let index = raw as usize % (len + 1);
+                match set.get_mut(&mut mem, index).unwrap() {
+                    Some(e) => {
+                        prop_assert!(index < len);
+                        e.iter_mut().for_each(|b| *b = !*b);
+                        m.entries[index].iter_mut().for_each(|b| *b = !*b);
+                    }
+                    None => prop_assert_eq!(index, len),
+                }
+            }
+            Op::Free(raw) => {
+                if !m.entries.is_empty() {
+                    let index = raw as usize % m.entries.len();
+                    set.set(&mut mem, index, &vec![0u8; m.es]).unwrap();
+                    m.entries[index].fill(0);
+                }
+            }
+            Op::Reuse(seed) => {
+                // Never all zero, so a reused slot is told from a free one.
+                let mut e = entry_bytes(seed as usize, m.es);
+                e[0] |= 1;
+                let free = set.position(&mem, |x| x.iter().all(|&b| b == 0)).unwrap();
+                let want = m.entries.iter().position(|x| x.iter().all(|&b| b == 0));
+                prop_assert_eq!(free, want);
+                match free {
+                    Some(i) => {
+                        set.set(&mut mem, i, &e).unwrap();
+                        m.entries[i] = e;
+                    }
+                    None => {
+                        let len = m.entries.len();
+                        let res = set.grow(&mut mem, len + 1);
+                        let wanted = m.blocks_for(len + 1);
+                        if wanted > m.blocks && wanted > PAGES {
+                            prop_assert!(res.is_err(), "{:?}", res);
+                        } else {
+                            prop_assert!(res.is_ok(), "{:?}", res);
+                            m.blocks = m.blocks.max(wanted);
+                            set.push(&mut mem, &e).unwrap();
+                            m.entries.push(e);
+                        }
+                    }
+                }
+            }
+            Op::Extend(k, seed) => {
+                let new: Vec<Vec<u8>> = (0..k as usize)
+                    .map(|j| entry_bytes(seed as usize + j, m.es))
+                    .collect();
+                // Memory runs out first (PAGES < LIMIT): what fits goes in.
+                let room = (PAGES * cpb).saturating_sub(m.entries.len());
+                let mut w = set.writer(&mut mem).unwrap();
+                let res = w.extend(new.iter().map(Vec::as_slice));
+                if new.len() <= room {
+                    prop_assert!(res.is_ok(), "{:?}", res);
+                } else {
+                    prop_assert!(matches!(res, Err(Error::OutOfMemory)), "{:?}", res);
+                }
+                m.entries.extend(new.into_iter().take(room));
+                prop_assert_eq!(w.len(), m.entries.len());
+                drop(w);
+                m.blocks = m.blocks_for(m.entries.len());
+            }
+            Op::ExtendBytes(k, seed) => {
+                let new: Vec<Vec<u8>> = (0..k as usize)
+                    .map(|j| entry_bytes(seed as usize + j, m.es))
+                    .collect();
+                let wanted = m.blocks_for(m.entries.len() + new.len());
+                let res = set.extend_from_bytes(&mut mem, &new.concat());
+                if wanted <= m.blocks || wanted <= PAGES {
+                    prop_assert!(res.is_ok(), "{:?}", res);
+                    m.entries.extend(new);
+                    m.blocks = m.blocks.max(wanted);
+                } else if wanted > LIMIT {
+                    prop_assert!(matches!(res, Err(Error::BlockLimit { .. })), "{:?}", res);
+                } else {
+                    prop_assert!(matches!(res, Err(Error::OutOfMemory)), "{:?}", res);
+                }
+                let res = set.extend_from_bytes(&mut mem, &vec![0u8; m.es + 1]);
+                prop_assert!(matches!(res, Err(Error::EntryLength { .. })), "{:?}", res);
+            }
+            Op::ReadInto(raw) => {
+                let len = m.entries.len();
+                let n = raw as usize % (len + 2);
+                // One spare byte: never a whole entry, never written.
+                let mut buf = vec![0xa5u8; n * m.es + 1];
+                let got = set.read_into(&mem, &mut buf).unwrap();
+                prop_assert_eq!(got, n.min(len));
+                prop_assert_eq!(&buf[..got * m.es], &m.entries[..got].concat()[..]);
+                prop_assert!(
+                    buf[got * m.es..].iter().all(|&b| b == 0xa5),
+                    "read_into wrote past its entries"
+                );
             }
             Op::KexecAndRestore => {
                 let head = set.publish(&mut mem).unwrap();
