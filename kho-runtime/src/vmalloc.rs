@@ -283,7 +283,9 @@ impl Vmalloc {
         let run = 1usize << ser.order;
         let run_bytes = (page_size as u64) << ser.order;
         let mut pages: Vec<PhysAddr> = Vec::new();
-        pages.try_reserve_exact(total).map_err(|_| Error::OutOfMemory)?;
+        pages
+            .try_reserve_exact(total)
+            .map_err(|_| Error::OutOfMemory)?;
         let mut chunks: Vec<PhysAddr> = Vec::new();
         let (mut tortoise, mut power) = (PhysAddr::NULL, 1usize);
         let mut next = head;
@@ -466,7 +468,10 @@ impl Vmalloc {
         let run = 1usize << order;
         let run_bytes = (page_size as u64) << order;
         let slots = vmalloc_slots(page_size);
-        let total = runs.len().checked_mul(run).filter(|&t| t <= u32::MAX as usize);
+        let total = runs
+            .len()
+            .checked_mul(run)
+            .filter(|&t| t <= u32::MAX as usize);
         let Some(total) = total else {
             return Err(Error::TooLong {
                 what: "vmalloc area",
@@ -493,7 +498,9 @@ impl Vmalloc {
             }
         }
         let mut pages = Vec::new();
-        pages.try_reserve_exact(total).map_err(|_| Error::OutOfMemory)?;
+        pages
+            .try_reserve_exact(total)
+            .map_err(|_| Error::OutOfMemory)?;
         for r in runs {
             for j in 0..run as u64 {
                 pages.push(PhysAddr(r.get() + j * page_size as u64));
@@ -504,7 +511,9 @@ impl Vmalloc {
         // with a 0.
         let n_chunks = runs.len() / slots + 1;
         let mut chunks = Vec::new();
-        chunks.try_reserve_exact(n_chunks).map_err(|_| Error::OutOfMemory)?;
+        chunks
+            .try_reserve_exact(n_chunks)
+            .map_err(|_| Error::OutOfMemory)?;
         let result = (|| {
             for _ in 0..n_chunks {
                 chunks.push(mem.alloc_preserve()?);
@@ -670,7 +679,12 @@ fn check_distinct(chunks: &[PhysAddr], pages: &[PhysAddr], run: usize, slots: us
     all.try_reserve_exact(pages.len() + chunks.len())
         .map_err(|_| Error::OutOfMemory)?;
     all.extend(pages.iter().enumerate().map(|(i, p)| (p.get(), i)));
-    all.extend(chunks.iter().enumerate().map(|(i, c)| (c.get(), pages.len() + i)));
+    all.extend(
+        chunks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.get(), pages.len() + i)),
+    );
     all.sort_unstable();
     for w in all.windows(2) {
         let &[(a, i), (b, j)] = w else { continue };
