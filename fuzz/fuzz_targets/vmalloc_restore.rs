@@ -69,6 +69,8 @@ fuzz_target!(|data: &[u8]| {
         assert!(seen.insert(p), "page {p} twice");
         img.page(p).expect("restored page is readable");
     }
-    let bytes = area.to_vec(&img, area.len_bytes()).expect("an area reads whole");
+    let bytes = area
+        .to_vec(&img, area.len_bytes())
+        .expect("an area reads whole");
     assert_eq!(bytes.len(), area.pages().len() * page_size);
 });

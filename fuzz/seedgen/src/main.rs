@@ -286,7 +286,11 @@ fn vmalloc_seeds() -> usize {
     let dir = corpus("vmalloc_restore");
     let mut n = 0;
     for (sel, ps) in PAGE_SIZES.iter().enumerate() {
-        let sizes: &[usize] = if *ps == 4096 { &[0, 1, 3, 510, 511, 512] } else { &[0, 1, 3] };
+        let sizes: &[usize] = if *ps == 4096 {
+            &[0, 1, 3, 510, 511, 512]
+        } else {
+            &[0, 1, 3]
+        };
         for &pages in sizes {
             let mut mem = SimMemory::new(0x1000_0000, *ps, pages + 4).unwrap();
             let data: Vec<u8> = (0..pages * ps).map(|i| (i % 251) as u8).collect();
@@ -296,9 +300,15 @@ fn vmalloc_seeds() -> usize {
             input.push(63 << 2); // mode 0, limit 6301
             input.extend_from_slice(mem.as_bytes());
             // The target's own check: the seed restores.
-            let img = kho_runtime::RawImage::from_vec(mem.as_bytes().to_vec(), 0x1000_0000, *ps)
-                .unwrap();
-            assert_eq!(Vmalloc::restore_with_limit(&img, &area.ser(), 6301).unwrap().pages().len(), pages);
+            let img =
+                kho_runtime::RawImage::from_vec(mem.as_bytes().to_vec(), 0x1000_0000, *ps).unwrap();
+            assert_eq!(
+                Vmalloc::restore_with_limit(&img, &area.ser(), 6301)
+                    .unwrap()
+                    .pages()
+                    .len(),
+                pages
+            );
             fs::write(dir.join(format!("area-{ps}-{pages}")), input).unwrap();
             n += 1;
         }
