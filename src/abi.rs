@@ -24,3 +24,45 @@ pub mod kexec_metadata;
 /// The PCI live-update FLB ABI (pci.h, on the lists).
 #[path = "../schemas/generated/rust/pci.rs"]
 pub mod pci;
+
+/// The runtime's [`VmallocSer`](crate::VmallocSer) is this ABI's
+/// `struct kho_vmalloc`: the runtime implements the format from its facts
+/// (it cannot depend on this generated code), so each page size's
+/// `KhoVmalloc` converts to and from it, and the sizes are checked here at
+/// compile time against the schema's.
+macro_rules! vmalloc_page {
+    ($m:ident, $ps:expr) => {
+        impl From<kho::$m::KhoVmalloc> for crate::VmallocSer {
+            fn from(v: kho::$m::KhoVmalloc) -> Self {
+                crate::VmallocSer {
+                    first: v.first.addr(),
+                    total_pages: v.total_pages,
+                    flags: v.flags,
+                    order: v.order,
+                }
+            }
+        }
+        impl From<crate::VmallocSer> for kho::$m::KhoVmalloc {
+            fn from(v: crate::VmallocSer) -> Self {
+                kho::$m::KhoVmalloc {
+                    first: crate::PhysPtr::new(v.first),
+                    total_pages: v.total_pages,
+                    flags: v.flags,
+                    order: v.order,
+                }
+            }
+        }
+        const _: () = {
+            ::core::assert!(
+                ::core::mem::size_of::<kho::$m::KhoVmalloc>() == crate::VMALLOC_SER_SIZE
+            );
+            ::core::assert!(
+                ::core::mem::size_of::<kho::$m::KhoVmallocChunk>() == $ps
+                    && kho::$m::KHO_VMALLOC_SIZE as usize == crate::vmalloc_slots($ps)
+            );
+        };
+    };
+}
+vmalloc_page!(page_4k, 4096);
+vmalloc_page!(page_16k, 16384);
+vmalloc_page!(page_64k, 65536);

@@ -241,6 +241,15 @@ pub enum Error {
         /// The memory it was used with.
         found: crate::MemoryId,
     },
+    /// Restore rejected a KHO vmalloc area (see [`crate::Vmalloc::restore`]).
+    Vmalloc {
+        /// Position of the chunk at fault in the chunk list (0 is `first`).
+        chunk: usize,
+        /// Its physical address.
+        addr: PhysAddr,
+        /// What is wrong.
+        fault: crate::VmallocFault,
+    },
 }
 
 // Written by hand, not with thiserror: the no_std core needs nothing but
@@ -324,6 +333,9 @@ impl core::fmt::Display for Error {
                 "block set lives in {expected}, not {found}: use a set only with the memory \
                  it was made or restored in"
             ),
+            Error::Vmalloc { chunk, addr, fault } => {
+                write!(f, "vmalloc chunk {chunk} at {addr}: {fault}")
+            }
         }
     }
 }

@@ -55,6 +55,7 @@ mod ptr;
 mod sim;
 mod typed;
 mod union;
+mod vmalloc;
 
 #[cfg(feature = "std")]
 mod cache;
@@ -81,6 +82,11 @@ pub use ptr::{CharArray, PhysPtr};
 pub use sim::{SimMemory, SimStats, POISON};
 pub use typed::{BlockSet, Entries, Writer as TypedWriter};
 pub use union::UnionMember;
+pub use vmalloc::{
+    vmalloc_slots, Vmalloc, VmallocFault, VmallocSer, DEFAULT_MAX_VMALLOC_PAGES, KHO_VMALLOC_ALLOC,
+    KHO_VMALLOC_FLAGS, KHO_VMALLOC_HUGE_VMAP, MAX_VMALLOC_ORDER, VMALLOC_HDR_SIZE,
+    VMALLOC_SER_SIZE,
+};
 
 #[cfg(feature = "std")]
 pub use file::{FileMemory, FileMemoryConfig, FileStats, RootRecord};

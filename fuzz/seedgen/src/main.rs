@@ -12,6 +12,11 @@
 //!   NUL byte (the target compiles NUL-separated parts as separate files,
 //!   so dependencies resolve).
 //!
+//! * `vmalloc_restore`: areas written by `Vmalloc::write` in a
+//!   `SimMemory` at the target's base (byte 0 page-size selector, bytes
+//!   1-16 the descriptor, byte 17 mode 0 | (limit - 1) / 100 << 2, then the
+//!   memory's bytes), at every page size, across a chunk boundary at 4 KiB.
+//!
 //! Run from anywhere: `cargo run --manifest-path fuzz/seedgen/Cargo.toml`.
 
 use std::fs;
@@ -274,7 +279,45 @@ fn schema_seeds() -> usize {
     n + small.len()
 }
 
+// ---- vmalloc_restore ---------------------------------------------------
+
+fn vmalloc_seeds() -> usize {
+    use kho_runtime::{SimMemory, Vmalloc};
+    let dir = corpus("vmalloc_restore");
+    let mut n = 0;
+    for (sel, ps) in PAGE_SIZES.iter().enumerate() {
+        let sizes: &[usize] = if *ps == 4096 {
+            &[0, 1, 3, 510, 511, 512]
+        } else {
+            &[0, 1, 3]
+        };
+        for &pages in sizes {
+            let mut mem = SimMemory::new(0x1000_0000, *ps, pages + 4).unwrap();
+            let data: Vec<u8> = (0..pages * ps).map(|i| (i % 251) as u8).collect();
+            let area = Vmalloc::write(&mut mem, &data).unwrap();
+            let mut input = vec![sel as u8];
+            input.extend_from_slice(&area.ser().to_bytes());
+            input.push(63 << 2); // mode 0, limit 6301
+            input.extend_from_slice(mem.as_bytes());
+            // The target's own check: the seed restores.
+            let img =
+                kho_runtime::RawImage::from_vec(mem.as_bytes().to_vec(), 0x1000_0000, *ps).unwrap();
+            assert_eq!(
+                Vmalloc::restore_with_limit(&img, &area.ser(), 6301)
+                    .unwrap()
+                    .pages()
+                    .len(),
+                pages
+            );
+            fs::write(dir.join(format!("area-{ps}-{pages}")), input).unwrap();
+            n += 1;
+        }
+    }
+    n
+}
+
 fn main() {
+    println!("vmalloc_restore: {} seeds", vmalloc_seeds());
     println!("restore_raw: {} seeds", restore_raw_seeds());
     println!("file_memory_open: {} seeds", file_memory_seeds());
     println!("schema_parse: {} seeds", schema_seeds());

@@ -12,7 +12,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgGroup, ValueEnum};
-use kho_runtime::{count_per_block, DEFAULT_MAX_BLOCKS, HEADER_SIZE};
+use kho_runtime::{
+    count_per_block, PhysAddr, PreservedMemory, Vmalloc, VmallocSer, DEFAULT_MAX_BLOCKS,
+    HEADER_SIZE,
+};
 
 use super::{fail, fail_lines, usage_error};
 use crate::decode::Decoder;
@@ -35,6 +38,16 @@ Modes:
   (a length may depend on it); the entry size is the struct's (--entry-size
   may be left out, and must match if given, or be larger for a struct that
   ends in a flexible array: its elements follow the struct in the entry).
+
+  memfd (--memfd ADDR, with --base for a raw dump, without for an image):
+  ADDR is the physical address of a struct memfd_luo_ser (schemas/memfd.toml;
+  40 bytes inside one handed-over page). Its kho_vmalloc area is restored as
+  the next kernel restores it (every chunk and page address checked, the
+  chunk list zero-terminated, exactly total_pages pages), and its nr_folios
+  memfd_luo_folio_ser entries are printed, one line each:
+    [I] pfn = 0xPFN flags = 0xF (DIRTY|UPTODATE) index = N
+  after a line with pos, size and nr_folios and one describing the area.
+  Text only. A rejected area exits 1 naming the chunk index and address.
 
   Image (--image alone): FILE is a kho FileMemory image. Every block set in
   its root table is restored and checked against its record (entries, blocks,
@@ -82,6 +95,7 @@ bad arguments (an unknown --struct among them).";
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = HELP)]
 #[command(group(ArgGroup::new("entry_layout").args(["entry_size", "struct_name"]).multiple(true)))]
+#[command(group(ArgGroup::new("target").args(["head", "memfd"]).multiple(false)))]
 pub struct Args {
     /// The memory image: a raw dump (with --base, --head, --entry-size) or a
     /// kho FileMemory image (alone).
@@ -89,8 +103,7 @@ pub struct Args {
     image: PathBuf,
 
     /// Physical address of the raw dump's first byte (page aligned).
-    #[arg(long, value_name = "ADDR", value_parser = parse::addr,
-          requires_all = ["head", "entry_layout"])]
+    #[arg(long, value_name = "ADDR", value_parser = parse::addr, requires = "target")]
     base: Option<u64>,
 
     /// Physical address of the set's first block (0: an empty set).
@@ -122,6 +135,13 @@ pub struct Args {
     /// The struct of --schema that each entry is.
     #[arg(long = "struct", value_name = "NAME", requires = "schema")]
     struct_name: Option<String>,
+
+    /// Physical address of a memfd_luo_ser (memfd's Live Update state):
+    /// print its folios, read through its kho_vmalloc area. In a raw dump
+    /// (with --base) or a kho FileMemory image (without).
+    #[arg(long, value_name = "ADDR", value_parser = parse::addr,
+          conflicts_with_all = ["head", "entry_size", "schema", "struct_name"])]
+    memfd: Option<u64>,
 
     /// Output format [default: hex for a raw dump, text with --schema,
     /// table for an image].
@@ -157,12 +177,15 @@ enum Plan {
     Image(TableFormat),
     /// Restore one chain of a raw dump.
     Raw(RawPlan),
+    /// Print a memfd_luo_ser's folios (`base`: a raw dump, else an image).
+    Memfd { addr: u64, base: Option<u64> },
 }
 
 /// What `inspect` does once every argument is checked.
 enum Job<'a> {
     Raw(RawChain, ChainFormat<'a>),
     Image(TableFormat),
+    Memfd { addr: u64, base: Option<u64> },
 }
 
 /// A raw dump's chain, before `--schema` (if any) is read.
@@ -181,6 +204,24 @@ impl Args {
     /// Checks what clap cannot see one argument at a time, and all that
     /// needs no file.
     fn plan(&self) -> Result<Plan, clap::Error> {
+        if let Some(addr) = self.memfd {
+            if let Some(f @ (Format::Hex | Format::Table | Format::Json)) = self.format {
+                return Err(usage_error(
+                    "inspect",
+                    format!(
+                        "--format {} does not apply to --memfd: it prints text",
+                        format_name(f)
+                    ),
+                ));
+            }
+            if let Some(base) = self.base {
+                self.check_base(base)?;
+            }
+            return Ok(Plan::Memfd {
+                addr,
+                base: self.base,
+            });
+        }
         match (self.base, self.head) {
             (Some(base), Some(head)) => self.raw_plan(base, head).map(Plan::Raw),
             // clap's `requires_all` leaves both or none (and --schema
@@ -230,6 +271,18 @@ impl Args {
             };
             check_fits(page_size, entry_size, None)?;
         }
+        self.check_base(base)?;
+        Ok(RawPlan {
+            base,
+            head,
+            page_size,
+            entry_size: self.entry_size,
+            format: self.format,
+        })
+    }
+
+    fn check_base(&self, base: u64) -> Result<(), clap::Error> {
+        let page_size = self.page_size;
         if !base.is_multiple_of(page_size as u64) {
             return Err(usage_error(
                 "inspect",
@@ -239,13 +292,7 @@ impl Args {
                 ),
             ));
         }
-        Ok(RawPlan {
-            base,
-            head,
-            page_size,
-            entry_size: self.entry_size,
-            format: self.format,
-        })
+        Ok(())
     }
 
     /// The chain to restore and how to print it, once `decoder` (the
@@ -356,7 +403,7 @@ pub fn exec(args: &Args) -> ExitCode {
             // The name load_file gave the schema's source.
             let page = match &plan {
                 Plan::Raw(raw) => raw.page_size,
-                Plan::Image(_) => args.page_size,
+                Plan::Image(_) | Plan::Memfd { .. } => args.page_size,
             };
             match Decoder::new(&abis, &file.display().to_string(), name, page) {
                 Ok(d) => Some(d),
@@ -371,12 +418,14 @@ pub fn exec(args: &Args) -> ExitCode {
             Err(e) => e.exit(),
         },
         Plan::Image(format) => Job::Image(format),
+        Plan::Memfd { addr, base } => Job::Memfd { addr, base },
     };
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let res = match job {
         Job::Raw(chain, format) => restore::raw_chain(&chain, format, &mut out),
         Job::Image(format) => restore::image_table(&args.image, args.max_blocks, format, &mut out),
+        Job::Memfd { addr, base } => memfd(&args.image, base, args.page_size, addr, &mut out),
     }
     .and_then(|()| out.flush().map_err(Failure::Output));
     match res {
@@ -386,4 +435,130 @@ pub fn exec(args: &Args) -> ExitCode {
         Err(Failure::Output(e)) => fail(&format!("writing output: {e}")),
         Err(Failure::Invalid(reason)) => fail(&reason),
     }
+}
+
+/// Bytes of a `struct memfd_luo_ser` (schemas/memfd.toml: pos, size,
+/// nr_folios, then a 16-byte kho_vmalloc; packed).
+const MEMFD_SER_SIZE: usize = 40;
+/// Bytes of a `struct memfd_luo_folio_ser` (pfn:52 flags:12 in one u64, index).
+const FOLIO_SER_SIZE: usize = 16;
+/// Width of `memfd_luo_folio_ser.pfn`, the low bits of its first word.
+const PFN_BITS: u32 = 52;
+/// The `MEMFD_LUO_FOLIO_*` flags by bit, as schemas/memfd.toml names them.
+const FOLIO_FLAGS: [(u64, &str); 2] = [(1, "DIRTY"), (2, "UPTODATE")];
+
+/// Opens the raw dump (`base`) or FileMemory image at `path` and prints
+/// the folios of the memfd_luo_ser at `addr`.
+fn memfd(
+    path: &std::path::Path,
+    base: Option<u64>,
+    page_size: usize,
+    addr: u64,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    match base {
+        Some(base) => {
+            let mem = kho_runtime::RawImage::open(path, base, page_size)
+                .map_err(|e| Failure::Invalid(e.to_string()))?;
+            memfd_folios(&mem, addr, out)
+        }
+        None => {
+            let mem = kho_runtime::FileMemory::open_read_only(path)
+                .map_err(|e| Failure::Invalid(e.to_string()))?;
+            memfd_folios(&mem, addr, out)
+        }
+    }
+}
+
+fn word(bytes: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    if let Some(b) = bytes.get(at..at + 8) {
+        w.copy_from_slice(b);
+    }
+    u64::from_ne_bytes(w)
+}
+
+/// Reads the memfd_luo_ser at `addr` in `mem`, restores its folio area
+/// trusting nothing, and prints every folio. Nothing is printed unless
+/// all of it reads.
+fn memfd_folios<M: PreservedMemory>(
+    mem: &M,
+    addr: u64,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let ps = mem.page_size() as u64;
+    let page_addr = PhysAddr(addr - addr % ps);
+    let off = (addr % ps) as usize;
+    let at = PhysAddr(addr);
+    if off + MEMFD_SER_SIZE > ps as usize {
+        return Err(Failure::Invalid(format!(
+            "memfd_luo_ser at {at}: its {MEMFD_SER_SIZE} bytes cross the end of the page at {page_addr}"
+        )));
+    }
+    let page = mem
+        .page(page_addr)
+        .map_err(|e| Failure::Invalid(format!("memfd_luo_ser at {at}: {e}")))?;
+    if !mem.is_incoming(page_addr) {
+        return Err(Failure::Invalid(format!(
+            "memfd_luo_ser at {at}: page {page_addr} is not preserved"
+        )));
+    }
+    let ser = page.get(off..off + MEMFD_SER_SIZE).unwrap_or_default();
+    let (pos, size, nr_folios) = (word(ser, 0), word(ser, 8), word(ser, 16));
+    let Some(folios) = ser.get(24..).and_then(VmallocSer::from_bytes) else {
+        return Err(Failure::Invalid(format!(
+            "memfd_luo_ser at {at}: short read"
+        )));
+    };
+    let area = Vmalloc::restore(mem, &folios)
+        .map_err(|e| Failure::Invalid(format!("memfd_luo_ser at {at}: folios: {e}")))?;
+    let bytes = nr_folios.checked_mul(FOLIO_SER_SIZE as u64);
+    let bytes = match bytes {
+        Some(b) if b <= area.len_bytes() as u64 => b as usize,
+        _ => {
+            return Err(Failure::Invalid(format!(
+                "memfd_luo_ser at {at}: nr_folios {nr_folios} needs more than the {} bytes \
+                 of its {}-page folio area",
+                area.len_bytes(),
+                folios.total_pages
+            )))
+        }
+    };
+    let data = area
+        .to_vec(mem, bytes)
+        .map_err(|e| Failure::Invalid(format!("memfd_luo_ser at {at}: folios: {e}")))?;
+    writeln!(
+        out,
+        "memfd_luo_ser at {at}: pos = {pos} size = {size} nr_folios = {nr_folios}"
+    )?;
+    writeln!(
+        out,
+        "folios: kho_vmalloc first = {} total_pages = {} flags = {:#x} order = {}, {} chunk(s)",
+        folios.first,
+        folios.total_pages,
+        folios.flags,
+        folios.order,
+        area.chunks().len()
+    )?;
+    for (i, f) in data.chunks_exact(FOLIO_SER_SIZE).enumerate() {
+        let first = word(f, 0);
+        let pfn = first & ((1u64 << PFN_BITS) - 1);
+        let flags = first >> PFN_BITS;
+        let mut names: Vec<String> = FOLIO_FLAGS
+            .iter()
+            .filter(|(bit, _)| flags & bit != 0)
+            .map(|(_, n)| (*n).to_string())
+            .collect();
+        let known = FOLIO_FLAGS.iter().fold(0, |a, (bit, _)| a | bit);
+        if flags & !known != 0 {
+            names.push(format!("{:#x}", flags & !known));
+        }
+        writeln!(
+            out,
+            "[{i}] pfn = {pfn:#x} flags = {flags:#x} ({}) index = {}",
+            names.join("|"),
+            word(f, 8)
+        )?;
+    }
+    Ok(())
 }
