@@ -385,18 +385,57 @@ impl RawImage {
         segments: &[Segment],
         page_size: usize,
     ) -> Result<Self> {
-        let path = path.as_ref();
-        check_page_size(page_size)?;
-        let (file, len, shown) = open_file(path)?;
-        let segs = Segments::new(segments, len as u64, page_size, &shown)?;
+        Self::open(path, 0, page_size)?.into_segments(segments)
+    }
+
+    /// The same file, its physical memory now `segments` (see
+    /// [Segmented dumps](Self#segmented-dumps) for the checks): for a
+    /// container format whose headers, read with
+    /// [`read_at`](Self::read_at), say where memory is. The file is not
+    /// opened again, so what was parsed is what is mapped.
+    pub fn into_segments(self, segments: &[Segment]) -> Result<Self> {
+        let segs = Segments::new(segments, self.len as u64, self.page_size, self.bytes.path())?;
         Ok(RawImage {
             id: MemoryId::new(),
-            page_size,
-            len,
-            cache: PageCache::new(segs.slots(), page_size),
+            page_size: self.page_size,
+            len: self.len,
+            cache: PageCache::new(segs.slots(), self.page_size),
             map: Map::Segmented(segs),
-            bytes: Bytes::File { file, path: shown },
+            bytes: self.bytes,
         })
+    }
+
+    /// Fills `buf` with the file's bytes from `offset` (a file offset, not
+    /// a physical address): for parsing a container format's headers.
+    ///
+    /// Bytes past the file's length at open are an [`Error::Image`] naming
+    /// the range; a read that fails (the file shrank since) is an
+    /// [`Error::Io`].
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        if offset
+            .checked_add(buf.len() as u64)
+            .is_none_or(|end| end > self.len as u64)
+        {
+            return Err(Error::Image {
+                path: String::from(self.bytes.path()),
+                what: alloc::format!(
+                    "{} bytes at offset {offset:#x} run past the end of the {}-byte file",
+                    buf.len(),
+                    self.len
+                ),
+            });
+        }
+        match &self.bytes {
+            Bytes::Owned(_) => self.bytes.read_at(buf, offset, PhysAddr::NULL),
+            Bytes::File { file, path } => {
+                std::os::unix::fs::FileExt::read_exact_at(file, buf, offset).map_err(|source| {
+                    Error::Io {
+                        path: path.clone(),
+                        source,
+                    }
+                })
+            }
+        }
     }
 
     /// A dump held in memory (for tests and fuzzing).
@@ -420,16 +459,7 @@ impl RawImage {
         segments: &[Segment],
         page_size: usize,
     ) -> Result<Self> {
-        check_page_size(page_size)?;
-        let segs = Segments::new(segments, bytes.len() as u64, page_size, "<memory>")?;
-        Ok(RawImage {
-            id: MemoryId::new(),
-            page_size,
-            len: bytes.len(),
-            cache: PageCache::new(segs.slots(), page_size),
-            map: Map::Segmented(segs),
-            bytes: Bytes::Owned(bytes),
-        })
+        Self::from_vec(bytes, 0, page_size)?.into_segments(segments)
     }
 
     /// The dump's length in bytes (for a file, when it was opened).
@@ -688,6 +718,22 @@ mod tests {
             RawImage::from_vec_segments(Vec::new(), &[], 8192),
             Err(Error::PageSize(8192))
         ));
+    }
+
+    #[test]
+    fn header_bytes_are_read_by_file_offset() {
+        let img = RawImage::from_vec((0..=255).collect(), 0, PS).unwrap();
+        let mut buf = [0u8; 4];
+        img.read_at(&mut buf, 252).unwrap();
+        assert_eq!(buf, [252, 253, 254, 255]);
+        let e = img.read_at(&mut buf, 253).unwrap_err().to_string();
+        assert!(
+            e.contains("4 bytes at offset 0xfd run past the end of the 256-byte file"),
+            "{e}"
+        );
+        assert!(img.read_at(&mut buf, u64::MAX).is_err());
+        let seg = img.into_segments(&[seg(0, 0, 256, 4096)]).unwrap();
+        assert_eq!(seg.page(PhysAddr(0)).unwrap()[255], 255);
     }
 
     #[test]
