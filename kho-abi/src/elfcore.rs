@@ -28,6 +28,10 @@ use object::elf::{self, FileHeader64, ProgramHeader64};
 use object::read::elf::{FileHeader, ProgramHeader};
 use object::{LittleEndian, ReadCache};
 
+/// The `p_paddr` with which /proc/kcore marks a PT_LOAD that is not
+/// physical memory.
+const NO_PHYS: u64 = u64::MAX;
+
 /// The first bytes of every ELF file.
 const MAGIC: [u8; 4] = *b"\x7fELF";
 
@@ -169,6 +173,11 @@ fn segments(img: &RawImage) -> Result<Vec<Segment>, String> {
     // checked here first, so the message gives the program header too.
     for (index, l) in loads.iter().enumerate() {
         let s = &l.seg;
+        if s.phys == NO_PHYS {
+            // Left out: its bytes are never read, so its numbers do not
+            // matter (a kcore's are its virtual layout).
+            continue;
+        }
         if s.file_size > s.mem_size {
             return Err(format!(
                 "{}: p_filesz is larger than p_memsz",
@@ -210,7 +219,7 @@ fn kept(loads: &[Load]) -> Vec<Segment> {
     };
     let mut out: Vec<Segment> = loads.iter().map(|l| l.seg).collect();
     for (slot, l) in out.iter_mut().zip(loads) {
-        if l.seg.phys == u64::MAX {
+        if l.seg.phys == NO_PHYS {
             *slot = EMPTY;
         }
     }
