@@ -736,6 +736,108 @@ mod tests {
         assert_eq!(seg.page(PhysAddr(0)).unwrap()[255], 255);
     }
 
+    /// What a byte at `a` of memory is by the plain reading of the
+    /// segments: `None` outside all.
+    fn model_byte(file: &[u8], segs: &[Segment], a: u64) -> Option<u8> {
+        let s = segs
+            .iter()
+            .find(|s| s.phys <= a && a - s.phys < s.mem_size)?;
+        let k = a - s.phys;
+        Some(if k < s.file_size {
+            file[(s.offset + k) as usize]
+        } else {
+            0
+        })
+    }
+
+    /// Whether the model sees a lie the image must refuse.
+    fn model_lies(file_len: u64, segs: &[Segment]) -> bool {
+        let live: Vec<&Segment> = segs.iter().filter(|s| s.mem_size > 0).collect();
+        segs.iter()
+            .any(|s| s.file_size > s.mem_size || s.offset + s.file_size > file_len)
+            || live.iter().enumerate().any(|(i, a)| {
+                live.iter().skip(i + 1).any(|b| {
+                    let mem = a.phys < b.phys + b.mem_size && b.phys < a.phys + a.mem_size;
+                    let file = a.file_size > 0
+                        && b.file_size > 0
+                        && a.offset < b.offset + b.file_size
+                        && b.offset < a.offset + a.file_size;
+                    mem || file
+                })
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(512))]
+        /// Random segments (byte-granular, touching, overlapping, lying):
+        /// the image is refused exactly when the model sees a lie, and
+        /// otherwise every page reads as the model says, or faults where
+        /// the model has a byte missing.
+        #[test]
+        fn segments_read_as_the_model_says(
+            raw in proptest::collection::vec(
+                (0u64..8, 0u64..1024, 0u64..8 * 1024, 0u64..1536, 0u64..2048),
+                0..6,
+            ),
+            reverse in proptest::prelude::any::<bool>(),
+            seed in proptest::prelude::any::<u8>(),
+        ) {
+            // In units of 4 bytes. Each segment follows the previous one:
+            // overlapping it (g 0..=1), touching it (2..=4) or after a gap;
+            // its file bytes follow the previous ones, or lie anywhere (1 in
+            // 7), so that touching, straddled pages and lies all come up.
+            const Q: u64 = 4;
+            let (mut end, mut file_end) = (0u64, 0u64);
+            let mut segs: Vec<Segment> = Vec::new();
+            for &(g, amt, o, f, m) in &raw {
+                let phys = match g {
+                    0 | 1 => end.saturating_sub(amt + 1),
+                    2..=4 => end,
+                    _ => end + amt * g,
+                };
+                let offset = if o % 7 == 0 { o } else { file_end + o % 64 };
+                let file_size = f.min(m + 64);
+                segs.push(seg(phys * Q, offset * Q, file_size * Q, m * Q));
+                end = end.max(phys + m);
+                file_end = offset + file_size;
+            }
+            if reverse {
+                segs.reverse();
+            }
+            let file: Vec<u8> = (0..8 * PS).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect();
+            let lies = model_lies(file.len() as u64, &segs);
+            match RawImage::from_vec_segments(file.clone(), &segs, PS) {
+                Err(e) => proptest::prop_assert!(lies, "refused without a lie: {e}"),
+                Ok(img) => {
+                    proptest::prop_assert!(!lies, "a lie accepted: {segs:?}");
+                    for n in 0..16u64 {
+                        let a = n * PS as u64;
+                        let want: Vec<Option<u8>> =
+                            (a..a + PS as u64).map(|x| model_byte(&file, &segs, x)).collect();
+                        match img.page(PhysAddr(a)) {
+                            Ok(p) => {
+                                proptest::prop_assert!(want.iter().all(Option::is_some));
+                                proptest::prop_assert!(
+                                    p.iter().zip(&want).all(|(b, w)| Some(*b) == *w)
+                                );
+                            }
+                            Err(Error::Memory { fault, .. }) => {
+                                let expect = if want[0].is_none() {
+                                    Fault::OutOfRange
+                                } else {
+                                    Fault::PastEndOfImage
+                                };
+                                proptest::prop_assert!(want.iter().any(Option::is_none));
+                                proptest::prop_assert_eq!(fault, expect);
+                            }
+                            Err(e) => proptest::prop_assert!(false, "{e}"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_flat_dump_reads_as_before() {
         let mut bytes = alloc::vec![0u8; 2 * PS + 100];
