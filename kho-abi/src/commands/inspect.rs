@@ -122,7 +122,7 @@ pub struct Args {
           requires = "head")]
     entry_size: Option<usize>,
 
-    /// Page (block) size of the raw dump: 4096, 16384 or 65536.
+    /// Page (block) size of the raw dump or ELF core: 4096, 16384 or 65536.
     #[arg(long, value_name = "BYTES", value_parser = parse::page_size,
           default_value = "4096", requires = "head")]
     page_size: usize,
