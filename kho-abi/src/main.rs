@@ -22,6 +22,7 @@
 
 mod commands;
 mod decode;
+mod elfcore;
 mod parse;
 mod restore;
 mod review;

@@ -60,13 +60,15 @@ pub enum TableFormat {
     Json,
 }
 
-/// A chain in a raw dump of physical memory.
+/// A chain in a raw dump of physical memory or in an ELF core file.
 #[derive(Clone, Debug)]
 pub struct RawChain {
-    /// The dump: byte `k` is physical address `base + k`.
+    /// The dump: byte `k` is physical address `base + k`; or, with no
+    /// `base`, an ELF core file, mapped through its PT_LOAD segments.
     pub image: PathBuf,
-    /// Physical address of the dump's first byte (page aligned).
-    pub base: u64,
+    /// Physical address of the dump's first byte (page aligned); `None`
+    /// for an ELF core file.
+    pub base: Option<u64>,
     /// Physical address of the first block (0: an empty set).
     pub head: u64,
     /// Bytes per page, and so per block.
@@ -77,13 +79,36 @@ pub struct RawChain {
     pub max_blocks: usize,
 }
 
-/// Restores the chain at `req.head` in a raw dump and prints its entries.
+/// Opens the memory of `req`: a raw dump at `req.base`, or with no base an
+/// ELF core file, told apart by the ELF magic. Each is refused as the
+/// other, so a core is never read as raw bytes nor a dump as a core.
+fn open_memory(req: &RawChain) -> Result<RawImage, Failure> {
+    let file = RawImage::open(&req.image, req.base.unwrap_or(0), req.page_size)?;
+    let path = req.image.display();
+    match (req.base, crate::elfcore::is_elf(&file)) {
+        (Some(_), false) => Ok(file),
+        (None, true) => {
+            crate::elfcore::into_core(file, &path.to_string()).map_err(Failure::Invalid)
+        }
+        (Some(base), true) => Err(Failure::Invalid(format!(
+            "{path} is an ELF core file, not a raw dump: its PT_LOAD segments give the \
+             physical addresses, so leave out --base {base:#x}"
+        ))),
+        (None, false) => Err(Failure::Invalid(format!(
+            "{path} is not an ELF core file (no \\x7fELF magic): \
+             a raw dump needs --base, the physical address of its first byte"
+        ))),
+    }
+}
+
+/// Restores the chain at `req.head` in a raw dump or ELF core file and
+/// prints its entries.
 pub fn raw_chain(
     req: &RawChain,
     format: ChainFormat<'_>,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
-    let mem = RawImage::open(&req.image, req.base, req.page_size)?;
+    let mem = open_memory(req)?;
     let pages = mem.pages();
     let limit = walk_limit(req.max_blocks, pages);
     let set = RawBlockSet::restore_with_limit(&mem, PhysAddr(req.head), req.entry_size, limit)?;
@@ -133,7 +158,19 @@ pub fn image_table(
     format: TableFormat,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
-    let mem = FileMemory::open_read_only(path)?;
+    let mem = FileMemory::open_read_only(path).map_err(|e| {
+        // A core passed alone: say what it is and what it needs.
+        let core = RawImage::open(path, 0, 4096).is_ok_and(|f| crate::elfcore::is_elf(&f));
+        if core {
+            Failure::Invalid(format!(
+                "{} is an ELF core file, not a kho image: give --head and --entry-size \
+                 (or --schema and --struct) to restore a block set from it",
+                path.display()
+            ))
+        } else {
+            Failure::from(e)
+        }
+    })?;
     let records: Vec<SetRecord> = mem.root().iter().map(SetRecord::from).collect();
     check_sets(&mem, &records, walk_limit(max_blocks, mem.pages()))?;
     match format {

@@ -93,4 +93,4 @@ pub use file::{FileMemory, FileMemoryConfig, FileStats, RootRecord};
 #[cfg(feature = "std")]
 pub use image_file::ImageFile;
 #[cfg(feature = "std")]
-pub use raw_image::RawImage;
+pub use raw_image::{RawImage, Segment, MAX_SEGMENTS};

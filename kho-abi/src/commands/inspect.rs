@@ -49,6 +49,23 @@ Modes:
   after a line with pos, size and nr_folios and one describing the area.
   Text only. A rejected area exits 1 naming the chunk index and address.
 
+  ELF core file (--head and --entry-size, or --schema/--struct, without
+  --base): FILE is a kdump vmcore, a copy of /proc/kcore or QEMU's
+  dump-guest-memory output (ET_CORE, 64-bit little-endian; told apart from a
+  raw dump by its \x7fELF magic). Physical address A is read through the
+  PT_LOAD whose p_paddr..p_paddr+p_memsz holds it: from p_offset + (A -
+  p_paddr) when within p_filesz, zeros after. A page must lie wholly in
+  segments; a page in none is outside memory, as outside a raw dump.
+  Segment N is the N-th PT_LOAD (from 0). Refused, naming the segment and
+  its numbers: segments overlapping in physical memory or sharing file
+  bytes, file bytes past the end of the file, p_filesz > p_memsz, more than
+  65536 program headers. /proc/kcore: PT_LOADs with p_paddr all ones (its
+  vmalloc, module and vmemmap areas) are left out; a PT_LOAD wholly inside
+  another at a different p_vaddr and a p_paddr other than 0 is an alias (the
+  kernel-text segment of x86-64 vmcores and kcores) and is left out too. A
+  kcore whose p_paddr are all 0 (old kernels) is refused as overlapping:
+  its physical addresses are not known.
+
   Image (--image alone): FILE is a kho FileMemory image. Every block set in
   its root table is restored and checked against its record (entries, blocks,
   no block in two sets), then the root table is listed.
@@ -97,8 +114,9 @@ bad arguments (an unknown --struct among them).";
 #[command(group(ArgGroup::new("entry_layout").args(["entry_size", "struct_name"]).multiple(true)))]
 #[command(group(ArgGroup::new("target").args(["head", "memfd"]).multiple(false)))]
 pub struct Args {
-    /// The memory image: a raw dump (with --base, --head, --entry-size) or a
-    /// kho FileMemory image (alone).
+    /// The memory image: a raw dump (with --base, --head, --entry-size), an
+    /// ELF core file (with --head, --entry-size) or a kho FileMemory image
+    /// (alone).
     #[arg(long, value_name = "FILE")]
     image: PathBuf,
 
@@ -108,18 +126,18 @@ pub struct Args {
 
     /// Physical address of the set's first block (0: an empty set).
     #[arg(long, value_name = "ADDR", value_parser = parse::addr,
-          requires_all = ["base", "entry_layout"])]
+          requires = "entry_layout")]
     head: Option<u64>,
 
     /// Bytes per entry: 1 up to the page size minus the 16-byte block header
     /// (with --struct: that struct's size).
     #[arg(long, value_name = "BYTES", value_parser = parse::entry_size,
-          requires_all = ["base", "head"])]
+          requires = "head")]
     entry_size: Option<usize>,
 
-    /// Page (block) size of the raw dump: 4096, 16384 or 65536.
+    /// Page (block) size of the raw dump or ELF core: 4096, 16384 or 65536.
     #[arg(long, value_name = "BYTES", value_parser = parse::page_size,
-          default_value = "4096", requires = "base")]
+          default_value = "4096", requires = "head")]
     page_size: usize,
 
     /// Refuse a chain of more blocks than this (the kernel's KHO_MAX_BLOCKS).
@@ -129,7 +147,7 @@ pub struct Args {
 
     /// A schema file (a regular file of at most 16 MiB): decode a raw dump's
     /// entries field by field.
-    #[arg(long, value_name = "FILE", requires_all = ["struct_name", "base"])]
+    #[arg(long, value_name = "FILE", requires_all = ["struct_name", "head"])]
     schema: Option<PathBuf>,
 
     /// The struct of --schema that each entry is.
@@ -190,7 +208,8 @@ enum Job<'a> {
 
 /// A raw dump's chain, before `--schema` (if any) is read.
 struct RawPlan {
-    base: u64,
+    /// `None`: an ELF core file.
+    base: Option<u64>,
     head: u64,
     page_size: usize,
     /// `--entry-size`: checked against the page when there is no
@@ -223,9 +242,9 @@ impl Args {
             });
         }
         match (self.base, self.head) {
-            (Some(base), Some(head)) => self.raw_plan(base, head).map(Plan::Raw),
-            // clap's `requires_all` leaves both or none (and --schema
-            // requires --base).
+            // Without --base, the image must be an ELF core file.
+            (base, Some(head)) => self.raw_plan(base, head).map(Plan::Raw),
+            // --base requires --head (and --schema requires --head).
             _ => match self.format {
                 None | Some(Format::Table) => Ok(Plan::Image(TableFormat::Table)),
                 Some(Format::Json) => Ok(Plan::Image(TableFormat::Json)),
@@ -241,7 +260,7 @@ impl Args {
         }
     }
 
-    fn raw_plan(&self, base: u64, head: u64) -> Result<RawPlan, clap::Error> {
+    fn raw_plan(&self, base: Option<u64>, head: u64) -> Result<RawPlan, clap::Error> {
         let decodes = self.schema.is_some();
         match self.format {
             Some(Format::Table) => {
@@ -271,7 +290,9 @@ impl Args {
             };
             check_fits(page_size, entry_size, None)?;
         }
-        self.check_base(base)?;
+        if let Some(base) = base {
+            self.check_base(base)?;
+        }
         Ok(RawPlan {
             base,
             head,
