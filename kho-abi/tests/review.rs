@@ -676,7 +676,8 @@ fn inspect_schema_errors() {
         "luo_file_ser",
     ]);
     assert_exit(&out, 2);
-    assert!(stderr(&out).contains("--base"));
+    // --schema needs a chain: --head (and --base for a raw dump).
+    assert!(stderr(&out).contains("--head"));
 
     // A schema that does not compile: every error, exit 1.
     t.edit("luo.toml", DATA, &DATA.replace("u64", "usize"));
