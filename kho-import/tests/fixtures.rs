@@ -316,8 +316,8 @@ fn luo_h_with_its_hint_fixed_imports_three_compatible_macros_and_probes_equal() 
     );
     assert_ne!(fixed, text);
     std::fs::write(&p, fixed).unwrap_or_else(|e| panic!("{e}"));
-    let imported =
-        kho_import::import(&[p], &opts(&[dir.clone()])).unwrap_or_else(|e| panic!("{e}"));
+    let imported = kho_import::import(&[p], &opts(std::slice::from_ref(&dir)))
+        .unwrap_or_else(|e| panic!("{e}"));
     let t = &imported[0].toml;
     assert!(t.contains("name = \"luo\"\nversion = 1\n"), "{t}");
     assert!(
