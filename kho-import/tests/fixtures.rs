@@ -18,7 +18,7 @@ use kho_layout::{Kind, Ty};
 use kho_schema::{Abi, ConstValue};
 
 mod common;
-use common::{kernel, opts, schema, scratch, stubs};
+use common::{kernel, opts, own_kernel, schema, scratch, stubs};
 
 const FIXTURES: &[&str] = &[
     "block.h",
@@ -287,8 +287,8 @@ fn luo_h_as_the_kernel_writes_it_leaves_luo_file_ser_unassigned() {
     // Its hint names LUO_SESSION_COMPATIBLE, which luo.h does not define;
     // luo_file_set_ser has no hint but is embedded in luo_session_ser only,
     // so it goes with that struct's macro.
-    let luo = kernel().join("linux/kho/abi/luo.h");
-    let e = kho_import::import(&[luo], &opts(&[kernel()]))
+    let luo = own_kernel().join("linux/kho/abi/luo.h");
+    let e = kho_import::import(&[luo], &opts(&[own_kernel()]))
         .map(|_| ())
         .unwrap_err()
         .to_string();
@@ -308,7 +308,7 @@ fn luo_h_with_its_hint_fixed_imports_three_compatible_macros_and_probes_equal() 
     let dir = scratch("luo-fixed");
     let p = dir.join("linux/kho/abi/luo.h");
     std::fs::create_dir_all(p.parent().unwrap_or(&dir)).unwrap_or_else(|e| panic!("{e}"));
-    let text = std::fs::read_to_string(kernel().join("linux/kho/abi/luo.h"))
+    let text = std::fs::read_to_string(own_kernel().join("linux/kho/abi/luo.h"))
         .unwrap_or_else(|e| panic!("{e}"));
     let fixed = text.replace(
         "LUO_SESSION_COMPATIBLE must",
@@ -316,8 +316,8 @@ fn luo_h_with_its_hint_fixed_imports_three_compatible_macros_and_probes_equal() 
     );
     assert_ne!(fixed, text);
     std::fs::write(&p, fixed).unwrap_or_else(|e| panic!("{e}"));
-    let imported =
-        kho_import::import(&[p], &opts(&[dir.clone()])).unwrap_or_else(|e| panic!("{e}"));
+    let imported = kho_import::import(&[p], &opts(std::slice::from_ref(&dir)))
+        .unwrap_or_else(|e| panic!("{e}"));
     let t = &imported[0].toml;
     assert!(t.contains("name = \"luo\"\nversion = 1\n"), "{t}");
     assert!(

@@ -197,7 +197,7 @@ fn several_compatible_macros_without_hints_name_the_structs_left_over() {
 #[test]
 fn a_header_that_is_not_a_regular_file_is_refused_without_reading_it() {
     let dir = scratch("fifo");
-    let e = kho_import::import(&[dir.clone()], &opts(&[]))
+    let e = kho_import::import(std::slice::from_ref(&dir), &opts(&[]))
         .map(|_| ())
         .unwrap_err()
         .to_string();

@@ -469,6 +469,20 @@ fn walk_into(
     Ok(())
 }
 
+/// Writes every `(rel, bytes)` under the output directory `root` as one
+/// step: each file is staged (written beside its target and synced) first,
+/// and only when every one is staged are they renamed into place; an error
+/// while staging leaves every target as it was. Paths follow
+/// [`OutDir`]'s rules: relative, no `..`, no symlink followed.
+pub fn write_files(root: &Path, files: &[(String, Vec<u8>)]) -> Result<(), FsError> {
+    let out = OutDir::new(root);
+    let staged = files
+        .iter()
+        .map(|(rel, bytes)| out.stage(rel, bytes))
+        .collect::<Result<Vec<_>, _>>()?;
+    staged.into_iter().try_for_each(Staged::commit)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -654,18 +668,4 @@ mod tests {
         assert_eq!(found[0].1, Found::TooDeep);
         assert_eq!(found[0].0.components().count(), MAX_WALK_DEPTH + 1);
     }
-}
-
-/// Writes every `(rel, bytes)` under the output directory `root` as one
-/// step: each file is staged (written beside its target and synced) first,
-/// and only when every one is staged are they renamed into place; an error
-/// while staging leaves every target as it was. Paths follow
-/// [`OutDir`]'s rules: relative, no `..`, no symlink followed.
-pub fn write_files(root: &Path, files: &[(String, Vec<u8>)]) -> Result<(), FsError> {
-    let out = OutDir::new(root);
-    let staged = files
-        .iter()
-        .map(|(rel, bytes)| out.stage(rel, bytes))
-        .collect::<Result<Vec<_>, _>>()?;
-    staged.into_iter().try_for_each(Staged::commit)
 }

@@ -13,6 +13,12 @@ pub fn kernel() -> PathBuf {
     root().join("kho-schema/tests/fixtures/kernel")
 }
 
+/// kho-import's own fixtures (luo.h): an include directory. Kept apart
+/// from kho-schema's, whose layout test wants a shipped schema for each.
+pub fn own_kernel() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kernel")
+}
+
 /// The stubs of the kernel headers the fixtures include.
 pub fn stubs() -> PathBuf {
     root().join("kho-schema/tests/fixtures/kernel-stubs/include")
