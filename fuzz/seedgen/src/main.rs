@@ -208,7 +208,7 @@ fn file_memory_seeds() -> usize {
         (4096, 16, &[("gen", 8, 10)], 2), // both superblock slots valid
         (4096, 16, &[("empty", 32, 0), ("x", 1, 5000)], 1),
         (16384, 8, &[("s", 48, 400)], 1),
-        (65536, 4, &[], 1), // 3 metadata pages, 1 data page
+        (65536, 5, &[], 1), // 4 metadata pages (each superblock slot its own), 1 data page
     ];
     for (i, &(ps, pages, sets, gens)) in seeds.iter().enumerate() {
         image(&dir.join(format!("seed-{i:02}.img")), ps, pages, sets, gens);
