@@ -63,7 +63,7 @@ for crate in target/package/*.crate; do
     tar -xzmf "$crate" -C "$scratch/crates"
 done
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)"
-for name in kho kho-layout kho-derive kho-runtime kho-schema kho-abi; do
+for name in kho kho-layout kho-derive kho-runtime kho-schema kho-import kho-abi; do
     [ -f "$scratch/crates/$name-$version/Cargo.toml" ] ||
         fail "no package for $name $version in target/package"
 done
@@ -81,6 +81,7 @@ kho-layout = { path = "crates/kho-layout-$version" }
 kho-derive = { path = "crates/kho-derive-$version" }
 kho-runtime = { path = "crates/kho-runtime-$version" }
 kho-schema = { path = "crates/kho-schema-$version" }
+kho-import = { path = "crates/kho-import-$version" }
 EOF
 cat >"$scratch/user/Cargo.toml" <<EOF
 [package]
