@@ -22,9 +22,16 @@ fn fixtures() -> PathBuf {
 /// it (kho-import's tests show that); here the hint names the macro that
 /// exists.
 fn copy_fixtures(to: &Path) -> usize {
-    let from = fixtures().join("kernel/linux/kho/abi");
+    // kho-schema keeps the headers kho ships a schema for; kho-import
+    // keeps luo.h (mainline's LUO, which kho does not ship).
+    let dirs = [
+        fixtures().join("kernel/linux/kho/abi"),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../kho-import/tests/fixtures/kernel/linux/kho/abi"),
+    ];
     let mut n = 0;
-    for e in std::fs::read_dir(&from).unwrap() {
+    let entries = dirs.iter().flat_map(|d| std::fs::read_dir(d).unwrap());
+    for e in entries {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "h") {
             let mut text = std::fs::read_to_string(&p).unwrap();
