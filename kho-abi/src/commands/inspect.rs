@@ -135,9 +135,10 @@ pub struct Args {
           requires = "head")]
     entry_size: Option<usize>,
 
-    /// Page (block) size of the raw dump or ELF core: 4096, 16384 or 65536.
+    /// Page (block) size of the raw dump or ELF core (or of a memfd's
+    /// handover): 4096, 16384 or 65536.
     #[arg(long, value_name = "BYTES", value_parser = parse::page_size,
-          default_value = "4096", requires = "head")]
+          default_value = "4096", requires = "target")]
     page_size: usize,
 
     /// Refuse a chain of more blocks than this (the kernel's KHO_MAX_BLOCKS).
