@@ -816,6 +816,22 @@ fn import_one(
         }
         None => (stem.replace('_', "-"), 1, None, false),
     };
+    // A header without a compatible string may version its layout by a
+    // number, as kexec_metadata.h does (`KHO_KEXEC_METADATA_VERSION 1`):
+    // that macro is the schema's version_macro, not a constant.
+    let mut version = version;
+    let mut version_macro = None;
+    if main_macro.is_none() {
+        if let Some(i) = consts.iter().position(|(n, k, _)| {
+            n.ends_with("_VERSION") && matches!(k, ConstOut::Int(w) if w.parse::<u64>().is_ok())
+        }) {
+            let (n, k, _) = consts.remove(i);
+            if let ConstOut::Int(w) = k {
+                version = w.parse().unwrap_or(version);
+            }
+            version_macro = Some(n);
+        }
+    }
     // A composed string (`luo-v4-kho-block-v1`) names the ABIs it takes in.
     if composed {
         if let Some((_, s, ..)) = compatibles.first() {
@@ -915,7 +931,7 @@ fn import_one(
     // The schema text.
     let mut t = String::new();
     t.push_str(&format!("# Imported by kho-import from {include_path}.\n"));
-    if main_macro.is_none() {
+    if main_macro.is_none() && version_macro.is_none() {
         t.push_str(&format!(
             "# The header has no *_COMPATIBLE macro: the schema's is kho's default ({}_ABI_COMPATIBLE).\n",
             abi_name.to_uppercase().replace('-', "_")
@@ -955,6 +971,8 @@ fn import_one(
     t.push_str(&format!("header = {}\n", q(&include_path)));
     if let Some(m) = &main_macro {
         t.push_str(&format!("compatible_macro = {}\n", q(m)));
+    } else if let Some(m) = &version_macro {
+        t.push_str(&format!("version_macro = {}\n", q(m)));
     }
     let ext_headers: BTreeSet<&String> = consts
         .iter()
