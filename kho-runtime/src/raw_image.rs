@@ -768,7 +768,12 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::test_runner::Config::with_cases(512))]
+        // No failure file (Miri runs these unit tests in isolation, with no
+        // file system), and fewer cases under Miri, which is slow.
+        #![proptest_config(proptest::test_runner::Config {
+            failure_persistence: None,
+            ..proptest::test_runner::Config::with_cases(if cfg!(miri) { 4 } else { 512 })
+        })]
         /// Random segments (byte-granular, touching, overlapping, lying):
         /// the image is refused exactly when the model sees a lie, and
         /// otherwise every page reads as the model says, or faults where
