@@ -28,18 +28,27 @@ const PS: usize = 4096;
 const PER_BLOCK: usize = (PS - 16) / 8;
 
 /// PCI's preserve: the first free slot, else grow and push. Returns the slot.
-fn preserve<M: PreservedMemory>(set: &mut BlockSet<Dev, M>, mem: &mut M, dev: Dev) -> usize {
-    match set.position(mem, |d| d.refcount == 0).unwrap() {
+fn preserve<M: PreservedMemory>(
+    set: &mut BlockSet<Dev, M>,
+    mem: &mut M,
+    dev: Dev,
+) -> Result<usize, Error> {
+    match set.position(mem, |d| d.refcount == 0)? {
         Some(i) => {
-            set.set(mem, i, &dev).unwrap();
-            i
+            set.set(mem, i, &dev)?;
+            Ok(i)
         }
         None => {
-            set.push(mem, &dev).unwrap();
-            set.len() - 1
+            set.push(mem, &dev)?;
+            Ok(set.len() - 1)
         }
     }
 }
+
+/// The memory holds `PAGES` blocks, so a long run of appends fills it: an
+/// append that does not fit must fail with `OutOfMemory` and append nothing
+/// (both bulk paths grow first, all or nothing, when the length is known).
+const PAGES: usize = 16;
 
 fn dev(i: usize) -> Dev {
     Dev {
@@ -72,6 +81,11 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Whether `more` entries fit after `len` in the `PAGES` blocks.
+fn fits(len: usize, more: usize) -> bool {
+    len + more <= PAGES * PER_BLOCK
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
@@ -79,7 +93,7 @@ proptest! {
     /// `Vec<Dev>` after every step, and the next kernel reads the model.
     #[test]
     fn slot_reuse_and_bulk_paths_follow_the_model(ops in proptest::collection::vec(op(), 1..40)) {
-        let mut mem = SimMemory::new(BASE, PS, 16).unwrap();
+        let mut mem = SimMemory::new(BASE, PS, PAGES).unwrap();
         let mut set = BlockSet::<Dev, _>::new(&mem).unwrap();
         let mut model: Vec<Dev> = Vec::new();
         let mut next = 0usize;
@@ -88,12 +102,22 @@ proptest! {
                 Op::Preserve => {
                     let d = dev(next);
                     next += 1;
-                    let slot = preserve(&mut set, &mut mem, d);
-                    let want = match model.iter().position(|d| d.refcount == 0) {
-                        Some(i) => { model[i] = d; i }
-                        None => { model.push(d); model.len() - 1 }
-                    };
-                    prop_assert_eq!(slot, want);
+                    let res = preserve(&mut set, &mut mem, d);
+                    let free = model.iter().position(|d| d.refcount == 0);
+                    let full = model.len() == PAGES * PER_BLOCK;
+                    match free {
+                        Some(i) => {
+                            model[i] = d;
+                            prop_assert_eq!(res.unwrap(), i);
+                        }
+                        None if full => {
+                            prop_assert!(matches!(res, Err(Error::OutOfMemory)), "{:?}", res);
+                        }
+                        None => {
+                            model.push(d);
+                            prop_assert_eq!(res.unwrap(), model.len() - 1);
+                        }
+                    }
                 }
                 Op::Unpreserve(raw) => {
                     let i = raw as usize % (model.len() + 1);
@@ -124,14 +148,24 @@ proptest! {
                 Op::ExtendSlice(k) => {
                     let new: Vec<Dev> = (next..next + k as usize).map(dev).collect();
                     next += k as usize;
-                    set.extend_from_slice(&mut mem, &new).unwrap();
-                    model.extend_from_slice(&new);
+                    let res = set.extend_from_slice(&mut mem, &new);
+                    if fits(model.len(), new.len()) {
+                        prop_assert!(res.is_ok(), "{:?}", res);
+                        model.extend_from_slice(&new);
+                    } else {
+                        prop_assert!(matches!(res, Err(Error::OutOfMemory)), "{:?}", res);
+                    }
                 }
                 Op::Extend(k) => {
                     let (from, to) = (next, next + k as usize);
                     next = to;
-                    set.extend(&mut mem, (from..to).map(dev)).unwrap();
-                    model.extend((from..to).map(dev));
+                    let res = set.extend(&mut mem, (from..to).map(dev));
+                    if fits(model.len(), to - from) {
+                        prop_assert!(res.is_ok(), "{:?}", res);
+                        model.extend((from..to).map(dev));
+                    } else {
+                        prop_assert!(matches!(res, Err(Error::OutOfMemory)), "{:?}", res);
+                    }
                 }
             }
             prop_assert_eq!(set.len(), model.len());
@@ -197,7 +231,7 @@ fn in_place_changes_before_publish_survive_a_reopen() {
             bdf: 0x0300,
             refcount: 1,
         };
-        assert_eq!(preserve(&mut set, &mut mem, new), 3);
+        assert_eq!(preserve(&mut set, &mut mem, new).unwrap(), 3);
         model[3] = new;
         let last = model.len() - 1;
         set.update(&mut mem, last, |d| d.refcount = 40).unwrap();
@@ -400,4 +434,26 @@ fn a_publish_dying_before_its_superblock_leaves_the_published_set_whole() {
         ),
         "{res:?}"
     );
+}
+
+/// A full memory: both bulk paths refuse what does not fit with
+/// `OutOfMemory`, append nothing and give back the blocks they took, so
+/// what does fit still goes in afterwards.
+#[test]
+fn bulk_appends_that_do_not_fit_append_nothing() {
+    let mut mem = SimMemory::new(BASE, PS, PAGES).unwrap();
+    let mut set = BlockSet::<Dev, _>::new(&mem).unwrap();
+    let first: Vec<Dev> = (0..PAGES * PER_BLOCK - 3).map(dev).collect();
+    set.extend_from_slice(&mut mem, &first).unwrap();
+    let more: Vec<Dev> = (0..4).map(dev).collect();
+    let res = set.extend_from_slice(&mut mem, &more);
+    assert!(matches!(res, Err(Error::OutOfMemory)), "{res:?}");
+    let res = set.extend(&mut mem, more.iter());
+    assert!(matches!(res, Err(Error::OutOfMemory)), "{res:?}");
+    assert_eq!(set.len(), first.len());
+    assert_eq!(set.block_count(), PAGES);
+    set.extend(&mut mem, &more[..3]).unwrap();
+    let all: Vec<Dev> = set.iter(&mem).unwrap().collect();
+    assert_eq!(&all[..first.len()], &first[..]);
+    assert_eq!(&all[first.len()..], &more[..3]);
 }
