@@ -72,6 +72,31 @@ fn fresh_memory() -> SimMemory {
     mem
 }
 
+/// A buffer twice the last-level cache (32 MiB here), read through before
+/// every timed iteration of every case: each starts with its source and
+/// destination out of the cache and no dirty line left to write back, so
+/// memcpy, the block set and the kernel code meet memory in the same state
+/// (otherwise memcpy's reused destination, a fresh memory's just-zeroed
+/// pages and the kernel pool's just-cleared pages would each be warm or
+/// dirty in their own way).
+struct Cold(Vec<u64>);
+
+impl Cold {
+    fn new() -> Self {
+        Cold(vec![1; (64 << 20) / 8])
+    }
+
+    /// Reads one word per cache line of the buffer.
+    fn chill(&self) {
+        let sum = self
+            .0
+            .iter()
+            .step_by(8)
+            .fold(0u64, |a, &w| a.wrapping_add(w));
+        black_box(sum);
+    }
+}
+
 /// The outgoing kernel's whole job: grow to the limit, fill, finish.
 fn write_all(mem: &mut SimMemory) -> PhysAddr {
     let mut set = BlockSet::<Entry32, SimMemory>::new(mem).expect("set");
@@ -108,14 +133,21 @@ fn payload() -> Vec<u8> {
 
 /// The copy every case is measured against: the same payload bytes, from
 /// a prepared source into a destination allocated (and faulted in) once.
-fn memcpy_case(c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+fn memcpy_case(
+    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    cold: &Cold,
+) {
     let src = payload();
     let mut dst = vec![0xffu8; PAYLOAD];
     c.bench_function("memcpy", |b| {
-        b.iter(|| {
-            dst.copy_from_slice(black_box(&src));
-            black_box(&mut dst);
-        })
+        b.iter_batched(
+            || cold.chill(),
+            |()| {
+                dst.copy_from_slice(black_box(&src));
+                black_box(&mut dst);
+            },
+            BatchSize::PerIteration,
+        )
     });
     // The same bytes copied a block's payload (4,064 bytes) at a time into
     // 4 KiB pages, as any block-set write lays them out: one memcpy of
@@ -123,15 +155,19 @@ fn memcpy_case(c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::Wal
     // above a threshold near the L3 size), a memcpy per block cannot.
     let mut pages = vec![0xffu8; PAGES * PAGE_SIZE];
     c.bench_function("memcpy_blocks", |b| {
-        b.iter(|| {
-            for (page, chunk) in pages
-                .chunks_exact_mut(PAGE_SIZE)
-                .zip(black_box(&src).chunks(PER_BLOCK * Entry32::SIZE))
-            {
-                page[16..16 + chunk.len()].copy_from_slice(chunk);
-            }
-            black_box(&mut pages);
-        })
+        b.iter_batched(
+            || cold.chill(),
+            |()| {
+                for (page, chunk) in pages
+                    .chunks_exact_mut(PAGE_SIZE)
+                    .zip(black_box(&src).chunks(PER_BLOCK * Entry32::SIZE))
+                {
+                    page[16..16 + chunk.len()].copy_from_slice(chunk);
+                }
+                black_box(&mut pages);
+            },
+            BatchSize::PerIteration,
+        )
     });
 }
 
@@ -153,9 +189,15 @@ fn write(c: &mut Criterion) {
     // Building a fresh 41 MB memory per iteration costs about as much as
     // the write itself, and criterion counts it against the budget.
     configure(&mut g, 8);
+    let cold = Cold::new();
+    let cold_memory = || {
+        let mem = fresh_memory();
+        cold.chill();
+        mem
+    };
     g.bench_function("block_set", |b| {
         b.iter_batched(
-            fresh_memory,
+            cold_memory,
             |mut mem| {
                 black_box(write_all(&mut mem));
                 // Returned so that freeing 41 MB happens outside the timing.
@@ -167,7 +209,7 @@ fn write(c: &mut Criterion) {
     let src = entries();
     g.bench_function("extend_from_slice", |b| {
         b.iter_batched(
-            fresh_memory,
+            cold_memory,
             |mut mem| {
                 black_box(write_slice(&mut mem, black_box(&src)));
                 mem
@@ -178,7 +220,7 @@ fn write(c: &mut Criterion) {
     let bytes = payload();
     g.bench_function("extend_from_bytes", |b| {
         b.iter_batched(
-            fresh_memory,
+            cold_memory,
             |mut mem| {
                 let mut set = kho::RawBlockSet::new(&mem, Entry32::SIZE).expect("set");
                 set.extend_from_bytes(&mut mem, black_box(&bytes))
@@ -194,7 +236,10 @@ fn write(c: &mut Criterion) {
     let kernel = Kernel::new(PAGES).expect("kernel pool");
     g.bench_function("kernel", |b| {
         b.iter_batched(
-            || kernel.reset(),
+            || {
+                kernel.reset();
+                cold.chill();
+            },
             |()| {
                 let set = kernel
                     .write(black_box(&bytes), Entry32::SIZE)
@@ -206,41 +251,54 @@ fn write(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
-    memcpy_case(&mut g);
+    memcpy_case(&mut g, &cold);
     g.finish();
 }
 
 fn restore_read(c: &mut Criterion) {
     let mut g = c.benchmark_group("restore_read");
     configure(&mut g, 4);
+    let cold = Cold::new();
     let mut mem = fresh_memory();
     let head = write_all(&mut mem);
     // Only preserved pages survive; restoring reads and changes nothing,
     // so the same incoming memory serves every iteration.
     let mem = mem.kexec();
     g.bench_function("block_set", |b| {
-        b.iter(|| {
-            let set =
-                BlockSet::<Entry32, SimMemory>::restore(&mem, black_box(head)).expect("restore");
-            let sum = set
-                .iter(&mem)
-                .expect("iter")
-                .fold(0u64, |acc, e| acc.wrapping_add(black_box(e.a)));
-            assert_eq!(set.len(), ENTRIES);
-            black_box(sum)
-        })
+        b.iter_batched(
+            || cold.chill(),
+            |()| {
+                let set = BlockSet::<Entry32, SimMemory>::restore(&mem, black_box(head))
+                    .expect("restore");
+                let sum = set
+                    .iter(&mem)
+                    .expect("iter")
+                    .fold(0u64, |acc, e| acc.wrapping_add(black_box(e.a)));
+                assert_eq!(set.len(), ENTRIES);
+                black_box(sum)
+            },
+            BatchSize::PerIteration,
+        )
     });
     // Restore, then copy every entry into an array allocated once.
     let mut out = vec![entry(0); ENTRIES];
     g.bench_function("read_into", |b| {
-        b.iter(|| {
-            let set =
-                BlockSet::<Entry32, SimMemory>::restore(&mem, black_box(head)).expect("restore");
-            let n = set.read_into(&mem, black_box(&mut out)).expect("read_into");
-            assert_eq!(n, ENTRIES);
-            black_box(&mut out);
-        })
+        b.iter_batched(
+            || cold.chill(),
+            |()| {
+                let set = BlockSet::<Entry32, SimMemory>::restore(&mem, black_box(head))
+                    .expect("restore");
+                let n = set.read_into(&mem, black_box(&mut out)).expect("read_into");
+                assert_eq!(n, ENTRIES);
+                black_box(&mut out);
+            },
+            BatchSize::PerIteration,
+        )
     });
+    // Once more, untimed, so that the check holds when a filter skipped
+    // the case.
+    let set = BlockSet::<Entry32, SimMemory>::restore(&mem, head).expect("restore");
+    set.read_into(&mem, &mut out).expect("read_into");
     assert!(
         out.iter().copied().eq(entries()),
         "read_into read the chain"
@@ -251,16 +309,21 @@ fn restore_read(c: &mut Criterion) {
     let set = kernel.write(&bytes, Entry32::SIZE).expect("kernel write");
     let mut dst = vec![0u8; PAYLOAD];
     g.bench_function("kernel", |b| {
-        b.iter(|| {
-            let n = kernel.read(black_box(&set), black_box(&mut dst));
-            assert_eq!(n, Some(ENTRIES));
-            black_box(&mut dst);
-        })
+        b.iter_batched(
+            || cold.chill(),
+            |()| {
+                let n = kernel.read(black_box(&set), black_box(&mut dst));
+                assert_eq!(n, Some(ENTRIES));
+                black_box(&mut dst);
+            },
+            BatchSize::PerIteration,
+        )
     });
+    assert_eq!(kernel.read(&set, &mut dst), Some(ENTRIES));
     assert!(dst == bytes, "the kernel read its chain");
     drop(set);
     drop(kernel);
-    memcpy_case(&mut g);
+    memcpy_case(&mut g, &cold);
     g.finish();
 }
 
