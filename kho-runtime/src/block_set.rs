@@ -4,6 +4,7 @@ use alloc::vec::Vec;
 
 use crate::entry::{AbiField, BlockHeaderSer, HEADER_SIZE};
 use crate::memory::check_page_size;
+use crate::stream::{prefetch, Stream, PREFETCH_AHEAD, STREAM_CHUNK};
 use crate::{ChainFault, Error, Fault, MemoryId, PhysAddr, PreservedMemory, Result};
 
 /// The kernel's default limit on the blocks of one set (`KHO_MAX_BLOCKS`).
@@ -273,6 +274,17 @@ impl RawBlockSet {
     /// is as it was. Entries are untouched.
     pub fn grow<M: PreservedMemory + ?Sized>(&mut self, mem: &mut M, count: usize) -> Result<()> {
         self.check(mem)?;
+        self.grow_in(mem, count, true)
+    }
+
+    /// [`grow`](Self::grow); with `link` off, the new blocks' headers are
+    /// left for the caller to write (each new page is zero until then).
+    fn grow_in<M: PreservedMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        count: usize,
+        link: bool,
+    ) -> Result<()> {
         self.outgoing("grow")?;
         let wanted = count.div_ceil(self.per_block);
         let have = self.blocks.len();
@@ -289,7 +301,7 @@ impl RawBlockSet {
             .try_reserve(wanted - have)
             .map_err(|_| Error::OutOfMemory)?;
         while self.blocks.len() < wanted {
-            if let Err(e) = self.grow_one(mem) {
+            if let Err(e) = self.grow_one(mem, link) {
                 // The pages were allocated by this call; freeing them cannot
                 // fail on a sound backend, and the first error is the story.
                 let _ = self.truncate_blocks(mem, have);
@@ -299,9 +311,9 @@ impl RawBlockSet {
         Ok(())
     }
 
-    fn grow_one<M: PreservedMemory + ?Sized>(&mut self, mem: &mut M) -> Result<()> {
+    fn grow_one<M: PreservedMemory + ?Sized>(&mut self, mem: &mut M, link: bool) -> Result<()> {
         let addr = mem.alloc_preserve()?;
-        if let Some(&last) = self.blocks.last() {
+        if let (true, Some(&last)) = (link, self.blocks.last()) {
             if let Err(e) = write_header_next(mem, last, addr) {
                 let _ = mem.unpreserve_free(addr);
                 return Err(e);
@@ -633,12 +645,14 @@ impl RawBlockSet {
 
     /// Copies the first `out.len() / entry_size` entries (at most
     /// [`len`](Self::len)) into `out`, a block at a time, and returns how
-    /// many it copied. `out`'s bytes past them are not touched.
+    /// many it copied. `out`'s bytes past them are not touched. From 1 MiB
+    /// on, `out` is written past the cache (non-temporal stores on x86-64).
     pub fn read_into<M: PreservedMemory + ?Sized>(&self, mem: &M, out: &mut [u8]) -> Result<usize> {
         self.check(mem)?;
         let want = (out.len() / self.entry_size).min(self.len);
         let mut done = 0;
         let mut rest = out;
+        let mut stream = Stream::for_bytes(want.saturating_mul(self.entry_size));
         for run in self.block_runs(mem)? {
             if done == want {
                 break;
@@ -646,7 +660,7 @@ impl RawBlockSet {
             let n = (run.len() / self.entry_size).min(want - done);
             let bytes = n * self.entry_size;
             let (dst, tail) = rest.split_at_mut(bytes);
-            dst.copy_from_slice(&run[..bytes]);
+            stream.copy(dst, &run[..bytes]);
             rest = tail;
             done += n;
         }
@@ -680,7 +694,7 @@ impl RawBlockSet {
                     capacity: self.capacity(),
                 });
             }
-            self.grow(mem, self.len + 1)?;
+            self.grow_in(mem, self.len + 1, true)?;
         }
         let (b, slot) = (self.len / self.per_block, self.len % self.per_block);
         let addr = self.block_addr(b)?;
@@ -700,7 +714,9 @@ impl RawBlockSet {
 
     /// Appends `bytes`, a whole number of entries back to back, a block at
     /// a time: one copy and one header store per block. Grows the set
-    /// first, all or nothing, so on error nothing was appended.
+    /// first, all or nothing, so on error nothing was appended. From 1 MiB
+    /// on, the new blocks are streamed into their pages past the cache (see
+    /// [`BlockSet::extend_from_slice`](crate::BlockSet::extend_from_slice)).
     pub fn extend_from_bytes<M: PreservedMemory + ?Sized>(
         &mut self,
         mem: &mut M,
@@ -723,15 +739,117 @@ impl RawBlockSet {
             });
         }
         let size = self.entry_size;
-        self.grow(mem, self.len.saturating_add(bytes.len() / size))?;
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            let n = self.fill_block(mem, false, |slots| {
-                let k = slots.len().min(rest.len());
-                slots[..k].copy_from_slice(&rest[..k]);
-                k / size
+        self.append_encoded(mem, bytes.len() / size, |dst, first, _| {
+            let at = first * size;
+            dst.copy_from_slice(&bytes[at..at + dst.len()]);
+            let ahead = bytes
+                .get(at + dst.len() + PREFETCH_AHEAD..)
+                .unwrap_or_default();
+            prefetch(&ahead[..ahead.len().min(dst.len())]);
+        })
+    }
+
+    /// Appends `n` entries made by `encode(dst, first, k)`, which writes
+    /// entries `first..first + k` into `dst` (`k * entry_size` bytes), a
+    /// block at a time with one header store per block. Grows first, all or
+    /// nothing, so on a growing error nothing was appended; on an error
+    /// writing a block, the entries before it stay and the blocks from it
+    /// on are freed.
+    ///
+    /// A large transfer ([`Stream`]) builds each block this call allocates
+    /// as a whole page (header, entries, zeros: the bytes the block would
+    /// hold anyway) in a buffer that stays in L1 and streams it into the
+    /// page past the cache; those pages are linked by the headers in their
+    /// images, not by the grow, so no line of them is read or written
+    /// through the cache first.
+    pub(crate) fn append_encoded<M: PreservedMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        n: usize,
+        mut encode: impl FnMut(&mut [u8], usize, usize),
+    ) -> Result<()> {
+        self.outgoing("extend")?;
+        let size = self.entry_size;
+        let mut stream = Stream::for_bytes(n.saturating_mul(size));
+        let mut image = Vec::new();
+        if stream.on() {
+            image
+                .try_reserve_exact(self.page_size)
+                .map_err(|_| Error::OutOfMemory)?;
+            image.resize(self.page_size, 0u8);
+        }
+        let have = self.blocks.len();
+        self.grow_in(mem, self.len.saturating_add(n), !stream.on())?;
+        // Through the cache, in place: every block when not streaming, else
+        // the blocks that were there.
+        let cached = if stream.on() { have } else { self.blocks.len() };
+        let mut done = 0;
+        while done < n && self.len < cached * self.per_block {
+            done += self.fill_block(mem, false, |slots| {
+                let k = (slots.len() / size).min(n - done);
+                encode(&mut slots[..k * size], done, k);
+                k
             })?;
-            rest = rest.get(n * size..).unwrap_or_default();
+        }
+        if self.blocks.len() == cached {
+            return Ok(());
+        }
+        // The new blocks, streamed as whole pages, after the old last block
+        // is linked to the first of them.
+        let linked = match have.checked_sub(1) {
+            Some(last) => write_header_next(mem, self.blocks[last], self.blocks[have]),
+            None => Ok(()),
+        };
+        if let Err(e) = linked {
+            let _ = self.truncate_blocks(mem, have);
+            return Err(e);
+        }
+        for b in have..self.blocks.len() {
+            let k = (n - done).min(self.per_block);
+            let next = self.blocks.get(b + 1).copied().unwrap_or(PhysAddr::NULL);
+            next.write_to(&mut image[0..]);
+            (k as u64).write_to(&mut image[8..]);
+            let end = HEADER_SIZE + k * size;
+            image[end..].fill(0);
+            match mem.page_mut(self.blocks[b]) {
+                Ok(page) if page.len() == image.len() => {
+                    // A few lines at a time, each streamed out as soon as it
+                    // is whole, so that reading the source and writing the
+                    // page overlap as in a memcpy.
+                    let step = (STREAM_CHUNK / size).max(1);
+                    let mut out = 0;
+                    let mut i = 0;
+                    while i < k {
+                        let j = (i + step).min(k);
+                        let at = HEADER_SIZE + i * size;
+                        encode(&mut image[at..HEADER_SIZE + j * size], done + i, j - i);
+                        let whole = if j == k {
+                            image.len()
+                        } else {
+                            (HEADER_SIZE + j * size) & !63
+                        };
+                        if whole > out {
+                            stream.copy(&mut page[out..whole], &image[out..whole]);
+                            out = whole;
+                        }
+                        i = j;
+                    }
+                    if out < image.len() {
+                        stream.copy(&mut page[out..], &image[out..]);
+                    }
+                }
+                res => {
+                    let e = res
+                        .err()
+                        .unwrap_or(Error::mem(self.blocks[b], Fault::PastEndOfImage));
+                    // The streamed pages are ordered before the unlinking.
+                    stream.fence();
+                    let _ = self.truncate_blocks(mem, b);
+                    return Err(e);
+                }
+            }
+            self.len += k;
+            done += k;
         }
         Ok(())
     }
@@ -970,16 +1088,14 @@ impl<M: PreservedMemory + ?Sized> Writer<'_, M> {
         }
     }
 
-    /// Grows the set, all or nothing, to hold `more` entries past the last.
-    pub(crate) fn grow_for(&mut self, more: usize) -> Result<()> {
-        let want = self.set.len.saturating_add(more);
-        self.set.grow(self.mem, want)
-    }
-
-    /// Fills the free slots of the block taking the next entry (see
-    /// [`RawBlockSet::fill_block`]; never grows): for the typed slice path.
-    pub(crate) fn fill_block(&mut self, fill: impl FnOnce(&mut [u8]) -> usize) -> Result<usize> {
-        self.set.fill_block(self.mem, false, fill)
+    /// Appends `n` entries made by `encode` (see
+    /// [`RawBlockSet::append_encoded`]): for the typed slice path.
+    pub(crate) fn append_encoded(
+        &mut self,
+        n: usize,
+        encode: impl FnMut(&mut [u8], usize, usize),
+    ) -> Result<()> {
+        self.set.append_encoded(self.mem, n, encode)
     }
 
     pub(crate) fn extend_with<I: Iterator>(

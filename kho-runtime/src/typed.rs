@@ -3,8 +3,11 @@
 use core::borrow::Borrow;
 use core::marker::PhantomData;
 
+use alloc::vec::Vec;
+
 use crate::block_set::{Iter, RawBlockSet};
-use crate::{AbiField, KhoEntry, PhysAddr, PreservedMemory, Result};
+use crate::stream::{prefetch, Stream, PREFETCH_AHEAD};
+use crate::{AbiField, Error, KhoEntry, PhysAddr, PreservedMemory, Result};
 
 /// A block set of `T` entries in memory of type `M`.
 ///
@@ -230,6 +233,11 @@ impl<T: KhoEntry, M: PreservedMemory + ?Sized> BlockSet<T, M> {
 
     /// Appends a slice of entries: grows once, all or nothing, then writes
     /// a block at a time. On error nothing was appended.
+    ///
+    /// From 1 MiB of entries on, each new block is built in a small buffer
+    /// and streamed into its page past the cache (non-temporal stores on
+    /// x86-64): the outgoing kernel never reads these pages again, and a
+    /// write through the cache would first read every line of them.
     pub fn extend_from_slice(&mut self, mem: &mut M, entries: &[T]) -> Result<()> {
         self.writer(mem)?.extend_from_slice(entries)
     }
@@ -237,22 +245,43 @@ impl<T: KhoEntry, M: PreservedMemory + ?Sized> BlockSet<T, M> {
     /// Copies the first `out.len()` entries (at most [`len`](Self::len))
     /// into `out`, a block at a time, and returns how many it copied.
     /// Every page is fetched first, so on error `out` is untouched.
+    ///
+    /// From 1 MiB on, `out` is written past the cache (non-temporal stores
+    /// on x86-64), as a large memcpy is: what it holds afterwards is in
+    /// memory, not in the cache.
     pub fn read_into(&self, mem: &M, out: &mut [T]) -> Result<usize> {
+        let size = <T as AbiField>::FIELD_SIZE;
+        let runs = self.raw.block_entries(mem)?;
+        let want = out.len().min(self.len());
+        // Into a large array, each block is decoded into a buffer that
+        // stays in L1 and streamed into `out` past the cache in one copy
+        // (see `stream`); into a small one, decoded in place.
+        let mut stream = Stream::for_bytes(want.saturating_mul(size));
+        let mut scratch: Vec<T> = Vec::new();
+        if stream.on() {
+            scratch
+                .try_reserve_exact(self.raw.count_per_block().min(want))
+                .map_err(|_| Error::OutOfMemory)?;
+        }
         let mut done = 0;
         let mut rest = out;
-        for run in self.raw.block_entries(mem)? {
+        for run in runs {
             if rest.is_empty() {
                 break;
             }
-            let mut n = 0;
-            for (dst, src) in rest
-                .iter_mut()
-                .zip(run.chunks_exact(<T as AbiField>::FIELD_SIZE))
-            {
-                *dst = T::read_from(src);
-                n += 1;
+            let n = (run.len() / size).min(rest.len());
+            let (dst, tail) = rest.split_at_mut(n);
+            if stream.on() {
+                scratch.clear();
+                scratch.extend(run.chunks_exact(size).take(n).map(T::read_from));
+                stream.copy(dst, &scratch);
+            } else {
+                let entries = run.chunks_exact(size).map(T::read_from);
+                for (dst, e) in dst.iter_mut().zip(entries) {
+                    *dst = e;
+                }
             }
-            rest = &mut rest[n..];
+            rest = tail;
             done += n;
         }
         Ok(done)
@@ -356,25 +385,17 @@ impl<T: KhoEntry, M: PreservedMemory + ?Sized> Writer<'_, T, M> {
     /// grows once, all or nothing, then fills a block at a time.
     pub fn extend_from_slice(&mut self, entries: &[T]) -> Result<()> {
         const { assert!(<T as AbiField>::FIELD_SIZE > 0) };
-        self.raw.grow_for(entries.len())?;
-        let mut rest = entries;
-        while !rest.is_empty() {
+        let size = <T as AbiField>::FIELD_SIZE;
+        self.raw.append_encoded(entries.len(), |dst, first, k| {
             // A slot size known at compile time lets each entry's store
             // compile to fixed-size moves, as in `push`.
-            let n = self.raw.fill_block(|slots| {
-                let mut n = 0;
-                for (slot, e) in slots
-                    .chunks_exact_mut(<T as AbiField>::FIELD_SIZE)
-                    .zip(rest)
-                {
-                    e.write_to(slot);
-                    n += 1;
-                }
-                n
-            })?;
-            rest = rest.get(n..).unwrap_or_default();
-        }
-        Ok(())
+            for (slot, e) in dst.chunks_exact_mut(size).zip(&entries[first..first + k]) {
+                e.write_to(slot);
+            }
+            let ahead = entries.get(first + k + PREFETCH_AHEAD / size..);
+            let ahead = ahead.unwrap_or_default();
+            prefetch(&ahead[..ahead.len().min(k)]);
+        })
     }
 
     /// Entries in the set so far.

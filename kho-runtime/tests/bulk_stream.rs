@@ -1,0 +1,199 @@
+//! The bulk paths above their streaming threshold (1 MiB moved in one
+//! call), where each block's bytes go out through the cache-bypassing copy:
+//! the same bytes, headers and entries as the per-entry path, from any
+//! starting slot, for packed and padded entry types, into short and long
+//! arrays.
+
+mod common;
+
+use common::{entry_bytes, BASE};
+use kho_derive::KhoEntry;
+use kho_runtime::{AbiField, BlockSet, KhoEntry, PreservedMemory, RawBlockSet, SimMemory};
+
+const PS: usize = 4096;
+/// 1.6 MiB of pages: room for a 1.3 MB transfer and what precedes it.
+const PAGES: usize = 420;
+
+#[derive(KhoEntry, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(C, packed)]
+#[kho(crate = "kho_runtime", compatible = "test-wide-v1")]
+struct Wide {
+    a: u64,
+    b: u64,
+    c: u32,
+    d: u16,
+    e: u8,
+    f: u8,
+    g: u64,
+}
+
+/// Not packed: 7 bytes of padding after `tag`, which go out as zeros.
+#[derive(KhoEntry, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(C)]
+#[kho(crate = "kho_runtime", compatible = "test-padded-v1")]
+struct Padded {
+    tag: u8,
+    value: u64,
+    more: u32,
+}
+
+fn wide(i: usize) -> Wide {
+    let i = i as u64;
+    Wide {
+        a: i,
+        b: !i,
+        c: (i as u32).wrapping_mul(2_654_435_761),
+        d: i as u16 ^ 0x5a5a,
+        e: i as u8,
+        f: (i >> 8) as u8,
+        g: i.rotate_left(17),
+    }
+}
+
+fn padded(i: usize) -> Padded {
+    Padded {
+        tag: i as u8 | 1,
+        value: (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        more: i as u32,
+    }
+}
+
+/// Every page of the set's chain, as bytes.
+fn chain_bytes(mem: &SimMemory, blocks: &[kho_runtime::PhysAddr]) -> Vec<u8> {
+    blocks
+        .iter()
+        .flat_map(|&a| mem.page(a).unwrap().to_vec())
+        .collect()
+}
+
+/// A set that already holds `first` entries (so the bulk write starts
+/// mid-block, at an unaligned slot), then `n` more by the bulk path and,
+/// on a second memory, by `push`: the pages are byte for byte the same and
+/// both read back as the model.
+fn typed_case<T: KhoEntry + PartialEq + core::fmt::Debug + Default>(
+    first: usize,
+    n: usize,
+    make: fn(usize) -> T,
+) {
+    let model: Vec<T> = (0..first + n).map(make).collect();
+    assert!(n * T::SIZE >= 1 << 20, "the case must cross the threshold");
+    let mut bulk_mem = SimMemory::new(BASE, PS, PAGES).unwrap();
+    let mut bulk = BlockSet::<T, _>::new(&bulk_mem).unwrap();
+    bulk.extend_from_slice(&mut bulk_mem, &model[..first])
+        .unwrap();
+    bulk.extend_from_slice(&mut bulk_mem, &model[first..])
+        .unwrap();
+    let mut push_mem = SimMemory::new(BASE, PS, PAGES).unwrap();
+    let mut push = BlockSet::<T, _>::new(&push_mem).unwrap();
+    for e in &model {
+        push.push(&mut push_mem, e).unwrap();
+    }
+    assert_eq!(bulk.as_raw().blocks(), push.as_raw().blocks());
+    assert!(
+        chain_bytes(&bulk_mem, bulk.as_raw().blocks())
+            == chain_bytes(&push_mem, push.as_raw().blocks()),
+        "{}: the streamed pages differ from the pushed ones (first {first}, n {n})",
+        T::COMPATIBLE
+    );
+
+    let head = bulk.publish(&mut bulk_mem).unwrap();
+    let mem = bulk_mem.kexec();
+    let back = BlockSet::<T, _>::restore(&mem, head).unwrap();
+    // Exactly as long, longer (the tail untouched), and a short prefix that
+    // is still past the threshold.
+    let mut out = vec![T::default(); model.len() + 5];
+    assert_eq!(back.read_into(&mem, &mut out).unwrap(), model.len());
+    assert!(
+        out[..model.len()] == model[..],
+        "{}: read_into",
+        T::COMPATIBLE
+    );
+    assert!(out[model.len()..].iter().all(|e| *e == T::default()));
+    let short = model.len() - 1000;
+    let mut out = vec![T::default(); short];
+    assert_eq!(back.read_into(&mem, &mut out).unwrap(), short);
+    assert!(
+        out[..] == model[..short],
+        "{}: short read_into",
+        T::COMPATIBLE
+    );
+}
+
+#[test]
+fn a_packed_slice_streams_to_the_same_pages_as_push() {
+    // 35,000 entries of 32 bytes: 1.12 MB in one call.
+    for first in [0, 1, 126, 300] {
+        typed_case(first, 35_000, wide);
+    }
+}
+
+#[test]
+fn a_padded_slice_streams_with_its_padding_zeroed() {
+    // 24-byte entries with 7 padding bytes each: 1.2 MB in one call.
+    typed_case(3, 50_000, padded);
+    assert_eq!(<Padded as AbiField>::FIELD_SIZE, 24);
+}
+
+#[test]
+fn raw_bytes_stream_in_and_out() {
+    let es = 40;
+    let n = 30_000; // 1.2 MB
+    let bytes: Vec<u8> = (0..n).flat_map(|i| entry_bytes(i, es)).collect();
+    let mut mem = SimMemory::new(BASE, PS, PAGES).unwrap();
+    let mut set = RawBlockSet::new(&mem, es).unwrap();
+    set.extend_from_bytes(&mut mem, &bytes[..7 * es]).unwrap();
+    set.extend_from_bytes(&mut mem, &bytes[7 * es..]).unwrap();
+    let got: Vec<u8> = set.iter(&mem).unwrap().flatten().copied().collect();
+    assert!(got == bytes, "extend_from_bytes");
+    let mut out = vec![0xaa; bytes.len() + 3];
+    assert_eq!(set.read_into(&mem, &mut out).unwrap(), n);
+    assert!(out[..bytes.len()] == bytes[..], "read_into");
+    assert_eq!(out[bytes.len()..], [0xaa; 3]);
+    // Every header counts its entries: full blocks, then the rest.
+    let per = set.count_per_block();
+    for (b, &addr) in set.blocks().iter().enumerate() {
+        let count = u64::read_from(&mem.page(addr).unwrap()[8..]);
+        assert_eq!(count as usize, per.min(n - b * per), "block {b}");
+    }
+}
+
+/// Blocks grown before the transfer are filled in place (their headers
+/// already link them), the blocks the transfer allocates are streamed and
+/// linked by their own headers: the chain is whole either way.
+#[test]
+fn a_streamed_transfer_after_an_earlier_grow() {
+    let model: Vec<Wide> = (0..40_000).map(wide).collect();
+    let mut mem = SimMemory::new(BASE, PS, PAGES).unwrap();
+    let mut set = BlockSet::<Wide, _>::new(&mem).unwrap();
+    set.push(&mut mem, &model[0]).unwrap();
+    set.grow(&mut mem, 127 * 5 + 3).unwrap();
+    assert_eq!(set.block_count(), 6);
+    set.extend_from_slice(&mut mem, &model[1..]).unwrap();
+    let head = set.publish(&mut mem).unwrap();
+    let mem = mem.kexec();
+    let back = BlockSet::<Wide, _>::restore(&mem, head).unwrap();
+    assert_eq!(back.block_count(), model.len().div_ceil(127));
+    let all: Vec<Wide> = back.iter(&mem).unwrap().collect();
+    assert!(all == model, "the chain reads back as written");
+}
+
+/// A streamed transfer that does not fit fails with `OutOfMemory` before
+/// writing anything, and gives its pages back.
+#[test]
+fn a_streamed_transfer_that_does_not_fit_appends_nothing() {
+    let model: Vec<Wide> = (0..(PAGES + 1) * 127).map(wide).collect();
+    let mut mem = SimMemory::new(BASE, PS, PAGES).unwrap();
+    let mut set = BlockSet::<Wide, _>::new(&mem).unwrap();
+    set.extend_from_slice(&mut mem, &model[..5]).unwrap();
+    let res = set.extend_from_slice(&mut mem, &model[5..]);
+    assert!(
+        matches!(res, Err(kho_runtime::Error::OutOfMemory)),
+        "{res:?}"
+    );
+    assert_eq!((set.len(), set.block_count()), (5, 1));
+    assert_eq!(mem.stats().preserved, 1);
+    set.extend_from_slice(&mut mem, &model[5..PAGES * 127])
+        .unwrap();
+    let all: Vec<Wide> = set.iter(&mem).unwrap().collect();
+    assert!(all[..] == model[..PAGES * 127]);
+}
