@@ -83,9 +83,15 @@ pub struct RawChain {
 /// ELF core file, told apart by the ELF magic. Each is refused as the
 /// other, so a core is never read as raw bytes nor a dump as a core.
 fn open_memory(req: &RawChain) -> Result<RawImage, Failure> {
-    let file = RawImage::open(&req.image, req.base.unwrap_or(0), req.page_size)?;
-    let path = req.image.display();
-    match (req.base, crate::elfcore::is_elf(&file)) {
+    open_dump(&req.image, req.base, req.page_size)
+}
+
+/// Opens `image` as a raw dump at `base` or, with no base, as an ELF core
+/// file (see [`open_memory`]), `page_size` bytes a page.
+pub fn open_dump(image: &Path, base: Option<u64>, page_size: usize) -> Result<RawImage, Failure> {
+    let file = RawImage::open(image, base.unwrap_or(0), page_size)?;
+    let path = image.display();
+    match (base, crate::elfcore::is_elf(&file)) {
         (Some(_), false) => Ok(file),
         (None, true) => {
             crate::elfcore::into_core(file, &path.to_string()).map_err(Failure::Invalid)

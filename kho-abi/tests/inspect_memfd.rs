@@ -1,9 +1,10 @@
 //! `kho-abi inspect --memfd`: a memfd handover (a memfd_luo_ser and the
 //! KHO vmalloc area of its folios) in a raw dump built by the test, printed
-//! folio by folio with the bit fields decoded; a hostile area is refused
-//! with one line naming the chunk.
+//! folio by folio with the bit fields decoded, and the same memory in an
+//! ELF core; a hostile area is refused with one line naming the chunk.
 
 mod common;
+use common::elf::Core;
 use common::{kho_abi, stderr, stdout, TempFile};
 
 use kho_runtime::{PhysAddr, PreservedMemory, SimMemory, Vmalloc};
@@ -192,4 +193,57 @@ fn memfd_with_head_is_a_usage_error() {
         "{}",
         stderr(&out)
     );
+}
+
+/// The same handover in an ELF core (a vmcore of two RAM ranges split in
+/// the middle of the memfd's memory, with a kernel-text alias of other
+/// bytes): no `--base`, the physical addresses come from the segments, and
+/// the listing is the raw dump's byte for byte.
+#[test]
+fn a_memfd_in_an_elf_core_prints_as_from_a_raw_dump() {
+    let h = handover(4096, &FOLIOS, 3);
+    let raw = run(&h, 4096);
+    assert_eq!(raw.status.code(), Some(0), "{}", stderr(&raw));
+    let bytes = h.mem.as_bytes();
+    let half = bytes.len() / 2;
+    let core = Core::new()
+        .load(BASE, 0xffff_8880_0040_0000, &bytes[..half], half as u64)
+        .load(
+            BASE + half as u64,
+            0xffff_8880_0040_0000 + half as u64,
+            &bytes[half..],
+            (bytes.len() - half) as u64,
+        )
+        .load(BASE, 0xffff_ffff_8100_0000, &vec![0xcc; half], half as u64);
+    let f = core.file("memfd-vmcore");
+    let out = kho_abi(&[
+        "inspect",
+        "--image",
+        f.path(),
+        "--page-size",
+        "4096",
+        "--memfd",
+        &format!("{:#x}", h.ser),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), stdout(&raw));
+    assert!(stdout(&out).contains("[1] pfn = 0xfffffffffffff flags = 0x1 (DIRTY)"));
+
+    // A core is never read as raw bytes: --base is refused, naming why.
+    let out = kho_abi(&[
+        "inspect",
+        "--image",
+        f.path(),
+        "--base",
+        &format!("{BASE:#x}"),
+        "--memfd",
+        &format!("{:#x}", h.ser),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is an ELF core file, not a raw dump"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(out.stdout.is_empty());
 }

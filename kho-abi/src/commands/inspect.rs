@@ -39,7 +39,8 @@ Modes:
   may be left out, and must match if given, or be larger for a struct that
   ends in a flexible array: its elements follow the struct in the entry).
 
-  memfd (--memfd ADDR, with --base for a raw dump, without for an image):
+  memfd (--memfd ADDR, with --base for a raw dump, without for an ELF core
+  or an image):
   ADDR is the physical address of a struct memfd_luo_ser (schemas/memfd.toml;
   40 bytes inside one handed-over page). Its kho_vmalloc area is restored as
   the next kernel restores it (every chunk and page address checked, the
@@ -157,7 +158,7 @@ pub struct Args {
 
     /// Physical address of a memfd_luo_ser (memfd's Live Update state):
     /// print its folios, read through its kho_vmalloc area. In a raw dump
-    /// (with --base) or a kho FileMemory image (without).
+    /// (with --base), an ELF core or a kho FileMemory image (without).
     #[arg(long, value_name = "ADDR", value_parser = parse::addr,
           conflicts_with_all = ["head", "entry_size", "schema", "struct_name"])]
     memfd: Option<u64>,
@@ -196,7 +197,8 @@ enum Plan {
     Image(TableFormat),
     /// Restore one chain of a raw dump.
     Raw(RawPlan),
-    /// Print a memfd_luo_ser's folios (`base`: a raw dump, else an image).
+    /// Print a memfd_luo_ser's folios (`base`: a raw dump, else an ELF core
+    /// or an image).
     Memfd { addr: u64, base: Option<u64> },
 }
 
@@ -469,8 +471,8 @@ const PFN_BITS: u32 = 52;
 /// The `MEMFD_LUO_FOLIO_*` flags by bit, as schemas/memfd.toml names them.
 const FOLIO_FLAGS: [(u64, &str); 2] = [(1, "DIRTY"), (2, "UPTODATE")];
 
-/// Opens the raw dump (`base`) or FileMemory image at `path` and prints
-/// the folios of the memfd_luo_ser at `addr`.
+/// Opens the raw dump (`base`), ELF core or FileMemory image at `path`
+/// and prints the folios of the memfd_luo_ser at `addr`.
 fn memfd(
     path: &std::path::Path,
     base: Option<u64>,
@@ -478,12 +480,20 @@ fn memfd(
     addr: u64,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
+    let core = base.is_none()
+        && kho_runtime::RawImage::open(path, 0, page_size)
+            .is_ok_and(|f| crate::elfcore::is_elf(&f));
     match base {
-        Some(base) => {
-            let mem = kho_runtime::RawImage::open(path, base, page_size)
-                .map_err(|e| Failure::Invalid(e.to_string()))?;
-            memfd_folios(&mem, addr, out)
-        }
+        Some(_) => memfd_folios(
+            &crate::restore::open_dump(path, base, page_size)?,
+            addr,
+            out,
+        ),
+        None if core => memfd_folios(
+            &crate::restore::open_dump(path, None, page_size)?,
+            addr,
+            out,
+        ),
         None => {
             let mem = kho_runtime::FileMemory::open_read_only(path)
                 .map_err(|e| Failure::Invalid(e.to_string()))?;
