@@ -197,3 +197,30 @@ fn a_streamed_transfer_that_does_not_fit_appends_nothing() {
     let all: Vec<Wide> = set.iter(&mem).unwrap().collect();
     assert!(all[..] == model[..PAGES * 127]);
 }
+
+/// On a FileMemory image, whose pages go to the file by positioned writes:
+/// a streamed transfer and a streamed read survive a publish and a reopen
+/// in another `FileMemory`.
+#[test]
+fn a_streamed_transfer_on_an_image_survives_a_reopen() {
+    use kho_runtime::{FileMemory, FileMemoryConfig, RootRecord};
+    let path = common::TempPath::new("bulk_stream_image");
+    let model: Vec<Wide> = (0..36_000).map(wide).collect();
+    let config = FileMemoryConfig {
+        base: BASE,
+        page_size: PS,
+        pages: PAGES,
+    };
+    {
+        let mut mem = FileMemory::create(path.as_str(), config).unwrap();
+        let mut set = BlockSet::<Wide, _>::new(&mem).unwrap();
+        set.extend_from_slice(&mut mem, &model).unwrap();
+        mem.publish(&[RootRecord::for_set("wide", &set).unwrap()])
+            .unwrap();
+    }
+    let mem = FileMemory::open(path.as_str()).unwrap();
+    let set = mem.restore_set::<Wide>("wide").unwrap();
+    let mut out = vec![Wide::default(); model.len()];
+    assert_eq!(set.read_into(&mem, &mut out).unwrap(), model.len());
+    assert!(out == model, "the image reads back as written");
+}
