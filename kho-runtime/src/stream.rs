@@ -1,4 +1,5 @@
-//! Bulk copies that bypass the cache: the one `unsafe` code of the crate.
+//! Bulk copies that bypass the cache: the crate's only `unsafe` code (the
+//! copy loop, its fence and a prefetch hint).
 //!
 //! A block-set write moves megabytes that nothing in this kernel reads
 //! again, and a bulk read fills an array larger than the cache. Ordinary
@@ -11,8 +12,9 @@
 //! streaming copy themselves when the whole transfer is large
 //! ([`STREAM_MIN`]): on x86-64, full cache lines go out with `movntdq`,
 //! the unaligned head and tail with an ordinary copy, and an `sfence` ends
-//! the copy so that every later store (the block's header, the publish) is
-//! ordered after it. Elsewhere, and under Miri, it is `copy_from_slice`.
+//! the transfer so that every later store (the publish, anything another
+//! thread is told through) is ordered after it. Elsewhere, and under Miri,
+//! it is `copy_from_slice`.
 
 /// Transfers of at least this many bytes stream past the cache: 1 MiB,
 /// well above what a caller could still find in L1/L2 afterwards and far
@@ -36,9 +38,10 @@ pub(crate) const PREFETCH_AHEAD: usize = 4096;
 /// Until the fence the streamed bytes are this thread's: x86 orders a
 /// core's own loads after its stores, non-temporal ones included, but
 /// another core may see them late. Nothing else can see them: every
-/// destination is borrowed from a `&mut` memory for the whole transfer,
-/// and the memory reaches another thread only after the transfer's owner
-/// returns, which is after the drop.
+/// destination is mutably borrowed for the whole transfer (a page of a
+/// `&mut` memory, or the caller's `&mut` array), so it reaches another
+/// thread only after the transfer's owner returns, which is after the
+/// drop.
 #[derive(Debug)]
 pub(crate) struct Stream {
     on: bool,
