@@ -4,7 +4,7 @@ use alloc::vec::Vec;
 
 use crate::entry::{AbiField, BlockHeaderSer, HEADER_SIZE};
 use crate::memory::check_page_size;
-use crate::stream::{prefetch, Stream, PREFETCH_AHEAD, STREAM_CHUNK};
+use crate::stream::{prefetch_ahead, Stream, STREAM_CHUNK};
 use crate::{ChainFault, Error, Fault, MemoryId, PhysAddr, PreservedMemory, Result};
 
 /// The kernel's default limit on the blocks of one set (`KHO_MAX_BLOCKS`).
@@ -742,10 +742,7 @@ impl RawBlockSet {
         self.append_encoded(mem, bytes.len() / size, |dst, first, _| {
             let at = first * size;
             dst.copy_from_slice(&bytes[at..at + dst.len()]);
-            let ahead = bytes
-                .get(at + dst.len() + PREFETCH_AHEAD..)
-                .unwrap_or_default();
-            prefetch(&ahead[..ahead.len().min(dst.len())]);
+            prefetch_ahead(bytes, at + dst.len(), dst.len());
         })
     }
 
@@ -813,30 +810,7 @@ impl RawBlockSet {
             image[end..].fill(0);
             match mem.page_mut(self.blocks[b]) {
                 Ok(page) if page.len() == image.len() => {
-                    // A few lines at a time, each streamed out as soon as it
-                    // is whole, so that reading the source and writing the
-                    // page overlap as in a memcpy.
-                    let step = (STREAM_CHUNK / size).max(1);
-                    let mut out = 0;
-                    let mut i = 0;
-                    while i < k {
-                        let j = (i + step).min(k);
-                        let at = HEADER_SIZE + i * size;
-                        encode(&mut image[at..HEADER_SIZE + j * size], done + i, j - i);
-                        let whole = if j == k {
-                            image.len()
-                        } else {
-                            (HEADER_SIZE + j * size) & !63
-                        };
-                        if whole > out {
-                            stream.copy(&mut page[out..whole], &image[out..whole]);
-                            out = whole;
-                        }
-                        i = j;
-                    }
-                    if out < image.len() {
-                        stream.copy(&mut page[out..], &image[out..]);
-                    }
+                    stream_image(&mut stream, page, &mut image, size, done, k, &mut encode);
                 }
                 res => {
                     let e = res
@@ -964,6 +938,38 @@ fn cycle_or_too_long(blocks: &[PhysAddr], next: PhysAddr, limit: usize) -> Error
             Error::chain(from, blocks[from], ChainFault::Cycle { to_index: first })
         }
         None => Error::chain(blocks.len(), next, ChainFault::TooManyBlocks { limit }),
+    }
+}
+
+/// Encodes entries `first..first + k` with `encode` into the page image
+/// `image` (its header written, its slack zero) a piece at a time, and
+/// streams each line of it into `page` as soon as the line is whole, so
+/// that reading the source and writing the page overlap as in a memcpy.
+fn stream_image(
+    stream: &mut Stream,
+    page: &mut [u8],
+    image: &mut [u8],
+    size: usize,
+    first: usize,
+    k: usize,
+    encode: &mut impl FnMut(&mut [u8], usize, usize),
+) {
+    let step = (STREAM_CHUNK / size).max(1);
+    let mut out = 0;
+    let mut i = 0;
+    while i < k {
+        let j = (i + step).min(k);
+        let end = HEADER_SIZE + j * size;
+        encode(&mut image[HEADER_SIZE + i * size..end], first + i, j - i);
+        let whole = if j == k { image.len() } else { end & !63 };
+        if whole > out {
+            stream.copy(&mut page[out..whole], &image[out..whole]);
+            out = whole;
+        }
+        i = j;
+    }
+    if out < image.len() {
+        stream.copy(&mut page[out..], &image[out..]);
     }
 }
 

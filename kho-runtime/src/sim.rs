@@ -66,9 +66,7 @@ impl LineAligned {
         let start = buf.as_ptr().align_offset(64).min(63);
         LineAligned { buf, start, len }
     }
-}
 
-impl LineAligned {
     /// `len` bytes from `at`, with one bounds check (the page accessors'
     /// hot path).
     #[inline]
@@ -94,14 +92,14 @@ impl core::ops::Deref for LineAligned {
     type Target = [u8];
     #[inline]
     fn deref(&self) -> &[u8] {
-        &self.buf[self.start..self.start + self.len]
+        self.range(0, self.len)
     }
 }
 
 impl core::ops::DerefMut for LineAligned {
     #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
-        &mut self.buf[self.start..self.start + self.len]
+        self.range_mut(0, self.len)
     }
 }
 
@@ -209,7 +207,7 @@ impl SimMemory {
     }
 
     fn index(&self, addr: PhysAddr) -> Result<usize> {
-        Ok(page_offset(addr, self.base, self.bytes.len(), self.page_size)? / self.page_size)
+        Ok(page_offset(addr, self.base, self.bytes.len, self.page_size)? / self.page_size)
     }
 }
 

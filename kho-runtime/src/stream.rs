@@ -96,12 +96,22 @@ impl Drop for Stream {
     }
 }
 
+/// Asks for the `count` elements of `src` that start [`PREFETCH_AHEAD`]
+/// bytes past element `next` (as many as there are): what a bulk path
+/// reading `src` in order will want after the piece it just read.
+#[inline]
+pub(crate) fn prefetch_ahead<T>(src: &[T], next: usize, count: usize) {
+    let skip = PREFETCH_AHEAD / core::mem::size_of::<T>().max(1);
+    let ahead = src.get(next.saturating_add(skip)..).unwrap_or_default();
+    prefetch(&ahead[..ahead.len().min(count)]);
+}
+
 /// Asks for `src`'s cache lines ahead of their use (`prefetcht0` per
 /// line): a bulk path reading a large source a block at a time gives the
 /// hardware prefetcher, which stops at every 4 KiB page, the next block
 /// while it streams the current one. A hint: no-op elsewhere.
 #[inline]
-pub(crate) fn prefetch<T>(src: &[T]) {
+fn prefetch<T>(src: &[T]) {
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     {
         let p = src.as_ptr().cast::<u8>();

@@ -6,7 +6,7 @@ use core::marker::PhantomData;
 use alloc::vec::Vec;
 
 use crate::block_set::{Iter, RawBlockSet};
-use crate::stream::{prefetch, Stream, PREFETCH_AHEAD};
+use crate::stream::{prefetch_ahead, Stream};
 use crate::{AbiField, Error, KhoEntry, PhysAddr, PreservedMemory, Result};
 
 /// A block set of `T` entries in memory of type `M`.
@@ -392,9 +392,7 @@ impl<T: KhoEntry, M: PreservedMemory + ?Sized> Writer<'_, T, M> {
             for (slot, e) in dst.chunks_exact_mut(size).zip(&entries[first..first + k]) {
                 e.write_to(slot);
             }
-            let ahead = entries.get(first + k + PREFETCH_AHEAD / size..);
-            let ahead = ahead.unwrap_or_default();
-            prefetch(&ahead[..ahead.len().min(k)]);
+            prefetch_ahead(entries, first + k, k);
         })
     }
 
