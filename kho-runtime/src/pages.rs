@@ -83,7 +83,6 @@ impl PageTable {
     }
 
     // Used by FileMemory (std) only.
-    #[cfg_attr(not(feature = "std"), allow(dead_code))]
     /// Whether page `i` is free to allocate (free or restored).
     #[inline]
     pub(crate) fn is_free(&self, i: usize) -> bool {

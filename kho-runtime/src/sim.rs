@@ -41,9 +41,8 @@ pub struct SimMemory {
     page_size: usize,
     bytes: LineAligned,
     pages: PageTable,
-    /// Free page indices, lowest on top (a min-heap, so a page freed late
-    /// does not jump the queue).
-    free: BinaryHeap<Reverse<usize>>,
+    /// Where the next free page is found, lowest first.
+    free: FreePages,
     allocations: u64,
     fail: FailPlan,
 }
@@ -77,6 +76,42 @@ impl LineAligned {
     #[inline]
     fn range_mut(&mut self, at: usize, len: usize) -> &mut [u8] {
         &mut self.buf[self.start + at..self.start + at + len]
+    }
+}
+
+/// The free pages, lowest index first, in amortised O(1) for the common
+/// case of a memory filled from the bottom: pages from `cursor` on are
+/// found by scanning the page table (each page is passed once between
+/// resets), and pages below it that were freed again wait in a min-heap,
+/// so a page freed late does not jump the queue.
+#[derive(Clone, Debug, Default)]
+struct FreePages {
+    /// Every free page below it is in `below`; no page at or past it is.
+    cursor: usize,
+    below: BinaryHeap<Reverse<usize>>,
+}
+
+impl FreePages {
+    /// The lowest free page, now counted as taken.
+    fn take(&mut self, pages: &PageTable) -> Option<usize> {
+        if let Some(Reverse(i)) = self.below.pop() {
+            return Some(i);
+        }
+        while self.cursor < pages.len() {
+            let i = self.cursor;
+            self.cursor += 1;
+            if pages.is_free(i) {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// Page `i`, just freed.
+    fn put(&mut self, i: usize) {
+        if i < self.cursor {
+            self.below.push(Reverse(i));
+        }
     }
 }
 
@@ -148,7 +183,7 @@ impl SimMemory {
             page_size,
             bytes: LineAligned::zeroed(len),
             pages: PageTable::new(pages, PageState::Free { zeroed: true })?,
-            free: (0..pages).map(Reverse).collect(),
+            free: FreePages::default(),
             allocations: 0,
             fail: FailPlan::default(),
         })
@@ -193,12 +228,13 @@ impl SimMemory {
     /// The result is a new memory (a new [`id`](PreservedMemory::id)): the
     /// outgoing kernel's sets are refused in it; restore them from their heads.
     pub fn kexec(mut self) -> SimMemory {
-        self.free.clear();
-        let (bytes, free, ps) = (&mut self.bytes, &mut self.free, self.page_size);
+        // Every page is at or past the restarted cursor: the scan finds the
+        // freed ones.
+        self.free = FreePages::default();
+        let (bytes, ps) = (&mut self.bytes, self.page_size);
         self.pages.hand_over(|i| {
             let at = i * ps;
             bytes[at..at + ps].fill(POISON);
-            free.push(Reverse(i));
         });
         self.id = MemoryId::new();
         self.allocations = 0;
@@ -223,7 +259,7 @@ impl PreservedMemory for SimMemory {
 
     fn alloc_preserve(&mut self) -> Result<PhysAddr> {
         self.fail.attempt()?;
-        let Reverse(i) = self.free.pop().ok_or(Error::OutOfMemory)?;
+        let i = self.free.take(&self.pages).ok_or(Error::OutOfMemory)?;
         if !self.pages.alloc(i)? {
             let at = i * self.page_size;
             self.bytes[at..at + self.page_size].fill(0);
@@ -235,14 +271,14 @@ impl PreservedMemory for SimMemory {
     fn unpreserve_free(&mut self, addr: PhysAddr) -> Result<()> {
         let i = self.index(addr)?;
         self.pages.unpreserve(i, addr)?;
-        self.free.push(Reverse(i));
+        self.free.put(i);
         Ok(())
     }
 
     fn restore_free(&mut self, addr: PhysAddr) -> Result<()> {
         let i = self.index(addr)?;
         self.pages.restore(i, addr)?;
-        self.free.push(Reverse(i));
+        self.free.put(i);
         Ok(())
     }
 
@@ -266,6 +302,30 @@ impl PreservedMemory for SimMemory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The lowest free page first, whether it was never used, freed again
+    /// below the scan cursor, or left free by a kexec around preserved ones.
+    #[test]
+    fn allocation_takes_the_lowest_free_page() {
+        let mut m = SimMemory::new(0x10_0000, 4096, 6).unwrap();
+        let page = |i: u64| PhysAddr(0x10_0000 + i * 4096);
+        for i in 0..4 {
+            assert_eq!(m.alloc_preserve().unwrap(), page(i));
+        }
+        m.unpreserve_free(page(2)).unwrap();
+        m.unpreserve_free(page(0)).unwrap();
+        assert_eq!(m.alloc_preserve().unwrap(), page(0));
+        assert_eq!(m.alloc_preserve().unwrap(), page(2));
+        assert_eq!(m.alloc_preserve().unwrap(), page(4));
+        m.unpreserve_free(page(1)).unwrap();
+        let mut next = m.kexec();
+        // 0, 2, 3 and 4 were preserved: 1 and 5 are free.
+        assert_eq!(next.alloc_preserve().unwrap(), page(1));
+        next.restore_free(page(3)).unwrap();
+        assert_eq!(next.alloc_preserve().unwrap(), page(3));
+        assert_eq!(next.alloc_preserve().unwrap(), page(5));
+        assert!(matches!(next.alloc_preserve(), Err(Error::OutOfMemory)));
+    }
 
     #[test]
     fn kexec_keeps_preserved_pages_and_poisons_the_rest() {
