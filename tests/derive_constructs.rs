@@ -357,3 +357,38 @@ fn without_a_count_field_the_caller_gives_the_count() {
     let err = head.words(&buf, 3).unwrap_err();
     assert!(err.to_string().contains("3 elements of 8 bytes"), "{err}");
 }
+
+/// Which derived structs are plain (memory is the encoding, so the bulk
+/// paths copy their slices as bytes): every field plain and no padding.
+#[test]
+fn plain_is_every_field_plain_without_padding() {
+    fn plain<T: AbiField>() -> bool {
+        T::PLAIN.is_plain()
+    }
+    // Bit-field storage, pointers, nested structs, flexible arrays.
+    assert!(plain::<MemfdLuoFolioSer>() && plain::<KhoVmalloc>() && plain::<KhoVmallocChunk>());
+    assert!(plain::<PciSer>() && plain::<PackedOuter>());
+    // Padding: C's between tag and value, the tail after Words' tag and
+    // Cacheline's alignment.
+    assert!(!plain::<Padded>() && !plain::<Words>() && !plain::<Cacheline>());
+    // A union, and a struct holding one.
+    assert!(!plain::<PhysOrWords>() && !plain::<Tagged>());
+    // What "plain" promises, checked on a value: its memory is what
+    // write_to writes.
+    let v = KhoVmalloc {
+        first: PhysPtr::new(PhysAddr(0x1234_5000)),
+        total_pages: 7,
+        flags: 2,
+        order: 1,
+    };
+    let mut encoded = [0u8; 16];
+    v.write_to(&mut encoded);
+    let memory: Vec<u8> = [
+        0x1234_5000u64.to_ne_bytes().as_slice(),
+        &7u32.to_ne_bytes(),
+        &2u16.to_ne_bytes(),
+        &1u16.to_ne_bytes(),
+    ]
+    .concat();
+    assert_eq!(encoded.as_slice(), memory.as_slice());
+}

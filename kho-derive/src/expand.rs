@@ -119,6 +119,20 @@ fn impls(entry: &Entry, krate: &syn::Path) -> TokenStream {
             );
         }
     });
+    // A struct whose fields are all plain and leave no padding is plain:
+    // its bytes are what `write_to` writes (each field's own bytes at its
+    // offset) and any bytes make a value. A union never is. Safe code: a
+    // crate that forbids `unsafe` still derives (see `Plain`'s docs for
+    // why the promise may be made here).
+    let plain = match entry.shape {
+        Shape::Struct => quote! {
+            const PLAIN: #krate::Plain = #krate::Plain::__of_derived_fields(
+                ::core::mem::size_of::<#ident>(),
+                &[#((#abi::FIELD_SIZE, #abi::PLAIN)),*],
+            );
+        },
+        Shape::Union => quote!(),
+    };
     let field_checks = field_checks(entry, fields, krate);
     let placement = placement_check(entry, fields, krate);
     let accessors = accessors(ident, fields, krate);
@@ -143,6 +157,8 @@ fn impls(entry: &Entry, krate: &syn::Path) -> TokenStream {
                     kind: #kind,
                     fields: #krate::layout::List::Ref(&[#(#layout_fields),*]),
                 }));
+
+            #plain
 
             #write_to
 

@@ -4,7 +4,7 @@ use alloc::vec::Vec;
 
 use crate::entry::{AbiField, BlockHeaderSer, HEADER_SIZE};
 use crate::memory::check_page_size;
-use crate::stream::{prefetch_ahead, Stream, STREAM_CHUNK};
+use crate::stream::{prefetch_ahead, Gather, PageImage, Stream, STREAM_CHUNK};
 use crate::{ChainFault, Error, Fault, MemoryId, PhysAddr, PreservedMemory, Result};
 
 /// The kernel's default limit on the blocks of one set (`KHO_MAX_BLOCKS`).
@@ -649,22 +649,18 @@ impl RawBlockSet {
     /// on, `out` is written past the cache (non-temporal stores on x86-64).
     pub fn read_into<M: PreservedMemory + ?Sized>(&self, mem: &M, out: &mut [u8]) -> Result<usize> {
         self.check(mem)?;
-        let want = (out.len() / self.entry_size).min(self.len);
-        let mut done = 0;
-        let mut rest = out;
-        let mut stream = Stream::for_bytes(want.saturating_mul(self.entry_size));
-        for run in self.block_runs(mem)? {
-            if done == want {
+        let want = (out.len() / self.entry_size).min(self.len) * self.entry_size;
+        let runs = self.block_runs(mem)?;
+        // Two blocks at a time, each line of `out` written once (see
+        // `Gather`).
+        let mut gather = Gather::new(&mut out[..want]);
+        for run in runs {
+            if gather.len() == want {
                 break;
             }
-            let n = (run.len() / self.entry_size).min(want - done);
-            let bytes = n * self.entry_size;
-            let (dst, tail) = rest.split_at_mut(bytes);
-            stream.copy(dst, &run[..bytes]);
-            rest = tail;
-            done += n;
+            gather.push(run);
         }
-        Ok(done)
+        Ok(gather.finish() / self.entry_size)
     }
 
     fn block_addr(&self, b: usize) -> Result<PhysAddr> {
@@ -739,7 +735,7 @@ impl RawBlockSet {
             });
         }
         let size = self.entry_size;
-        self.append_encoded(mem, bytes.len() / size, |dst, first, _| {
+        self.append_encoded(mem, bytes.len() / size, Some(bytes), |dst, first, _| {
             let at = first * size;
             dst.copy_from_slice(&bytes[at..at + dst.len()]);
             prefetch_ahead(bytes, at + dst.len(), dst.len());
@@ -763,18 +759,13 @@ impl RawBlockSet {
         &mut self,
         mem: &mut M,
         n: usize,
+        plain: Option<&[u8]>,
         mut encode: impl FnMut(&mut [u8], usize, usize),
     ) -> Result<()> {
         self.outgoing("extend")?;
         let size = self.entry_size;
+        debug_assert!(plain.is_none_or(|b| b.len() == n * size));
         let mut stream = Stream::for_bytes(n.saturating_mul(size));
-        let mut image = Vec::new();
-        if stream.on() {
-            image
-                .try_reserve_exact(self.page_size)
-                .map_err(|_| Error::OutOfMemory)?;
-            image.resize(self.page_size, 0u8);
-        }
         let have = self.blocks.len();
         self.grow_in(mem, self.len.saturating_add(n), !stream.on())?;
         // Through the cache, in place: every block when not streaming, else
@@ -801,6 +792,38 @@ impl RawBlockSet {
             let _ = self.truncate_blocks(mem, have);
             return Err(e);
         }
+        let result = match plain {
+            Some(bytes) => self.stream_new_blocks(mem, &mut stream, have, bytes, done),
+            None => self.encode_new_blocks(mem, &mut stream, have, n, done, &mut encode),
+        };
+
+        if let Err((b, e)) = result {
+            // The streamed pages are ordered before the unlinking.
+            stream.fence();
+            let _ = self.truncate_blocks(mem, b);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Writes the new blocks `have..` (after `done` of the transfer's
+    /// entries went into old blocks) from `encode`, a page image at a time;
+    /// on error, the block that failed and the error.
+    fn encode_new_blocks<M: PreservedMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        stream: &mut Stream,
+        have: usize,
+        n: usize,
+        mut done: usize,
+        encode: &mut impl FnMut(&mut [u8], usize, usize),
+    ) -> core::result::Result<(), (usize, Error)> {
+        let size = self.entry_size;
+        let mut image = Vec::new();
+        image
+            .try_reserve_exact(self.page_size)
+            .map_err(|_| (have, Error::OutOfMemory))?;
+        image.resize(self.page_size, 0u8);
         for b in have..self.blocks.len() {
             let k = (n - done).min(self.per_block);
             let next = self.blocks.get(b + 1).copied().unwrap_or(PhysAddr::NULL);
@@ -810,20 +833,83 @@ impl RawBlockSet {
             image[end..].fill(0);
             match mem.page_mut(self.blocks[b]) {
                 Ok(page) if page.len() == image.len() => {
-                    stream_image(&mut stream, page, &mut image, size, done, k, &mut encode);
+                    stream_image(stream, page, &mut image, size, done, k, encode);
                 }
                 res => {
                     let e = res
                         .err()
                         .unwrap_or(Error::mem(self.blocks[b], Fault::PastEndOfImage));
-                    // The streamed pages are ordered before the unlinking.
-                    stream.fence();
-                    let _ = self.truncate_blocks(mem, b);
-                    return Err(e);
+                    return Err((b, e));
                 }
             }
             self.len += k;
             done += k;
+        }
+        Ok(())
+    }
+
+    /// Writes the new blocks `have..` straight from `bytes`, the
+    /// transfer's entries as stored (`done` of them already in old
+    /// blocks): two pages at a time where the memory hands out two, with
+    /// no copy in between.
+    fn stream_new_blocks<M: PreservedMemory + ?Sized>(
+        &mut self,
+        mem: &mut M,
+        stream: &mut Stream,
+        have: usize,
+        bytes: &[u8],
+        done: usize,
+    ) -> core::result::Result<(), (usize, Error)> {
+        let (size, per_block, page_size) = (self.entry_size, self.per_block, self.page_size);
+        let mut rest = &bytes[done * size..];
+        let mut b = have;
+        // The image of block `b`, and what is left after it.
+        fn image<'a>(
+            b: usize,
+            rest: &'a [u8],
+            blocks: &[PhysAddr],
+            take: usize,
+            size: usize,
+        ) -> (PageImage<'a>, &'a [u8]) {
+            let (body, after) = rest.split_at(rest.len().min(take));
+            let next = blocks.get(b + 1).copied().unwrap_or(PhysAddr::NULL);
+            let mut header = [0u8; HEADER_SIZE];
+            next.write_to(&mut header[0..]);
+            ((body.len() / size) as u64).write_to(&mut header[8..]);
+            (PageImage { header, body }, after)
+        }
+        let take = per_block * size;
+        let whole = |page: &[u8], at: PhysAddr| {
+            if page.len() == page_size {
+                Ok(())
+            } else {
+                Err(Error::mem(at, Fault::PastEndOfImage))
+            }
+        };
+        while b < self.blocks.len() {
+            let (ia, after_a) = image(b, rest, &self.blocks, take, size);
+            let addr_a = self.blocks[b];
+            let pair = match self.blocks.get(b + 1) {
+                Some(&addr_b) => mem.page_pair_mut(addr_a, addr_b).map_err(|e| (b, e))?,
+                None => None,
+            };
+            if let Some((pa, pb)) = pair {
+                let addr_b = self.blocks[b + 1];
+                let (ib, after_b) = image(b + 1, after_a, &self.blocks, take, size);
+                whole(pa, addr_a).map_err(|e| (b, e))?;
+                whole(pb, addr_b).map_err(|e| (b, e))?;
+                stream.page_pair((pa, &ia), (pb, &ib));
+                self.len += (ia.body.len() + ib.body.len()) / size;
+                rest = after_b;
+                b += 2;
+            } else {
+                let page = mem.page_mut(addr_a).map_err(|e| (b, e))?;
+                whole(page, addr_a).map_err(|e| (b, e))?;
+                stream.page(page, &ia);
+                self.len += ia.body.len() / size;
+                rest = after_a;
+                b += 1;
+            }
         }
         Ok(())
     }
@@ -1099,9 +1185,10 @@ impl<M: PreservedMemory + ?Sized> Writer<'_, M> {
     pub(crate) fn append_encoded(
         &mut self,
         n: usize,
+        plain: Option<&[u8]>,
         encode: impl FnMut(&mut [u8], usize, usize),
     ) -> Result<()> {
-        self.set.append_encoded(self.mem, n, encode)
+        self.set.append_encoded(self.mem, n, plain, encode)
     }
 
     pub(crate) fn extend_with<I: Iterator>(

@@ -1,15 +1,17 @@
 //! Entry types: what a block holds, and how it becomes bytes.
 
 use crate::layout::{Len, Node, Prim, StructLayout, StructRef, Ty};
-use crate::{Error, PhysAddr, Result};
+use crate::{Error, PhysAddr, Plain, Result};
 
 /// A fixed-size, endian-native value that can cross a kexec: an integer of
 /// explicit width, a [`PhysAddr`], a [`PhysPtr<T>`](crate::PhysPtr), a
 /// fixed array of such values, or a C struct or union made of them
 /// (`#[derive(KhoEntry)]` on `#[repr(C)]`, packed or not).
 ///
-/// Conversion is field by field with safe code; there is no transmute, so
-/// any byte pattern read from preserved memory is a valid value.
+/// Conversion is field by field with safe code, so any byte pattern read
+/// from preserved memory is a valid value. A type whose memory is its
+/// encoding says so in [`PLAIN`](Self::PLAIN), and the bulk paths then copy
+/// its slices as bytes.
 ///
 /// Its size is `FIELD_SIZE`, not `SIZE`: an entry type is also a
 /// [`KhoEntry`], whose `SIZE` is the one users name, and one name in both
@@ -36,6 +38,10 @@ pub trait AbiField: Copy {
     fn write_to(&self, out: &mut [u8]);
     /// Reads a value from `bytes[..FIELD_SIZE]`.
     fn read_from(bytes: &[u8]) -> Self;
+    /// Whether the type's memory is its encoding (see [`Plain`]). Provided:
+    /// [`Plain::NO`], always correct; the derive says yes for a struct of
+    /// plain fields without padding.
+    const PLAIN: Plain = Plain::NO;
 }
 
 macro_rules! abi_int {
@@ -43,6 +49,9 @@ macro_rules! abi_int {
         impl AbiField for $t {
             const FIELD_SIZE: usize = core::mem::size_of::<$t>();
             const TYPE: Ty<'static> = Ty::Prim(Prim::$p);
+            // An integer's bytes are its native-endian encoding, and every
+            // pattern is a value.
+            const PLAIN: Plain = Plain::YES;
             #[inline]
             fn write_to(&self, out: &mut [u8]) {
                 out[..Self::FIELD_SIZE].copy_from_slice(&self.to_ne_bytes());
@@ -61,6 +70,8 @@ abi_int!(u8 => U8, u16 => U16, u32 => U32, u64 => U64, i8 => I8, i16 => I16, i32
 impl AbiField for PhysAddr {
     const FIELD_SIZE: usize = 8;
     const TYPE: Ty<'static> = Ty::Prim(Prim::PhysAddr);
+    // `repr(transparent)` over a `u64`.
+    const PLAIN: Plain = Plain::YES;
     #[inline]
     fn write_to(&self, out: &mut [u8]) {
         self.0.write_to(out)
@@ -74,6 +85,8 @@ impl AbiField for PhysAddr {
 impl<T: AbiField, const N: usize> AbiField for [T; N] {
     const FIELD_SIZE: usize = T::FIELD_SIZE * N;
     const TYPE: Ty<'static> = Ty::Array(Node::Ref(&T::TYPE), Len::new(N));
+    // Elements back to back without padding: plain when they are.
+    const PLAIN: Plain = T::PLAIN;
     #[inline]
     fn write_to(&self, out: &mut [u8]) {
         for (value, slot) in self.iter().zip(out.chunks_exact_mut(T::FIELD_SIZE)) {
@@ -206,6 +219,10 @@ macro_rules! hand_entry {
             const FIELD_SIZE: usize = 0 $(+ <$fty as $crate::AbiField>::FIELD_SIZE)*;
             const TYPE: $crate::layout::Ty<'static> =
                 $crate::layout::Ty::Struct($crate::layout::StructRef::Ref($layout));
+            const PLAIN: $crate::Plain = $crate::Plain::__of_derived_fields(
+                core::mem::size_of::<$ty>(),
+                &[$((<$fty as $crate::AbiField>::FIELD_SIZE, <$fty as $crate::AbiField>::PLAIN)),*],
+            );
             #[inline]
             fn write_to(&self, out: &mut [u8]) {
                 $({ self.$field }.write_to(&mut out[core::mem::offset_of!($ty, $field)..]);)*

@@ -32,9 +32,10 @@
 //! and [`RawImage`] (a read-only raw dump, a file or a block device). The
 //! file backends map nothing: they read and write pages with positioned
 //! I/O, so a file that shrinks or a disk that fills is an error value,
-//! never a signal. The crate's one `unsafe` block is the cache-bypassing
-//! copy of its bulk paths (`stream.rs`, x86-64 only); everything else,
-//! every check of untrusted memory included, is safe code.
+//! never a signal. The crate's `unsafe` code is in two small modules of
+//! its bulk paths: the cache-bypassing copy (`stream.rs`, x86-64 only)
+//! and the byte view of a slice of plain entries (`plain.rs`); everything
+//! else, every check of untrusted memory included, is safe code.
 #![no_std]
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
@@ -53,6 +54,8 @@ mod error;
 mod flex;
 mod memory;
 mod pages;
+#[allow(unsafe_code)]
+mod plain;
 mod ptr;
 mod sim;
 #[allow(unsafe_code)]
@@ -82,6 +85,7 @@ pub use flex::{FlexArray, FlexArrayMut, FlexCount, FlexOutOfBounds};
 pub use kho_layout as layout;
 pub use kho_layout::fingerprint;
 pub use memory::{check_page_size, MemoryId, PreservedMemory, PAGE_SIZES};
+pub use plain::Plain;
 pub use ptr::{CharArray, PhysPtr};
 pub use sim::{SimMemory, SimStats, POISON};
 pub use typed::{BlockSet, Entries, Writer as TypedWriter};

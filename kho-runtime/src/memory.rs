@@ -82,6 +82,20 @@ pub trait PreservedMemory {
 
     /// The page at `addr` for writing.
     fn page_mut(&mut self, addr: PhysAddr) -> Result<&mut [u8]>;
+
+    /// The two distinct pages at `a` and `b` for writing at once, as
+    /// [`page_mut`](Self::page_mut) gives each, or `None` when the backend
+    /// does not hand out two (then a bulk writer takes them one at a
+    /// time). Lets a bulk write interleave two pages, as a large memcpy
+    /// does. Provided: `None`.
+    fn page_pair_mut(
+        &mut self,
+        a: PhysAddr,
+        b: PhysAddr,
+    ) -> Result<Option<(&mut [u8], &mut [u8])>> {
+        let _ = (a, b);
+        Ok(None)
+    }
 }
 
 /// Checks that `page_size` is one the format supports.

@@ -111,6 +111,8 @@ impl<T: KhoEntry> PhysPtr<T> {
 impl<T: AbiField + 'static> AbiField for PhysPtr<T> {
     const FIELD_SIZE: usize = 8;
     const TYPE: Ty<'static> = Ty::Ptr(Str::Ref(T::TYPE_NAME));
+    // `repr(transparent)` over a `u64` (the marker is zero-sized).
+    const PLAIN: crate::Plain = crate::Plain::YES;
     fn write_to(&self, out: &mut [u8]) {
         self.addr.write_to(out)
     }
@@ -171,6 +173,8 @@ impl<const N: usize> fmt::Debug for CharArray<N> {
 impl<const N: usize> AbiField for CharArray<N> {
     const FIELD_SIZE: usize = N;
     const TYPE: Ty<'static> = Ty::Array(Node::Ref(&CHAR), Len::new(N));
+    // `repr(transparent)` over `[u8; N]`.
+    const PLAIN: crate::Plain = crate::Plain::YES;
     fn write_to(&self, out: &mut [u8]) {
         out[..N].copy_from_slice(&self.0);
     }

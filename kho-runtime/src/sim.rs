@@ -297,6 +297,29 @@ impl PreservedMemory for SimMemory {
         let at = page_offset(addr, self.base, self.bytes.len, self.page_size)?;
         Ok(self.bytes.range_mut(at, self.page_size))
     }
+
+    fn page_pair_mut(
+        &mut self,
+        a: PhysAddr,
+        b: PhysAddr,
+    ) -> Result<Option<(&mut [u8], &mut [u8])>> {
+        let at_a = page_offset(a, self.base, self.bytes.len, self.page_size)?;
+        let at_b = page_offset(b, self.base, self.bytes.len, self.page_size)?;
+        let ps = self.page_size;
+        let all = self.bytes.range_mut(0, self.bytes.len);
+        // Pages are page aligned, so two different ones are disjoint.
+        Ok(match at_a.cmp(&at_b) {
+            core::cmp::Ordering::Less => {
+                let (low, high) = all.split_at_mut(at_b);
+                Some((&mut low[at_a..at_a + ps], &mut high[..ps]))
+            }
+            core::cmp::Ordering::Greater => {
+                let (low, high) = all.split_at_mut(at_a);
+                Some((&mut high[..ps], &mut low[at_b..at_b + ps]))
+            }
+            core::cmp::Ordering::Equal => None,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -96,6 +96,290 @@ impl Drop for Stream {
     }
 }
 
+/// What a new block's page will hold: its 16-byte header, then `body`
+/// (its entries), then zeros to the end of the page.
+#[derive(Debug)]
+pub(crate) struct PageImage<'a> {
+    pub(crate) header: [u8; 16],
+    pub(crate) body: &'a [u8],
+}
+
+/// A page cut at its cache lines: the first line (header and the body's
+/// start), the body's whole lines, the line holding the body's end (if it
+/// ends inside one), and the zero lines after it.
+struct PageLines<'p, 'b> {
+    first: (&'p mut [u8], [u8; 64]),
+    mid: (&'p mut [u8], &'b [u8]),
+    last: Option<(&'p mut [u8], &'b [u8])>,
+    zeros: &'p mut [u8],
+}
+
+impl<'p, 'b> PageLines<'p, 'b> {
+    /// The page back when it cannot be written a line at a time: not on a
+    /// line boundary, not whole lines, or a body that ends in the first
+    /// line or does not fit.
+    fn cut(page: &'p mut [u8], image: &PageImage<'b>) -> Result<Self, &'p mut [u8]> {
+        let end = 16 + image.body.len();
+        if page.as_ptr().align_offset(64) != 0
+            || !page.len().is_multiple_of(64)
+            || end <= 64
+            || end > page.len()
+        {
+            return Err(page);
+        }
+        let mut first = [0u8; 64];
+        first[..16].copy_from_slice(&image.header);
+        first[16..].copy_from_slice(&image.body[..48]);
+        let whole = end / 64 * 64;
+        let (first_line, rest) = page.split_at_mut(64);
+        let (mid, rest) = rest.split_at_mut(whole - 64);
+        let (last, zeros) = if end > whole {
+            let (line, zeros) = rest.split_at_mut(64);
+            (Some((line, &image.body[whole - 16..])), zeros)
+        } else {
+            (None, rest)
+        };
+        Ok(PageLines {
+            first: (first_line, first),
+            mid: (mid, &image.body[48..whole - 16]),
+            last,
+            zeros,
+        })
+    }
+
+    /// The first line, before the body's whole lines.
+    fn start(&mut self, stream: &mut Stream) {
+        stream.line(self.first.0, &self.first.1);
+    }
+
+    /// The lines after the body's whole lines (read after them, so that
+    /// the source is read in order and the prefetches cover it).
+    fn end(&mut self, stream: &mut Stream) {
+        if let Some((line, tail)) = &mut self.last {
+            let mut buf = [0u8; 64];
+            buf[..tail.len()].copy_from_slice(tail);
+            stream.line(line, &buf);
+        }
+        stream.zero_lines(self.zeros);
+    }
+}
+
+/// `image` written into `page` with ordinary stores.
+fn write_image(page: &mut [u8], image: &PageImage<'_>) {
+    let end = 16 + image.body.len();
+    page[..16].copy_from_slice(&image.header);
+    page[16..end].copy_from_slice(image.body);
+    page[end..].fill(0);
+}
+
+impl Stream {
+    /// Writes `image` into `page` (a whole page; the body fits it), whole
+    /// lines past the cache when streaming.
+    pub(crate) fn page(&mut self, page: &mut [u8], image: &PageImage<'_>) {
+        if !self.on {
+            return write_image(page, image);
+        }
+        match PageLines::cut(page, image) {
+            Ok(mut lines) => {
+                lines.start(self);
+                self.lines(lines.mid.0, lines.mid.1);
+                lines.end(self);
+            }
+            Err(page) => write_image(page, image),
+        }
+    }
+
+    /// Writes two pages as [`page`](Self::page) does, interleaved: their
+    /// body lines go out in step, so that memory serves two streams at a
+    /// time, as glibc's large memcpy has it (two pages 4 KiB apart).
+    pub(crate) fn page_pair(
+        &mut self,
+        (a, image_a): (&mut [u8], &PageImage<'_>),
+        (b, image_b): (&mut [u8], &PageImage<'_>),
+    ) {
+        if !self.on {
+            write_image(a, image_a);
+            return write_image(b, image_b);
+        }
+        match (PageLines::cut(a, image_a), PageLines::cut(b, image_b)) {
+            (Ok(mut la), Ok(mut lb)) => {
+                la.start(self);
+                lb.start(self);
+                self.lines_pair((la.mid.0, la.mid.1), (lb.mid.0, lb.mid.1));
+                la.end(self);
+                lb.end(self);
+            }
+            (a, b) => {
+                for (lines, image) in [(a, image_a), (b, image_b)] {
+                    match lines {
+                        Ok(mut lines) => {
+                            lines.start(self);
+                            self.lines(lines.mid.0, lines.mid.1);
+                            lines.end(self);
+                        }
+                        Err(page) => write_image(page, image),
+                    }
+                }
+            }
+        }
+    }
+
+    /// One line from a buffer.
+    fn line(&mut self, dst: &mut [u8], src: &[u8; 64]) {
+        self.lines(dst, src);
+    }
+
+    /// Zeros over `dst` (whole lines when streaming).
+    fn zero_lines(&mut self, dst: &mut [u8]) {
+        const ZERO: [u8; 64] = [0; 64];
+        let mut lines = dst.chunks_exact_mut(64);
+        for line in &mut lines {
+            self.lines(line, &ZERO);
+        }
+        lines.into_remainder().fill(0);
+    }
+
+    /// `src` into `dst` (the same length): full lines of a line-aligned
+    /// `dst` past the cache when streaming, anything else as `copy`.
+    fn lines(&mut self, dst: &mut [u8], src: &[u8]) {
+        self.copy(dst, src);
+    }
+
+    /// Two [`lines`](Self::lines) copies, in step.
+    fn lines_pair(&mut self, (da, sa): (&mut [u8], &[u8]), (db, sb): (&mut [u8], &[u8])) {
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        if self.on
+            && da.len() == sa.len()
+            && db.len() == sb.len()
+            && da.as_ptr().align_offset(64) == 0
+            && db.as_ptr().align_offset(64) == 0
+        {
+            let both = da.len().min(db.len()) / 128 * 128;
+            let (da, da_rest) = da.split_at_mut(both);
+            let (db, db_rest) = db.split_at_mut(both);
+            let (sa, sa_rest) = sa.split_at(both);
+            let (sb, sb_rest) = sb.split_at(both);
+            copy_nt_pair(da, sa, db, sb);
+            self.copy(da_rest, sa_rest);
+            self.copy(db_rest, sb_rest);
+            return;
+        }
+        self.copy(da, sa);
+        self.copy(db, sb);
+    }
+}
+
+/// Gathers runs of bytes (each block's entries, in chain order) into one
+/// array, as one copy would lay them out: two runs at a time in step (see
+/// [`Stream::page_pair`]), each array line written once and whole, the
+/// lines that span two runs assembled in `carry` first. Stops when `out`
+/// is full.
+#[derive(Debug)]
+pub(crate) struct Gather<'o, 'm> {
+    stream: Stream,
+    out: &'o mut [u8],
+    /// Bytes written so far.
+    at: usize,
+    /// Bytes of `out` before its first line boundary.
+    lead: usize,
+    /// The line in progress (its first `(at - lead) % 64` bytes).
+    carry: [u8; 64],
+    pending: Option<&'m [u8]>,
+}
+
+impl<'o, 'm> Gather<'o, 'm> {
+    /// Gathers into `out`, streamed from [`STREAM_MIN`] bytes on.
+    pub(crate) fn new(out: &'o mut [u8]) -> Self {
+        let lead = out.as_ptr().align_offset(64).min(out.len());
+        Gather {
+            stream: Stream::for_bytes(out.len()),
+            out,
+            at: 0,
+            lead,
+            carry: [0; 64],
+            pending: None,
+        }
+    }
+
+    /// Bytes written (or held for the next pair) so far.
+    pub(crate) fn len(&self) -> usize {
+        self.at + self.pending.map_or(0, <[u8]>::len)
+    }
+
+    /// Appends `run` (cut to what `out` has room for).
+    pub(crate) fn push(&mut self, run: &'m [u8]) {
+        let room = self.out.len() - self.len();
+        let run = &run[..run.len().min(room)];
+        if !self.stream.on() {
+            self.out[self.at..self.at + run.len()].copy_from_slice(run);
+            self.at += run.len();
+            return;
+        }
+        match self.pending.take() {
+            None => self.pending = Some(run),
+            Some(first) => {
+                let mid_a = self.edges(first);
+                let mid_b = self.edges(run);
+                let (a, b) = (
+                    mid_a.0..mid_a.0 + mid_a.1.len(),
+                    mid_b.0..mid_b.0 + mid_b.1.len(),
+                );
+                // Disjoint and in order: `a` ends before `b` starts.
+                let (head, tail) = self.out.split_at_mut(b.start);
+                let da = &mut head[a];
+                let db = &mut tail[..b.end - b.start];
+                self.stream.lines_pair((da, mid_a.1), (db, mid_b.1));
+            }
+        }
+    }
+
+    /// Writes the bytes of `run` that share a line with another run (or
+    /// lie outside `out`'s whole lines) and moves past it; returns where
+    /// its whole lines go and their bytes.
+    fn edges(&mut self, run: &'m [u8]) -> (usize, &'m [u8]) {
+        let p = self.at;
+        self.at += run.len();
+        // Before the first line boundary: part of a line `out` only ends.
+        let before = self.lead.saturating_sub(p).min(run.len());
+        self.out[p..p + before].copy_from_slice(&run[..before]);
+        let (p, run) = (p + before, &run[before..]);
+        let off = (p - self.lead.min(p)) % 64;
+        let head = if off == 0 {
+            0
+        } else {
+            (64 - off).min(run.len())
+        };
+        self.carry[off..off + head].copy_from_slice(&run[..head]);
+        if off + head == 64 {
+            let line = p - off;
+            let carry = self.carry;
+            self.stream.lines(&mut self.out[line..line + 64], &carry);
+        }
+        let (p, run) = (p + head, &run[head..]);
+        let whole = run.len() / 64 * 64;
+        let tail = &run[whole..];
+        self.carry[..tail.len()].copy_from_slice(tail);
+        (p, &run[..whole])
+    }
+
+    /// Writes what is held and returns the bytes written; fences the
+    /// transfer (on drop).
+    pub(crate) fn finish(mut self) -> usize {
+        if let Some(run) = self.pending.take() {
+            let (p, mid) = self.edges(run);
+            let dst = &mut self.out[p..p + mid.len()];
+            self.stream.lines(dst, mid);
+        }
+        // The line in progress, which `out` ends inside of.
+        if self.stream.on() && self.at > self.lead {
+            let off = (self.at - self.lead) % 64;
+            let line = self.at - off;
+            self.out[line..self.at].copy_from_slice(&self.carry[..off]);
+        }
+        self.at
+    }
+}
+
 /// Asks for the `count` elements of `src` that start [`PREFETCH_AHEAD`]
 /// bytes past element `next` (as many as there are): what a bulk path
 /// reading `src` in order will want after the piece it just read.
@@ -188,6 +472,90 @@ fn copy_nt<T: Copy>(dst: &mut [T], src: &[T]) {
     }
 }
 
+/// `sa` into `da` and `sb` into `db`, 128 bytes of each per step, all
+/// with `movntdq`, each source prefetched 128 to 384 bytes ahead (glibc's
+/// two-page large-copy loop); unfenced (see [`Stream`]). Each destination
+/// is line aligned and each length a multiple of 128, the same for both.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+fn copy_nt_pair(da: &mut [u8], sa: &[u8], db: &mut [u8], sb: &[u8]) {
+    let bytes = da.len();
+    assert!(
+        sa.len() == bytes && db.len() == bytes && sb.len() == bytes && bytes.is_multiple_of(128)
+    );
+    assert!(da.as_ptr().align_offset(16) == 0 && db.as_ptr().align_offset(16) == 0);
+    if bytes == 0 {
+        return;
+    }
+    // SAFETY: each source is valid for reads and each destination for
+    // writes of `bytes` bytes (asserted lengths), a destination overlaps
+    // nothing else (a `&mut`), and the loop touches exactly `0..bytes` of
+    // each, 128 bytes per step for `bytes / 128` steps. The destinations
+    // are 16-byte aligned (asserted) as `movntdq` needs. The prefetches may
+    // name addresses past a source's end: a prefetch is a hint that never
+    // faults or changes memory. Bytes move through xmm registers untouched.
+    // The stores are ordered for other threads by the transfer's `sfence`
+    // (see `Stream`). The assembly clobbers only the registers it names and
+    // the flags, and uses no stack.
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "prefetcht0 [{sa} + 128]",
+            "prefetcht0 [{sa} + 192]",
+            "prefetcht0 [{sa} + 256]",
+            "prefetcht0 [{sa} + 320]",
+            "prefetcht0 [{sb} + 128]",
+            "prefetcht0 [{sb} + 192]",
+            "prefetcht0 [{sb} + 256]",
+            "prefetcht0 [{sb} + 320]",
+            "movdqu xmm0, [{sa} + 0]",
+            "movdqu xmm1, [{sa} + 16]",
+            "movdqu xmm2, [{sa} + 32]",
+            "movdqu xmm3, [{sa} + 48]",
+            "movntdq [{da} + 0], xmm0",
+            "movntdq [{da} + 16], xmm1",
+            "movntdq [{da} + 32], xmm2",
+            "movntdq [{da} + 48], xmm3",
+            "movdqu xmm0, [{sa} + 64]",
+            "movdqu xmm1, [{sa} + 80]",
+            "movdqu xmm2, [{sa} + 96]",
+            "movdqu xmm3, [{sa} + 112]",
+            "movntdq [{da} + 64], xmm0",
+            "movntdq [{da} + 80], xmm1",
+            "movntdq [{da} + 96], xmm2",
+            "movntdq [{da} + 112], xmm3",
+            "movdqu xmm0, [{sb} + 0]",
+            "movdqu xmm1, [{sb} + 16]",
+            "movdqu xmm2, [{sb} + 32]",
+            "movdqu xmm3, [{sb} + 48]",
+            "movntdq [{db} + 0], xmm0",
+            "movntdq [{db} + 16], xmm1",
+            "movntdq [{db} + 32], xmm2",
+            "movntdq [{db} + 48], xmm3",
+            "movdqu xmm0, [{sb} + 64]",
+            "movdqu xmm1, [{sb} + 80]",
+            "movdqu xmm2, [{sb} + 96]",
+            "movdqu xmm3, [{sb} + 112]",
+            "movntdq [{db} + 64], xmm0",
+            "movntdq [{db} + 80], xmm1",
+            "movntdq [{db} + 96], xmm2",
+            "movntdq [{db} + 112], xmm3",
+            "add {sa}, 128",
+            "add {sb}, 128",
+            "add {da}, 128",
+            "add {db}, 128",
+            "dec {n}",
+            "jnz 2b",
+            sa = inout(reg) sa.as_ptr() => _,
+            sb = inout(reg) sb.as_ptr() => _,
+            da = inout(reg) da.as_mut_ptr() => _,
+            db = inout(reg) db.as_mut_ptr() => _,
+            n = inout(reg) bytes / 128 => _,
+            out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
+            options(nostack),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +580,118 @@ mod tests {
                     assert_eq!(dst, &src[src_off..src_off + len], "len {len} at {dst_off}");
                     assert!(buf[..dst_off + 8].iter().all(|&b| b == 0xee));
                     assert!(buf[dst_off + 8 + len..].iter().all(|&b| b == 0xee));
+                }
+            }
+        }
+    }
+
+    /// Gathering runs of every length into arrays at every offset within
+    /// a line equals concatenating them, stops where the array is full,
+    /// and touches nothing past it: with the stream forced on (all the
+    /// line logic) and off.
+    #[test]
+    fn gather_is_concatenation() {
+        let src: alloc::vec::Vec<u8> = (0..4000u32).map(|i| (i * 13 + 7) as u8).collect();
+        let lens: &[&[usize]] = if cfg!(miri) {
+            &[&[100, 3, 64], &[200]]
+        } else {
+            &[
+                &[4064, 4064, 4064, 100],
+                &[1, 2, 3, 64, 65, 127, 128, 129],
+                &[63, 1, 64, 300, 31, 33],
+                &[500],
+                &[],
+            ]
+        };
+        let offs: &[usize] = if cfg!(miri) {
+            &[0, 17]
+        } else {
+            &[0, 1, 16, 32, 48, 63]
+        };
+        for runs in lens {
+            let mut all = alloc::vec::Vec::new();
+            let mut at = 0;
+            let pieces: alloc::vec::Vec<&[u8]> = runs
+                .iter()
+                .map(|&n| {
+                    let piece = &src[at % 3000..at % 3000 + n.min(1000)];
+                    at += 7;
+                    piece
+                })
+                .collect();
+            for piece in &pieces {
+                all.extend_from_slice(piece);
+            }
+            for &off in offs {
+                for cut in [all.len(), all.len().saturating_sub(37), all.len() / 2] {
+                    for on in [true, false] {
+                        let mut buf = alloc::vec![0xeeu8; all.len() + 200];
+                        let base = buf.as_ptr().align_offset(64);
+                        let out = &mut buf[base + off..base + off + cut];
+                        let mut gather = Gather::new(out);
+                        gather.stream = Stream { on };
+                        for piece in &pieces {
+                            gather.push(piece);
+                        }
+                        assert_eq!(gather.finish(), cut, "{runs:?} at {off}");
+                        assert_eq!(
+                            &buf[base + off..base + off + cut],
+                            &all[..cut],
+                            "{runs:?} at {off} on {on}"
+                        );
+                        assert!(buf[..base + off].iter().all(|&b| b == 0xee));
+                        assert!(buf[base + off + cut..].iter().all(|&b| b == 0xee));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A page image written streamed, singly or in a pair, is the page
+    /// written with ordinary stores: bodies that end in the first line,
+    /// on a line boundary, inside a line and at the page's end, and pages
+    /// that are not line aligned (written the ordinary way).
+    #[test]
+    fn page_images_stream_as_written() {
+        let src: alloc::vec::Vec<u8> = (0..4096u32).map(|i| (i * 5 + 1) as u8).collect();
+        let header: [u8; 16] = core::array::from_fn(|i| 0xa0 + i as u8);
+        let bodies: &[usize] = if cfg!(miri) {
+            &[10, 4080]
+        } else {
+            &[0, 10, 48, 49, 112, 113, 4000, 4048, 4080]
+        };
+        for &len_a in bodies {
+            for &len_b in bodies {
+                for off in [0, 16] {
+                    let ia = PageImage {
+                        header,
+                        body: &src[..len_a],
+                    };
+                    let ib = PageImage {
+                        header,
+                        body: &src[7..7 + len_b],
+                    };
+                    let mut want = alloc::vec![0x55u8; 2 * 4096];
+                    write_image(&mut want[..4096], &ia);
+                    write_image(&mut want[4096..], &ib);
+                    let mut buf = alloc::vec![0x55u8; 3 * 4096 + 64];
+                    let base = buf.as_ptr().align_offset(64) + off;
+                    let (a, b) = buf[base..base + 2 * 4096].split_at_mut(4096);
+                    let mut stream = Stream { on: true };
+                    stream.page_pair((a, &ia), (b, &ib));
+                    assert_eq!(
+                        &buf[base..base + 2 * 4096],
+                        &want[..],
+                        "pair {len_a} {len_b} at {off}"
+                    );
+                    let mut one = alloc::vec![0x55u8; 4096 + 128];
+                    let base = one.as_ptr().align_offset(64) + off;
+                    stream.page(&mut one[base..base + 4096], &ib);
+                    assert_eq!(
+                        &one[base..base + 4096],
+                        &want[4096..],
+                        "page {len_b} at {off}"
+                    );
                 }
             }
         }

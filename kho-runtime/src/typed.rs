@@ -251,8 +251,12 @@ impl<T: KhoEntry, M: PreservedMemory + ?Sized> BlockSet<T, M> {
     /// memory, not in the cache.
     pub fn read_into(&self, mem: &M, out: &mut [T]) -> Result<usize> {
         let size = <T as AbiField>::FIELD_SIZE;
-        let runs = self.raw.block_entries(mem)?;
         let want = out.len().min(self.len());
+        // Entries whose memory is their encoding are read as bytes.
+        if let Some(bytes) = crate::plain::as_bytes_mut(&mut out[..want]) {
+            return self.raw.read_into(mem, bytes);
+        }
+        let runs = self.raw.block_entries(mem)?;
         // Into a large array, each block is decoded into a buffer that
         // stays in L1 and streamed into `out` past the cache in one copy
         // (see `stream`); into a small one, decoded in place.
@@ -386,14 +390,17 @@ impl<T: KhoEntry, M: PreservedMemory + ?Sized> Writer<'_, T, M> {
     pub fn extend_from_slice(&mut self, entries: &[T]) -> Result<()> {
         const { assert!(<T as AbiField>::FIELD_SIZE > 0) };
         let size = <T as AbiField>::FIELD_SIZE;
-        self.raw.append_encoded(entries.len(), |dst, first, k| {
-            // A slot size known at compile time lets each entry's store
-            // compile to fixed-size moves, as in `push`.
-            for (slot, e) in dst.chunks_exact_mut(size).zip(&entries[first..first + k]) {
-                e.write_to(slot);
-            }
-            prefetch_ahead(entries, first + k, k);
-        })
+        // Entries whose memory is their encoding are copied as bytes.
+        let plain = crate::plain::as_bytes(entries);
+        self.raw
+            .append_encoded(entries.len(), plain, |dst, first, k| {
+                // A slot size known at compile time lets each entry's store
+                // compile to fixed-size moves, as in `push`.
+                for (slot, e) in dst.chunks_exact_mut(size).zip(&entries[first..first + k]) {
+                    e.write_to(slot);
+                }
+                prefetch_ahead(entries, first + k, k);
+            })
     }
 
     /// Entries in the set so far.
