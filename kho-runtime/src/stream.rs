@@ -1,5 +1,6 @@
-//! Bulk copies that bypass the cache: the crate's only `unsafe` code (the
-//! copy loop, its fence and a prefetch hint).
+//! Bulk copies that bypass the cache: one of the crate's two `unsafe`
+//! modules (the copy loops, their fence and a prefetch hint; the other is
+//! `plain`, the byte view of plain entries).
 //!
 //! A block-set write moves megabytes that nothing in this kernel reads
 //! again, and a bulk read fills an array larger than the cache. Ordinary

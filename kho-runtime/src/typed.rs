@@ -234,10 +234,12 @@ impl<T: KhoEntry, M: PreservedMemory + ?Sized> BlockSet<T, M> {
     /// Appends a slice of entries: grows once, all or nothing, then writes
     /// a block at a time. On error nothing was appended.
     ///
-    /// From 1 MiB of entries on, each new block is built in a small buffer
-    /// and streamed into its page past the cache (non-temporal stores on
-    /// x86-64): the outgoing kernel never reads these pages again, and a
-    /// write through the cache would first read every line of them.
+    /// From 1 MiB of entries on, each new block is streamed into its page
+    /// past the cache (non-temporal stores on x86-64): the outgoing kernel
+    /// never reads these pages again, and a write through the cache would
+    /// first read every line of them. Entries of a [plain](crate::Plain)
+    /// type go straight from `entries`, two pages at a time; others are
+    /// encoded a block at a time into a small buffer first.
     pub fn extend_from_slice(&mut self, mem: &mut M, entries: &[T]) -> Result<()> {
         self.writer(mem)?.extend_from_slice(entries)
     }
