@@ -148,6 +148,13 @@ impl<'p, 'b> PageLines<'p, 'b> {
         })
     }
 
+    /// The whole page, in order.
+    fn write(mut self, stream: &mut Stream) {
+        self.start(stream);
+        stream.lines(self.mid.0, self.mid.1);
+        self.end(stream);
+    }
+
     /// The first line, before the body's whole lines.
     fn start(&mut self, stream: &mut Stream) {
         stream.line(self.first.0, &self.first.1);
@@ -181,11 +188,7 @@ impl Stream {
             return write_image(page, image);
         }
         match PageLines::cut(page, image) {
-            Ok(mut lines) => {
-                lines.start(self);
-                self.lines(lines.mid.0, lines.mid.1);
-                lines.end(self);
-            }
+            Ok(lines) => lines.write(self),
             Err(page) => write_image(page, image),
         }
     }
@@ -213,11 +216,7 @@ impl Stream {
             (a, b) => {
                 for (lines, image) in [(a, image_a), (b, image_b)] {
                     match lines {
-                        Ok(mut lines) => {
-                            lines.start(self);
-                            self.lines(lines.mid.0, lines.mid.1);
-                            lines.end(self);
-                        }
+                        Ok(lines) => lines.write(self),
                         Err(page) => write_image(page, image),
                     }
                 }
