@@ -104,10 +104,89 @@ impl RawBlockSet {
         entry_size: usize,
         max_blocks: usize,
     ) -> Result<Self> {
+        Self::walk(mem, head, entry_size, max_blocks, 0, |_, _, _| Ok(()))
+    }
+
+    /// Restores the chain at `head` as [`restore`](Self::restore) does and,
+    /// in the same walk, copies its first `out.len() / entry_size` entries
+    /// (at most all of them) into `out` as [`read_into`](Self::read_into)
+    /// does. Returns the set and how many entries were copied.
+    ///
+    /// One pass instead of two: each block is copied while the header of
+    /// the next is on its way from memory, where restore and then read_into
+    /// would wait for all 10,000 headers and then copy. The chain is
+    /// checked exactly as `restore` checks it, to its end, even when `out`
+    /// fills earlier, and the errors are the same; on error, what `out`
+    /// holds is unspecified (the entries before the bad block may have been
+    /// copied).
+    pub fn restore_read_into<M: PreservedMemory + ?Sized>(
+        mem: &M,
+        head: PhysAddr,
+        entry_size: usize,
+        out: &mut [u8],
+    ) -> Result<(Self, usize)> {
+        Self::restore_read_into_with_limit(mem, head, entry_size, DEFAULT_MAX_BLOCKS, out)
+    }
+
+    /// [`restore_read_into`](Self::restore_read_into) with a block limit
+    /// other than the default (see
+    /// [`restore_with_limit`](Self::restore_with_limit)).
+    pub fn restore_read_into_with_limit<M: PreservedMemory + ?Sized>(
+        mem: &M,
+        head: PhysAddr,
+        entry_size: usize,
+        max_blocks: usize,
+        out: &mut [u8],
+    ) -> Result<(Self, usize)> {
+        // Checked before the walk, so that `want` below cannot divide by 0.
+        let per_block = count_per_block(mem.page_size(), entry_size)?;
+        let want = out.len() / entry_size * entry_size;
+        // The blocks a chain filling `out` has, at least: reserved at once.
+        let blocks = (want / entry_size).div_ceil(per_block);
+        let mut gather = Gather::new(&mut out[..want]);
+        let set = Self::walk(
+            mem,
+            head,
+            entry_size,
+            max_blocks,
+            blocks,
+            |addr, page, count| {
+                if gather.len() < want {
+                    let run = page
+                        .get(HEADER_SIZE..HEADER_SIZE + count * entry_size)
+                        .ok_or(Error::mem(addr, Fault::PastEndOfImage))?;
+                    gather.push(run);
+                }
+                Ok(())
+            },
+        )?;
+        let copied = gather.finish() / entry_size;
+        Ok((set, copied))
+    }
+
+    /// The checked walk behind every restore: `visit` gets each block once
+    /// it has passed every check (its address, its page and its entry
+    /// count) and may fail the walk. Room for `expect` blocks (at most the
+    /// limit) is reserved up front.
+    fn walk<'m, M: PreservedMemory + ?Sized>(
+        mem: &'m M,
+        head: PhysAddr,
+        entry_size: usize,
+        max_blocks: usize,
+        expect: usize,
+        mut visit: impl FnMut(PhysAddr, &'m [u8], usize) -> Result<()>,
+    ) -> Result<Self> {
         let page_size = mem.page_size();
         let per_block = count_per_block(page_size, entry_size)?;
         let mut blocks: Vec<PhysAddr> = Vec::new();
         let mut starts: Vec<usize> = Vec::new();
+        let expect = expect.min(max_blocks);
+        blocks
+            .try_reserve_exact(expect)
+            .map_err(|_| Error::OutOfMemory)?;
+        starts
+            .try_reserve_exact(expect + 1)
+            .map_err(|_| Error::OutOfMemory)?;
         let mut len = 0usize;
         let mut next = head;
         // Brent's cycle finding: a loop is caught within about twice its
@@ -152,6 +231,7 @@ impl RawBlockSet {
             blocks.push(next);
             starts.push(len);
             len += count as usize;
+            visit(next, page, count as usize)?;
             next = PhysAddr(header.next);
         }
         starts.push(len);

@@ -243,7 +243,8 @@ impl SimMemory {
     }
 
     fn index(&self, addr: PhysAddr) -> Result<usize> {
-        Ok(page_offset(addr, self.base, self.bytes.len, self.page_size)? / self.page_size)
+        let at = page_offset(addr, self.base, self.bytes.len, self.page_size)?;
+        Ok(at >> self.page_size.trailing_zeros())
     }
 }
 

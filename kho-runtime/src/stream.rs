@@ -285,6 +285,9 @@ pub(crate) struct Gather<'o, 'm> {
     /// The line in progress (its first `(at - lead) % 64` bytes).
     carry: [u8; 64],
     pending: Option<&'m [u8]>,
+    /// The second half of the last pair: where each run's whole lines go
+    /// in `out`, and their bytes.
+    rest: Option<[(usize, &'m [u8]); 2]>,
 }
 
 impl<'o, 'm> Gather<'o, 'm> {
@@ -298,6 +301,7 @@ impl<'o, 'm> Gather<'o, 'm> {
             lead,
             carry: [0; 64],
             pending: None,
+            rest: None,
         }
     }
 
@@ -307,6 +311,11 @@ impl<'o, 'm> Gather<'o, 'm> {
     }
 
     /// Appends `run` (cut to what `out` has room for).
+    ///
+    /// A pair is copied half at this push and half at the next (or at
+    /// `finish`): a chain walk that feeds the gather a block per push then
+    /// has a copy running while each next header comes from memory, not
+    /// only every other one.
     pub(crate) fn push(&mut self, run: &'m [u8]) {
         let room = self.out.len() - self.len();
         let run = &run[..run.len().min(room)];
@@ -315,22 +324,35 @@ impl<'o, 'm> Gather<'o, 'm> {
             self.at += run.len();
             return;
         }
+        self.finish_pair();
         match self.pending.take() {
             None => self.pending = Some(run),
             Some(first) => {
-                let mid_a = self.edges(first);
-                let mid_b = self.edges(run);
-                let (a, b) = (
-                    mid_a.0..mid_a.0 + mid_a.1.len(),
-                    mid_b.0..mid_b.0 + mid_b.1.len(),
-                );
-                // Disjoint and in order: `a` ends before `b` starts.
-                let (head, tail) = self.out.split_at_mut(b.start);
-                let da = &mut head[a];
-                let db = &mut tail[..b.end - b.start];
-                self.stream.lines_pair((da, mid_a.1), (db, mid_b.1));
+                let (pa, sa) = self.edges(first);
+                let (pb, sb) = self.edges(run);
+                let half = (sa.len().min(sb.len()) / 2) & !127;
+                let (sa, ra) = sa.split_at(half);
+                let (sb, rb) = sb.split_at(half);
+                self.pair([(pa, sa), (pb, sb)]);
+                self.rest = Some([(pa + half, ra), (pb + half, rb)]);
             }
         }
+    }
+
+    /// Copies the rest of the last pair.
+    fn finish_pair(&mut self) {
+        if let Some(rest) = self.rest.take() {
+            self.pair(rest);
+        }
+    }
+
+    /// Copies two runs of whole lines to their places in `out`, in step.
+    fn pair(&mut self, [(pa, sa), (pb, sb)]: [(usize, &[u8]); 2]) {
+        // Disjoint and in order: `a` ends before `b` starts.
+        let (head, tail) = self.out.split_at_mut(pb);
+        let da = &mut head[pa..pa + sa.len()];
+        let db = &mut tail[..sb.len()];
+        self.stream.lines_pair((da, sa), (db, sb));
     }
 
     /// Writes the bytes of `run` that share a line with another run (or
@@ -365,6 +387,7 @@ impl<'o, 'm> Gather<'o, 'm> {
     /// Writes what is held and returns the bytes written; fences the
     /// transfer (on drop).
     pub(crate) fn finish(mut self) -> usize {
+        self.finish_pair();
         if let Some(run) = self.pending.take() {
             let (p, mid) = self.edges(run);
             let dst = &mut self.out[p..p + mid.len()];

@@ -61,6 +61,23 @@ impl<T: KhoEntry, M: PreservedMemory + ?Sized> BlockSet<T, M> {
         )?))
     }
 
+    /// Restores the chain at `head` and copies its first `out.len()`
+    /// entries into `out`: [`restore`](Self::restore) then
+    /// [`read_into`](Self::read_into), in one walk of the chain for a
+    /// [plain](crate::Plain) `T` (see [`RawBlockSet::restore_read_into`]).
+    /// Returns the set and how many entries were copied. The chain is
+    /// checked as `restore` checks it, with the same errors; on error, what
+    /// `out` holds is unspecified.
+    pub fn restore_read_into(mem: &M, head: PhysAddr, out: &mut [T]) -> Result<(Self, usize)> {
+        if let Some(bytes) = crate::plain::as_bytes_mut(out) {
+            let (raw, n) = RawBlockSet::restore_read_into(mem, head, Self::ENTRY_SIZE, bytes)?;
+            return Ok((Self::from_raw(raw), n));
+        }
+        let set = Self::restore(mem, head)?;
+        let n = set.read_into(mem, out)?;
+        Ok((set, n))
+    }
+
     /// Restores with a block limit other than the default.
     pub fn restore_with_limit(mem: &M, head: PhysAddr, max_blocks: usize) -> Result<Self> {
         Ok(Self::from_raw(RawBlockSet::restore_with_limit(

@@ -117,6 +117,19 @@ fn typed_case<T: KhoEntry + PartialEq + core::fmt::Debug + Default>(
         "{}: short read_into",
         T::COMPATIBLE
     );
+    // Restore and read in one walk: the same set and entries, whole and
+    // short (plain entries take the fused walk, padded ones the two steps).
+    for len in [model.len() + 5, short] {
+        let mut out = vec![T::default(); len];
+        let (again, n) = BlockSet::<T, _>::restore_read_into(&mem, head, &mut out).unwrap();
+        assert_eq!(again.as_raw().blocks(), back.as_raw().blocks());
+        assert_eq!(n, len.min(model.len()));
+        assert!(
+            out[..n] == model[..n] && out[n..].iter().all(|e| *e == T::default()),
+            "{}: restore_read_into into {len}",
+            T::COMPATIBLE
+        );
+    }
 }
 
 #[test]
@@ -154,6 +167,54 @@ fn raw_bytes_stream_in_and_out() {
     for (b, &addr) in set.blocks().iter().enumerate() {
         let count = u64::read_from(&mem.page(addr).unwrap()[8..]);
         assert_eq!(count as usize, per.min(n - b * per), "block {b}");
+    }
+}
+
+/// Restore and read in one walk, into arrays that start anywhere in a
+/// cache line and end short of, at or past the set's end: the bytes of
+/// the chain's entries, and nothing outside them written.
+#[test]
+fn restore_read_into_gathers_the_chain() {
+    let es = 40;
+    let n = 40_000; // 1.6 MB
+    let bytes: Vec<u8> = (0..n).flat_map(|i| entry_bytes(i, es)).collect();
+    let mut mem = SimMemory::new(BASE, PS, PAGES).unwrap();
+    let mut set = RawBlockSet::new(&mem, es).unwrap();
+    set.extend_from_bytes(&mut mem, &bytes).unwrap();
+    let head = set.publish(&mut mem).unwrap();
+    let mem = mem.kexec();
+    let whole = bytes.len();
+    let per = set.count_per_block();
+    assert_eq!(set.block_count() % 2, 1);
+    assert!(300 * per * es >= 1 << 20, "every case must stream");
+    // The whole chain (an odd number of blocks), and arrays past the
+    // streaming threshold that fill up inside an even-numbered and an
+    // odd-numbered block (pairs are copied two blocks at a time).
+    for at in [0, 1, 17, 63] {
+        for room in [
+            whole + 3,
+            whole,
+            (300 * per + 50) * es + 7,
+            (301 * per + 50) * es,
+        ] {
+            let mut buf = vec![0x5au8; at + room + 64];
+            let out = &mut buf[at..at + room];
+            let (back, got) = RawBlockSet::restore_read_into(&mem, head, es, out).unwrap();
+            assert_eq!(back.len(), n);
+            let copied = got * es;
+            assert_eq!(got, (room / es).min(n), "at {at}, room {room}");
+            assert!(
+                buf[at..at + copied] == bytes[..copied],
+                "at {at}, room {room}"
+            );
+            assert!(
+                buf[..at]
+                    .iter()
+                    .chain(&buf[at + copied..])
+                    .all(|&b| b == 0x5a),
+                "at {at}, room {room}: wrote outside the entries"
+            );
+        }
     }
 }
 

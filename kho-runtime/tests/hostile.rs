@@ -577,6 +577,7 @@ fn any_base() -> BoxedStrategy<Base> {
 fn check_restore(img: &Image, es: usize, limit: usize) -> Result<bool, TestCaseError> {
     let raw = RawImage::from_vec(img.bytes.clone(), img.base, img.ps).unwrap();
     let got = RawBlockSet::restore_with_limit(&raw, PhysAddr(img.head), es, limit);
+    check_fused(&raw, img, es, limit, &got)?;
     let want = reference(&img.bytes, img.base, img.ps, img.head, es, limit);
     match (got, want) {
         (Ok(set), Expect::Accept(chain)) => {
@@ -611,6 +612,45 @@ fn check_restore(img: &Image, es: usize, limit: usize) -> Result<bool, TestCaseE
             "restore failed with an error it must never return: {e:?}"
         ))),
     }
+}
+
+/// Restoring and reading in one walk agrees with restore, then read_into:
+/// the same error, or the same blocks and the same bytes, into an array
+/// with room for every entry and for fewer than there are.
+fn check_fused(
+    raw: &RawImage,
+    img: &Image,
+    es: usize,
+    limit: usize,
+    restored: &kho_runtime::Result<RawBlockSet>,
+) -> Result<(), TestCaseError> {
+    let all = img.bytes.len() + es;
+    for room in [all, all / 3, es.saturating_sub(1)] {
+        let mut out = vec![0xa5u8; room];
+        let fused =
+            RawBlockSet::restore_read_into_with_limit(raw, PhysAddr(img.head), es, limit, &mut out);
+        match (restored, fused) {
+            (Ok(set), Ok((again, n))) => {
+                prop_assert_eq!(again.blocks(), set.blocks());
+                prop_assert_eq!(again.len(), set.len());
+                let mut want = vec![0xa5u8; room];
+                let m = set.read_into(raw, &mut want).unwrap();
+                prop_assert_eq!(n, m);
+                prop_assert!(
+                    out == want,
+                    "restore_read_into read other bytes (room {})",
+                    room
+                );
+            }
+            (Err(e), Err(f)) => prop_assert_eq!(format!("{f:?}"), format!("{e:?}")),
+            (r, f) => {
+                return Err(TestCaseError::fail(format!(
+                    "restore says {r:?}, restore_read_into says {f:?} (room {room})"
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The restored set reads back exactly the bytes the chain holds.

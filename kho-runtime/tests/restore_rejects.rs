@@ -40,6 +40,23 @@ fn reject(mem: &SimMemory, head: PhysAddr, limit: usize) -> Error {
         mem.as_bytes() == &bytes[..],
         "a failed restore wrote memory"
     );
+    // Restoring and reading in one walk rejects the chain the same way,
+    // into an array that holds every entry and one that holds one.
+    for room in [bytes.len(), ES] {
+        let mut out = vec![0u8; room];
+        let fused =
+            RawBlockSet::restore_read_into_with_limit(mem, head, ES, limit, &mut out).unwrap_err();
+        assert_eq!(format!("{fused:?}"), format!("{err:?}"), "room {room}");
+        assert_eq!(
+            mem.stats(),
+            stats,
+            "a failed restore_read_into released pages"
+        );
+        assert!(
+            mem.as_bytes() == &bytes[..],
+            "a failed restore_read_into wrote memory"
+        );
+    }
     err
 }
 
