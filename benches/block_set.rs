@@ -217,6 +217,26 @@ fn write(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    // The same write into memory that held a set before (written, then
+    // destroyed, untimed): its pages come back dirty, and a write that
+    // zeroed each on allocation would pass over them twice.
+    g.bench_function("extend_from_slice_reused", |b| {
+        b.iter_batched(
+            || {
+                let mut mem = fresh_memory();
+                let mut old = BlockSet::<Entry32, SimMemory>::new(&mem).expect("set");
+                old.extend_from_slice(&mut mem, &src).expect("extend");
+                old.destroy(&mut mem).expect("destroy");
+                cold.chill();
+                mem
+            },
+            |mut mem| {
+                black_box(write_slice(&mut mem, black_box(&src)));
+                mem
+            },
+            BatchSize::PerIteration,
+        )
+    });
     let bytes = payload();
     g.bench_function("extend_from_bytes", |b| {
         b.iter_batched(

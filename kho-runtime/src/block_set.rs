@@ -392,7 +392,13 @@ impl RawBlockSet {
     }
 
     fn grow_one<M: PreservedMemory + ?Sized>(&mut self, mem: &mut M, link: bool) -> Result<()> {
-        let addr = mem.alloc_preserve()?;
+        // Unlinked blocks are for a streamed transfer, which writes every
+        // byte of their pages (see `append_encoded`).
+        let addr = if link {
+            mem.alloc_preserve()?
+        } else {
+            mem.alloc_preserve_for_overwrite()?
+        };
         if let (true, Some(&last)) = (link, self.blocks.last()) {
             if let Err(e) = write_header_next(mem, last, addr) {
                 let _ = mem.unpreserve_free(addr);

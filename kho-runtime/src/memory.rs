@@ -63,6 +63,14 @@ pub trait PreservedMemory {
     /// Allocates one zeroed page and marks it preserved across the handover.
     fn alloc_preserve(&mut self) -> Result<PhysAddr>;
 
+    /// [`alloc_preserve`](Self::alloc_preserve) for a caller that writes
+    /// every byte of the page before anything reads it (a block set
+    /// streaming whole pages): a memory may skip the zeroing, which would
+    /// cost a second pass over the page. The default zeroes.
+    fn alloc_preserve_for_overwrite(&mut self) -> Result<PhysAddr> {
+        self.alloc_preserve()
+    }
+
     /// Frees an outgoing page allocated with [`alloc_preserve`](Self::alloc_preserve),
     /// dropping it from the handover.
     fn unpreserve_free(&mut self, addr: PhysAddr) -> Result<()>;

@@ -248,6 +248,21 @@ impl SimMemory {
     }
 }
 
+impl SimMemory {
+    /// Takes the lowest free page; a page used before is zeroed when
+    /// `zero` is set (a never-used one is zero already).
+    fn alloc(&mut self, zero: bool) -> Result<PhysAddr> {
+        self.fail.attempt()?;
+        let i = self.free.take(&self.pages).ok_or(Error::OutOfMemory)?;
+        if !self.pages.alloc(i)? && zero {
+            let at = i * self.page_size;
+            self.bytes[at..at + self.page_size].fill(0);
+        }
+        self.allocations += 1;
+        Ok(PhysAddr(self.base + (i * self.page_size) as u64))
+    }
+}
+
 impl PreservedMemory for SimMemory {
     fn page_size(&self) -> usize {
         self.page_size
@@ -259,14 +274,13 @@ impl PreservedMemory for SimMemory {
     }
 
     fn alloc_preserve(&mut self) -> Result<PhysAddr> {
-        self.fail.attempt()?;
-        let i = self.free.take(&self.pages).ok_or(Error::OutOfMemory)?;
-        if !self.pages.alloc(i)? {
-            let at = i * self.page_size;
-            self.bytes[at..at + self.page_size].fill(0);
-        }
-        self.allocations += 1;
-        Ok(PhysAddr(self.base + (i * self.page_size) as u64))
+        self.alloc(true)
+    }
+
+    /// A page that held something before (a freed block) keeps its bytes:
+    /// the caller overwrites them all.
+    fn alloc_preserve_for_overwrite(&mut self) -> Result<PhysAddr> {
+        self.alloc(false)
     }
 
     fn unpreserve_free(&mut self, addr: PhysAddr) -> Result<()> {

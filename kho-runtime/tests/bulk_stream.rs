@@ -170,6 +170,41 @@ fn raw_bytes_stream_in_and_out() {
     }
 }
 
+/// Pages freed by an earlier set come back to a streamed write unzeroed
+/// (`alloc_preserve_for_overwrite`): every byte of them is written anyway,
+/// so the pages equal those of pushes into fresh memory.
+#[test]
+fn a_streamed_transfer_overwrites_reused_pages() {
+    let model: Vec<Wide> = (0..35_000).map(wide).collect();
+    let mut mem = SimMemory::new(BASE, PS, PAGES).unwrap();
+    // Every page dirty: a set of all-ones entries, a short last block.
+    let ones = vec![0xffu8; 40_000 * 32 - 32 * 7];
+    let mut old = RawBlockSet::new(&mem, 32).unwrap();
+    old.extend_from_bytes(&mut mem, &ones).unwrap();
+    old.destroy(&mut mem).unwrap();
+    let mut bulk = BlockSet::<Wide, _>::new(&mem).unwrap();
+    bulk.extend_from_slice(&mut mem, &model).unwrap();
+    let mut push_mem = SimMemory::new(BASE, PS, PAGES).unwrap();
+    let mut push = BlockSet::<Wide, _>::new(&push_mem).unwrap();
+    for e in &model {
+        push.push(&mut push_mem, e).unwrap();
+    }
+    assert_eq!(bulk.as_raw().blocks(), push.as_raw().blocks());
+    assert!(
+        chain_bytes(&mem, bulk.as_raw().blocks()) == chain_bytes(&push_mem, push.as_raw().blocks()),
+        "a reused page kept bytes of its last use"
+    );
+    // A block grown one at a time is zeroed as before.
+    let mut small = RawBlockSet::new(&mem, 32).unwrap();
+    small.grow(&mut mem, 1).unwrap();
+    small.push(&mut mem, &[1; 32]).unwrap();
+    let page = mem.page(small.blocks()[0]).unwrap();
+    assert!(
+        page[16 + 32..].iter().all(|&b| b == 0),
+        "a pushed block was not zeroed"
+    );
+}
+
 /// Restore and read in one walk, into arrays that start anywhere in a
 /// cache line and end short of, at or past the set's end: the bytes of
 /// the chain's entries, and nothing outside them written.
