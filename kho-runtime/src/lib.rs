@@ -26,6 +26,14 @@
 //! # }
 //! ```
 //!
+//! Bulk paths beside the per-entry ones:
+//! [`extend_from_slice`](BlockSet::extend_from_slice) writes a slice a
+//! block at a time (one header store per block),
+//! [`read_into`](BlockSet::read_into) copies a restored set into an array,
+//! and [`restore_read_into`](BlockSet::restore_read_into) restores and
+//! copies in one walk of the chain, with restore's checks. From 1 MiB on
+//! they bypass the cache, as a large `memcpy` does.
+//!
 //! Backends: [`SimMemory`] (in process, with a simulated kexec and fault
 //! injection); with the `std` feature, [`FileMemory`] (an image file a
 //! second process reopens, locked, published crash- and power-loss-safe)
