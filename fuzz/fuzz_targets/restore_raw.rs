@@ -1,7 +1,9 @@
 //! Restore a block set from arbitrary image bytes and an arbitrary head:
 //! any page size, any entry size, any block limit. It must return Ok or an
 //! error, and an accepted chain must read back exactly what its blocks say
-//! they hold, in no more blocks than the limit.
+//! they hold, in no more blocks than the limit. Restoring and reading in
+//! one walk (`restore_read_into_with_limit`) must agree: the same error, or
+//! the same blocks and their entries, in order.
 //!
 //! Input: byte 0 selects the page size (% 3), bytes 1-2 (LE) the entry size
 //! (1 + n % (page - 16)), bytes 3-6 (LE) a head offset, byte 7 the head mode
@@ -30,9 +32,24 @@ fuzz_target!(|data: &[u8]| {
     };
     let max_blocks = 1 + (data[7] >> 3) as usize;
     let img = RawImage::from_vec(data[8..].to_vec(), BASE, page_size).expect("aligned base");
-    let Ok(set) = RawBlockSet::restore_with_limit(&img, PhysAddr(head), entry_size, max_blocks)
-    else {
-        return;
+    let restored = RawBlockSet::restore_with_limit(&img, PhysAddr(head), entry_size, max_blocks);
+    // Restoring and reading in one walk says the same (compared below when
+    // the chain is accepted), into room for every entry the image holds.
+    let mut out = vec![0u8; data.len()];
+    let fused = RawBlockSet::restore_read_into_with_limit(
+        &img,
+        PhysAddr(head),
+        entry_size,
+        max_blocks,
+        &mut out,
+    );
+    let (set, (again, copied)) = match (restored, fused) {
+        (Ok(set), Ok(fused)) => (set, fused),
+        (Err(a), Err(b)) => {
+            assert_eq!(format!("{a:?}"), format!("{b:?}"));
+            return;
+        }
+        (a, b) => panic!("restore: {a:?}, restore_read_into: {b:?}"),
     };
     assert!(set.block_count() <= max_blocks);
     assert_eq!(
@@ -55,4 +72,7 @@ fuzz_target!(|data: &[u8]| {
     for (i, e) in expect.iter().enumerate() {
         assert_eq!(set.get(&img, i).ok(), Some(Some(*e)));
     }
+    assert_eq!(again.blocks(), set.blocks());
+    assert_eq!(copied, expect.len());
+    assert!(out[..copied * entry_size] == expect.concat()[..]);
 });
