@@ -463,37 +463,13 @@ fn copy_nt<T: Copy>(dst: &mut [T], src: &[T]) {
     // lines `head..tail`, the tail `tail..bytes`. `copy_nonoverlapping` is
     // untyped, as is the assembly (it moves bytes through xmm registers and
     // never interprets them), so uninitialised padding bytes of `T` are
-    // copied as such, as `copy_from_slice` would. `movntdq` needs a 16-byte
-    // aligned destination: `d + head` is 64-byte aligned whenever
-    // `lines > 0`. The stores are ordered for other threads by the
-    // transfer's `sfence` (see `Stream`). The assembly clobbers only the
-    // registers it names and the flags, and uses no stack.
+    // copied as such, as `copy_from_slice` would. Each line's destination
+    // `d + head + 64k` is 64-byte aligned, as `nt_line` needs.
     unsafe {
         core::ptr::copy_nonoverlapping(s, d, head);
-        if lines > 0 {
-            core::arch::asm!(
-                "2:",
-                "movdqu xmm0, [{s}]",
-                "movdqu xmm1, [{s} + 16]",
-                "movdqu xmm2, [{s} + 32]",
-                "movdqu xmm3, [{s} + 48]",
-                "movntdq [{d}], xmm0",
-                "movntdq [{d} + 16], xmm1",
-                "movntdq [{d} + 32], xmm2",
-                "movntdq [{d} + 48], xmm3",
-                "add {s}, 64",
-                "add {d}, 64",
-                "dec {n}",
-                "jnz 2b",
-                s = inout(reg) s.add(head) => _,
-                d = inout(reg) d.add(head) => _,
-                n = inout(reg) lines => _,
-                out("xmm0") _,
-                out("xmm1") _,
-                out("xmm2") _,
-                out("xmm3") _,
-                options(nostack),
-            );
+        for line in 0..lines {
+            let at = head + line * 64;
+            nt_line(d.add(at), s.add(at));
         }
         core::ptr::copy_nonoverlapping(s.add(tail), d.add(tail), bytes - tail);
     }
@@ -589,12 +565,26 @@ fn copy_nt_pair(da: &mut [u8], sa: &[u8], db: &mut [u8], sb: &[u8]) {
 #[inline(always)]
 fn store_line(dst: &mut [u8], src: &[u8; 64]) {
     assert!(dst.len() == 64 && dst.as_ptr().align_offset(16) == 0);
-    // SAFETY: `dst` is valid for writes of 64 bytes (asserted) and `src`
-    // for reads of 64 (its type), and a `&mut` overlaps nothing. The
-    // destination is 16-byte aligned (asserted) as `movntdq` needs. Bytes
-    // move through xmm registers untouched. The stores are ordered for
-    // other threads by the transfer's `sfence` (see `Stream`). The
-    // assembly clobbers only the registers it names and uses no stack.
+    // SAFETY: `dst` is valid for writes of 64 bytes and 16-byte aligned
+    // (asserted), `src` is valid for reads of 64 (its type), and a `&mut`
+    // overlaps nothing.
+    unsafe { nt_line(dst.as_mut_ptr(), src.as_ptr()) }
+}
+
+/// The 64 bytes at `s` to `d` with `movntdq`, through xmm registers, the
+/// bytes untouched (padding included); unfenced: the transfer's `sfence`
+/// orders them for other threads (see [`Stream`]).
+///
+/// # Safety
+///
+/// `s` must be valid for reads and `d` for writes of 64 bytes, the two must
+/// not overlap, and `d` must be 16-byte aligned (`movntdq` faults
+/// otherwise).
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[inline(always)]
+unsafe fn nt_line(d: *mut u8, s: *const u8) {
+    // SAFETY: the caller's promise covers the four loads and four stores;
+    // the assembly clobbers only the registers it names and uses no stack.
     unsafe {
         core::arch::asm!(
             "movdqu xmm0, [{s}]",
@@ -605,8 +595,8 @@ fn store_line(dst: &mut [u8], src: &[u8; 64]) {
             "movntdq [{d} + 16], xmm1",
             "movntdq [{d} + 32], xmm2",
             "movntdq [{d} + 48], xmm3",
-            s = in(reg) src.as_ptr(),
-            d = in(reg) dst.as_mut_ptr(),
+            s = in(reg) s,
+            d = in(reg) d,
             out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
             options(nostack, preserves_flags),
         );

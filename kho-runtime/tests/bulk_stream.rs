@@ -66,6 +66,18 @@ fn chain_bytes(mem: &SimMemory, blocks: &[kho_runtime::PhysAddr]) -> Vec<u8> {
         .collect()
 }
 
+/// Whether `set` in `mem` has the blocks, and the bytes in them, that
+/// pushing `model` one entry at a time into fresh memory gives.
+fn same_as_pushed<T: KhoEntry>(mem: &SimMemory, set: &RawBlockSet, model: &[T]) -> bool {
+    let mut push_mem = SimMemory::new(BASE, PS, PAGES).unwrap();
+    let mut push = BlockSet::<T, _>::new(&push_mem).unwrap();
+    for e in model {
+        push.push(&mut push_mem, e).unwrap();
+    }
+    set.blocks() == push.as_raw().blocks()
+        && chain_bytes(mem, set.blocks()) == chain_bytes(&push_mem, push.as_raw().blocks())
+}
+
 /// A set that already holds `first` entries (so the bulk write starts
 /// mid-block, at an unaligned slot), then `n` more by the bulk path and,
 /// on a second memory, by `push`: the pages are byte for byte the same and
@@ -83,15 +95,8 @@ fn typed_case<T: KhoEntry + PartialEq + core::fmt::Debug + Default>(
         .unwrap();
     bulk.extend_from_slice(&mut bulk_mem, &model[first..])
         .unwrap();
-    let mut push_mem = SimMemory::new(BASE, PS, PAGES).unwrap();
-    let mut push = BlockSet::<T, _>::new(&push_mem).unwrap();
-    for e in &model {
-        push.push(&mut push_mem, e).unwrap();
-    }
-    assert_eq!(bulk.as_raw().blocks(), push.as_raw().blocks());
     assert!(
-        chain_bytes(&bulk_mem, bulk.as_raw().blocks())
-            == chain_bytes(&push_mem, push.as_raw().blocks()),
+        same_as_pushed(&bulk_mem, bulk.as_raw(), &model),
         "{}: the streamed pages differ from the pushed ones (first {first}, n {n})",
         T::COMPATIBLE
     );
@@ -184,14 +189,8 @@ fn a_streamed_transfer_overwrites_reused_pages() {
     old.destroy(&mut mem).unwrap();
     let mut bulk = BlockSet::<Wide, _>::new(&mem).unwrap();
     bulk.extend_from_slice(&mut mem, &model).unwrap();
-    let mut push_mem = SimMemory::new(BASE, PS, PAGES).unwrap();
-    let mut push = BlockSet::<Wide, _>::new(&push_mem).unwrap();
-    for e in &model {
-        push.push(&mut push_mem, e).unwrap();
-    }
-    assert_eq!(bulk.as_raw().blocks(), push.as_raw().blocks());
     assert!(
-        chain_bytes(&mem, bulk.as_raw().blocks()) == chain_bytes(&push_mem, push.as_raw().blocks()),
+        same_as_pushed(&mem, bulk.as_raw(), &model),
         "a reused page kept bytes of its last use"
     );
     // A block grown one at a time is zeroed as before.
