@@ -291,7 +291,6 @@ impl HeaderArgs {
             include_dirs: self.include_dirs.clone(),
             defines: self.defines.clone(),
             includes: self.includes.clone(),
-            page_shift: None,
         }
     }
 }

@@ -39,9 +39,6 @@ pub struct Options {
     pub defines: Vec<(String, Option<String>)>,
     /// `--include FILE`: read before each header (`-include`).
     pub includes: Vec<PathBuf>,
-    /// `-DPAGE_SHIFT=N`; `None` keeps `PAGE_SIZE` symbolic (the header's
-    /// own includes define it).
-    pub page_shift: Option<u32>,
 }
 
 /// One imported header.
@@ -210,9 +207,6 @@ fn include_relative(path: &Path, opts: &Options) -> Option<String> {
 
 fn compiler_args(opts: &Options) -> Vec<String> {
     let mut args = vec!["-x".to_string(), "c".into(), "-std=gnu11".into()];
-    if let Some(s) = opts.page_shift {
-        args.push(format!("-DPAGE_SHIFT={s}"));
-    }
     for d in &opts.include_dirs {
         args.push(format!("-I{}", d.display()));
     }

@@ -92,7 +92,6 @@ pub fn exec(args: &Args) -> ExitCode {
         include_dirs: args.include_dirs.clone(),
         defines: defines(&args.defines),
         includes: args.includes.clone(),
-        page_shift: None,
     };
     let imported = match kho_import::import(&args.headers, &opts) {
         Ok(i) => i,
