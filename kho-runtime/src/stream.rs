@@ -335,19 +335,28 @@ impl<'o, 'm> Gather<'o, 'm> {
         }
     }
 
-    /// Where the whole lines of `run`, gathered from `p` on, go and their
-    /// bytes: what [`edges`](Self::edges) returns, without writing.
-    fn lines_of(&self, p: usize, run: &'m [u8]) -> (usize, &'m [u8]) {
-        let before = self.lead.saturating_sub(p).min(run.len());
-        let (p, run) = (p + before, &run[before..]);
-        let off = (p - self.lead.min(p)) % 64;
+    /// How `len` bytes gathered from `p` on fall on `out`'s lines: the
+    /// bytes before `out`'s first line boundary, the offset of `p` in the
+    /// line in progress, and the bytes that end that line; whole lines
+    /// follow.
+    fn cut(&self, p: usize, len: usize) -> (usize, usize, usize) {
+        let before = self.lead.saturating_sub(p).min(len);
+        let q = p + before;
+        let off = (q - self.lead.min(q)) % 64;
         let head = if off == 0 {
             0
         } else {
-            (64 - off).min(run.len())
+            (64 - off).min(len - before)
         };
-        let (p, run) = (p + head, &run[head..]);
-        (p, &run[..run.len() / 64 * 64])
+        (before, off, head)
+    }
+
+    /// Where the whole lines of `run`, gathered from `p` on, go and their
+    /// bytes: what [`edges`](Self::edges) returns, without writing.
+    fn lines_of(&self, p: usize, run: &'m [u8]) -> (usize, &'m [u8]) {
+        let (before, _, head) = self.cut(p, run.len());
+        let (at, lines, _) = split_lines(p, run, before + head);
+        (at, lines)
     }
 
     /// Copies two runs of whole lines to their places in `out`, in step.
@@ -365,27 +374,18 @@ impl<'o, 'm> Gather<'o, 'm> {
     fn edges(&mut self, run: &'m [u8]) -> (usize, &'m [u8]) {
         let p = self.at;
         self.at += run.len();
+        let (before, off, head) = self.cut(p, run.len());
         // Before the first line boundary: part of a line `out` only ends.
-        let before = self.lead.saturating_sub(p).min(run.len());
         self.out[p..p + before].copy_from_slice(&run[..before]);
-        let (p, run) = (p + before, &run[before..]);
-        let off = (p - self.lead.min(p)) % 64;
-        let head = if off == 0 {
-            0
-        } else {
-            (64 - off).min(run.len())
-        };
-        self.carry[off..off + head].copy_from_slice(&run[..head]);
+        self.carry[off..off + head].copy_from_slice(&run[before..before + head]);
         if off + head == 64 {
-            let line = p - off;
+            let line = p + before - off;
             let carry = self.carry;
             self.stream.lines(&mut self.out[line..line + 64], &carry);
         }
-        let (p, run) = (p + head, &run[head..]);
-        let whole = run.len() / 64 * 64;
-        let tail = &run[whole..];
+        let (at, lines, tail) = split_lines(p, run, before + head);
         self.carry[..tail.len()].copy_from_slice(tail);
-        (p, &run[..whole])
+        (at, lines)
     }
 
     /// Writes what is held and returns the bytes written; fences the
@@ -405,6 +405,14 @@ impl<'o, 'm> Gather<'o, 'm> {
         }
         self.at
     }
+}
+
+/// `run` (gathered from `p` on) past its first `skip` bytes: where its
+/// whole lines go, their bytes, and the bytes after them.
+fn split_lines(p: usize, run: &[u8], skip: usize) -> (usize, &[u8], &[u8]) {
+    let rest = &run[skip..];
+    let (lines, tail) = rest.split_at(rest.len() / 64 * 64);
+    (p + skip, lines, tail)
 }
 
 /// Asks for the `count` elements of `src` that start [`PREFETCH_AHEAD`]
