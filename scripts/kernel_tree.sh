@@ -60,7 +60,7 @@ echo "kernel_tree: $(grep -ho 'UTS_RELEASE "[^"]*"' "$tree/include/generated/uts
 fixtures=$repo/kho-schema/tests/fixtures
 abi=$tree/include/linux/kho/abi
 mkdir -p "$abi"
-cp "$fixtures"/kernel/linux/kho/abi/*.h "$repo"/kho-import/tests/fixtures/kernel/linux/kho/abi/luo.h "$abi/"
+cp "$fixtures"/kernel/linux/kho/abi/*.h "$repo"/kho-import/tests/fixtures/kernel/linux/kho/abi/*.h "$abi/"
 if [ ! -e "$tree/include/uapi/linux/liveupdate.h" ]; then
     cp "$fixtures/kernel-stubs/include/uapi/linux/liveupdate.h" "$tree/include/uapi/linux/"
 fi

@@ -127,6 +127,7 @@ fn abi_section(d: &AbiDiff, out: &mut String) {
         (Some(o), None) => writeln!(out, "- compatible string: {} (removed)", code(o)),
         (None, None) => Ok(()),
     };
+    macro_lines(d, out);
     if let Some(bump) = d.required_bump() {
         let _ = writeln!(out, "- required: **{bump}**");
     }
@@ -172,6 +173,45 @@ fn abi_section(d: &AbiDiff, out: &mut String) {
     }
     for s in &d.structs {
         struct_table(s, out);
+    }
+}
+
+/// The ABI's other compatible macros whose string changed, came or went
+/// (luo's `LUO_FDT_SESSION_COMPATIBLE`, memblock's FDT-node macro): each
+/// is a version of its own.
+fn macro_lines(d: &AbiDiff, out: &mut String) {
+    let extra = |v: Option<&AbiView>| -> Vec<(String, String)> {
+        v.map_or_else(Vec::new, |v| {
+            v.macros
+                .iter()
+                .filter(|m| !m.main)
+                .map(|m| (m.macro_name.clone(), m.compatible.clone()))
+                .collect()
+        })
+    };
+    // A lock of before several macros records none: nothing to compare.
+    if [&d.old, &d.new]
+        .iter()
+        .any(|v| v.as_ref().is_some_and(|v| v.macros.is_empty()))
+    {
+        return;
+    }
+    let (old, new) = (extra(d.old.as_ref()), extra(d.new.as_ref()));
+    let find = |list: &[(String, String)], name: &str| {
+        list.iter().find(|(m, _)| m == name).map(|(_, c)| c.clone())
+    };
+    for (m, n) in &new {
+        let _ = match find(&old, m) {
+            Some(o) if o == *n => Ok(()),
+            Some(o) => writeln!(out, "- {}: {} -> {}", code(m), code(&o), code(n)),
+            None if d.old.is_some() => writeln!(out, "- {}: {} (new)", code(m), code(n)),
+            None => Ok(()),
+        };
+    }
+    if d.new.is_some() {
+        for (m, o) in old.iter().filter(|(m, _)| find(&new, m).is_none()) {
+            let _ = writeln!(out, "- {}: {} (removed)", code(m), code(o));
+        }
     }
 }
 

@@ -331,14 +331,15 @@ struct Origin {
     source: String,
     /// The header as shown to the user.
     shown: String,
-    /// The header line of each struct (`s`) and field (`s.f`).
+    /// The header line of each struct (`s`), field (`s.f`) and constant
+    /// (`constant C`).
     lines: BTreeMap<String, u32>,
 }
 
 impl Headers {
     /// `header:line` of a change: the line of the field (or struct) its
     /// place names (`s.f`, `s.f.g` through a nested struct: the header
-    /// line of `s.f`; `struct s`), in the header its schema place `at`
+    /// line of `s.f`; `struct s`; `constant C`), in the header its schema place `at`
     /// (`file:line:col`) is in, or else in the header of ABI `abi`. The
     /// header alone when it has no such line; `None` when the change is in
     /// none of these headers.

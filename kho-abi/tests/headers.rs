@@ -476,3 +476,48 @@ fn the_macro_covering_the_changed_struct_is_named() {
     );
     assert_exit(&t.check(), 0);
 }
+
+/// memblock.h versions FDT nodes, not structs: its second macro covers
+/// none. The tree locks and checks with it; bumping that macro is a bump
+/// the review names; changing the FDT's entry name (a constant of the main
+/// macro) without a bump fails check at its line.
+#[test]
+fn an_fdt_only_macro_is_locked_and_its_bump_reviewed() {
+    const MEMBLOCK: &str = "include/linux/kho/abi/memblock.h";
+    let t = locked("fdt-only");
+    let lock = String::from_utf8(t.lock_bytes()).unwrap();
+    assert!(
+        lock.contains(
+            "{ macro = \"RESERVE_MEM_KHO_NODE_COMPATIBLE\", compatible = \"reserve-mem-v1\", structs = [] }"
+        ),
+        "{lock}"
+    );
+
+    t.edit(MEMBLOCK, "\"reserve-mem-v1\"", "\"reserve-mem-v2\"");
+    t.commit("bump reserve-mem");
+    let out = t.check();
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains("needs `kho-abi lock`: memblock changed"),
+        "{}",
+        stdout(&out)
+    );
+    let out = t.run(&["diff", "git:HEAD~1", "--headers", ABI_DIR]);
+    assert_exit(&out, 0);
+    let review = stdout(&out);
+    assert!(review.contains("## memblock: bump present"), "{review}");
+    assert!(
+        review
+            .contains("- `RESERVE_MEM_KHO_NODE_COMPATIBLE`: `reserve-mem-v1` -> `reserve-mem-v2`"),
+        "{review}"
+    );
+
+    t.edit(MEMBLOCK, "\"memblock\"", "\"memblk\"");
+    let line = t.line_of(MEMBLOCK, "\"memblk\"");
+    let out = t.check();
+    assert_exit(&out, 1);
+    let want = format!(
+        "{MEMBLOCK}:{line}: memblock: constant MEMBLOCK_KHO_FDT changed from \"memblock\" to \"memblk\", but MEMBLOCK_KHO_NODE_COMPATIBLE is still \"memblock-v1\""
+    );
+    assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+}

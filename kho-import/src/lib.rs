@@ -52,8 +52,8 @@ pub struct Imported {
     pub schema_file: String,
     /// The schema text.
     pub toml: String,
-    /// Header line of each struct (`"s"`) and field (`"s.f"`), for
-    /// messages that point back into the header.
+    /// Header line of each struct (`"s"`), field (`"s.f"`) and constant
+    /// (`"constant C"`), for messages that point back into the header.
     pub lines: BTreeMap<String, u32>,
 }
 
@@ -1015,6 +1015,11 @@ fn import_one(
         }
     }
     let mut lines = BTreeMap::new();
+    for (name, c) in &header_macros {
+        if consts.iter().any(|(n, ..)| n == name) {
+            lines.insert(format!("constant {name}"), c.location().1);
+        }
+    }
     for s in &structs {
         lines.insert(s.name.clone(), s.line);
         t.push_str(&format!(

@@ -85,6 +85,9 @@ pub(crate) struct CompatAst {
     pub name: Sp<String>,
     pub version: Sp<u64>,
     pub structs: Vec<Sp<String>>,
+    /// Whether `structs` was written (`structs = []` is a macro that
+    /// versions no struct, such as an FDT node's properties).
+    pub structs_given: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -593,12 +596,14 @@ impl Parser<'_> {
             let name = self.string(&t, "name", true);
             let version = self.integer(&t, "version", true);
             let structs = self.string_array(&t, "structs");
+            let structs_given = t.get_ref().contains_key("structs");
             if let (Some(macro_name), Some(name), Some(version)) = (macro_name, name, version) {
                 out.push(CompatAst {
                     macro_name,
                     name,
                     version,
                     structs,
+                    structs_given,
                 });
             }
         }

@@ -798,11 +798,14 @@ fn check_compatibles(src: &Source, a: &SchemaAst, diags: &mut Diags) {
                 ),
             );
         }
-        if m.structs.is_empty() {
+        if !m.structs_given {
             diags.at(
                 src,
                 m.macro_name.span.clone(),
-                format!("compatible macro {mac} lists no `structs`: it would cover nothing"),
+                format!(
+                    "compatible macro {mac} lists no `structs`: it would cover nothing (write \
+                     `structs = []` for a macro that versions no struct, such as an FDT node's)"
+                ),
             );
         }
         for s in &m.structs {

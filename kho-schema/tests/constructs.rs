@@ -425,6 +425,35 @@ fn several_compatible_macros_each_cover_their_structs() {
 }
 
 #[test]
+fn a_compatible_macro_may_version_no_struct_only_when_it_says_so() {
+    // memblock.h: the root node's macro and each region node's, both over
+    // FDT properties, no struct.
+    let fdt = LUO.replace(
+        "structs = [\"luo_session_ser\"]",
+        "structs = []\n[[abi.compatible]]\nmacro = \"LUO_FDT_NODE_COMPATIBLE\"\nname = \"luo-node\"\nversion = 3\nstructs = []",
+    );
+    let abis = ok(&[("luo.toml", &fdt)]);
+    let c = abis[0].compatibles();
+    assert_eq!(c.len(), 3);
+    assert_eq!(
+        (c[2].value.as_str(), c[2].structs.len()),
+        ("luo-node-v3", 0)
+    );
+    // Every struct is the main macro's.
+    assert_eq!(c[0].structs, ["luo_ser", "luo_session_ser"]);
+    // Without the key, it is a mistake.
+    let missing = LUO.replace("structs = [\"luo_session_ser\"]\n", "");
+    let e = errors(&[("luo.toml", &missing)]);
+    assert!(
+        e.contains(&format!(
+            "{}compatible macro LUO_FDT_SESSION_COMPATIBLE lists no `structs`: it would cover nothing (write `structs = []`",
+            place("luo.toml", &missing, "\"LUO_FDT_SESSION_COMPATIBLE\"", 0)
+        )),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_compatible_macro_lists_known_structs_once() {
     let text = LUO.replace(
         "structs = [\"luo_session_ser\"]",
