@@ -339,10 +339,10 @@ struct Origin {
 impl Headers {
     /// `header:line` of a change: the line of the field (or struct) its
     /// place names (`s.f`, `s.f.g` through a nested struct: the header
-    /// line of `s.f`; `struct s`; `constant C`), in the header its schema place `at`
-    /// (`file:line:col`) is in, or else in the header of ABI `abi`. The
-    /// header alone when it has no such line; `None` when the change is in
-    /// none of these headers.
+    /// line of `s.f`; `struct s`; `constant C`), in the header its schema
+    /// place `at` (`file:line:col`) is in, or else in the header of ABI
+    /// `abi`. The header alone when it has no such line; `None` when the
+    /// change is in none of these headers.
     pub fn locate(&self, abi: &str, place: &str, at: Option<&str>) -> Option<String> {
         let origin = match at.and_then(|a| a.rsplitn(3, ':').nth(2)) {
             Some(file) => self.imported.iter().find(|o| o.source == file)?,
