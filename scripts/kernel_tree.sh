@@ -28,8 +28,9 @@ fail() {
 # The tree: given, or Debian's headers package (common + amd64 halves).
 src=${1:-}
 if [ -z "$src" ]; then
+    # The newest; nothing (not a failure) when there is none.
     find_headers() {
-        ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1
+        { ls -d /usr/src/linux-headers-*-amd64 2>/dev/null || true; } | sort -V | tail -n 1
     }
     amd64=$(find_headers)
     if [ -z "$amd64" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
