@@ -913,8 +913,7 @@ impl RawBlockSet {
         for b in have..self.blocks.len() {
             let k = (n - done).min(self.per_block);
             let next = self.blocks.get(b + 1).copied().unwrap_or(PhysAddr::NULL);
-            next.write_to(&mut image[0..]);
-            (k as u64).write_to(&mut image[8..]);
+            image[..HEADER_SIZE].copy_from_slice(&header_bytes(next, k));
             let end = HEADER_SIZE + k * size;
             image[end..].fill(0);
             match mem.page_mut(self.blocks[b]) {
@@ -959,9 +958,7 @@ impl RawBlockSet {
         ) -> (PageImage<'a>, &'a [u8]) {
             let (body, after) = rest.split_at(rest.len().min(take));
             let next = blocks.get(b + 1).copied().unwrap_or(PhysAddr::NULL);
-            let mut header = [0u8; HEADER_SIZE];
-            next.write_to(&mut header[0..]);
-            ((body.len() / size) as u64).write_to(&mut header[8..]);
+            let header = header_bytes(next, body.len() / size);
             (PageImage { header, body }, after)
         }
         let take = per_block * size;
@@ -1143,6 +1140,17 @@ fn stream_image(
     if out < image.len() {
         stream.copy(&mut page[out..], &image[out..]);
     }
+}
+
+/// A new block's header: `next` and `count` as the block stores them.
+fn header_bytes(next: PhysAddr, count: usize) -> [u8; HEADER_SIZE] {
+    let mut bytes = [0u8; HEADER_SIZE];
+    BlockHeaderSer {
+        next: next.0,
+        count: count as u64,
+    }
+    .write_to(&mut bytes);
+    bytes
 }
 
 fn write_header_next<M: PreservedMemory + ?Sized>(
