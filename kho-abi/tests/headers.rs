@@ -23,7 +23,7 @@ fn fixtures() -> PathBuf {
 /// exists.
 fn copy_fixtures(to: &Path) -> usize {
     // kho-schema keeps the headers kho ships a schema for; kho-import
-    // keeps luo.h (mainline's LUO, which kho does not ship).
+    // keeps luo.h and memblock.h (mainline ABIs kho does not ship).
     let dirs = [
         fixtures().join("kernel/linux/kho/abi"),
         Path::new(env!("CARGO_MANIFEST_DIR"))
