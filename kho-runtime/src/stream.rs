@@ -153,7 +153,7 @@ impl Stream {
         };
         self.line(&mut page[..64], &lines.first);
         let end = 64 + lines.mid.len();
-        self.lines(&mut page[64..end], lines.mid);
+        self.copy(&mut page[64..end], lines.mid);
         self.finish_page(page, end, lines.tail);
     }
 
@@ -209,13 +209,7 @@ impl Stream {
         dst.copy_from_slice(src);
     }
 
-    /// `src` into `dst` (the same length): full lines of a line-aligned
-    /// `dst` past the cache when streaming, anything else as `copy`.
-    fn lines(&mut self, dst: &mut [u8], src: &[u8]) {
-        self.copy(dst, src);
-    }
-
-    /// Two [`lines`](Self::lines) copies, in step.
+    /// Two [`copy`](Self::copy)s of whole lines, in step.
     fn lines_pair(&mut self, (da, sa): (&mut [u8], &[u8]), (db, sb): (&mut [u8], &[u8])) {
         #[cfg(all(target_arch = "x86_64", not(miri)))]
         if self.on
@@ -381,7 +375,7 @@ impl<'o, 'm> Gather<'o, 'm> {
         if off + head == 64 {
             let line = p + before - off;
             let carry = self.carry;
-            self.stream.lines(&mut self.out[line..line + 64], &carry);
+            self.stream.copy(&mut self.out[line..line + 64], &carry);
         }
         let (at, lines, tail) = split_lines(p, run, before + head);
         self.carry[..tail.len()].copy_from_slice(tail);
@@ -395,7 +389,7 @@ impl<'o, 'm> Gather<'o, 'm> {
         if let Some(run) = self.pending.take() {
             let (p, mid) = self.edges(run);
             let dst = &mut self.out[p..p + mid.len()];
-            self.stream.lines(dst, mid);
+            self.stream.copy(dst, mid);
         }
         // The line in progress, which `out` ends inside of.
         if self.stream.on() && self.at > self.lead {
