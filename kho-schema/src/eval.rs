@@ -156,10 +156,7 @@ impl Env for Ctx<'_> {
             return Ok(p.size() as u64);
         }
         // LP64, the kernel's 64-bit targets: sizes fixed for every one.
-        if matches!(
-            ty,
-            "long" | "unsigned long" | "long int" | "unsigned long int" | "size_t" | "void *"
-        ) {
+        if validate::LP64_NAMES.contains(&ty) {
             return Ok(8);
         }
         let name = ty.strip_prefix("struct ").unwrap_or(ty);
@@ -179,6 +176,30 @@ impl Env for Ctx<'_> {
         }
         Ok(f.offset as u64)
     }
+}
+
+/// The largest value of a C enum member: an `int` (C17 6.7.2.2).
+const INT_MAX: u64 = i32::MAX as u64;
+
+fn enum_too_big(
+    srcs: &[Source],
+    index: usize,
+    k: &crate::parse::ConstAst,
+    x: u64,
+    page: usize,
+    diags: &mut Diags,
+) {
+    let sp = k.expr.as_ref().unwrap_or(&k.name);
+    diags.at(
+        &srcs[index],
+        sp.span.clone(),
+        format!(
+            "constant {}: {x} (with {} KiB pages) does not fit the `int` of an enum member; \
+             make it a #define (drop `enum`)",
+            k.name.value,
+            page / 1024
+        ),
+    );
 }
 
 /// Lays out every struct and evaluates every constant for each page size.
@@ -472,6 +493,10 @@ fn one_page(
                             done: &done,
                         };
                         match expr::eval(e, &ctx) {
+                            Ok(x) if k.enum_tag.is_some() && x > INT_MAX => {
+                                enum_too_big(srcs, c.index, k, x, page, diags);
+                                failed[v] = true;
+                            }
                             Ok(x) => cval[n] = Some(x),
                             Err(err) => {
                                 let src = &srcs[c.index];
@@ -484,6 +509,10 @@ fn one_page(
                                 failed[v] = true;
                             }
                         }
+                    }
+                    (None, ConstValue::Int(x)) if k.enum_tag.is_some() && *x > INT_MAX => {
+                        enum_too_big(srcs, c.index, k, *x, page, diags);
+                        failed[v] = true;
                     }
                     (None, ConstValue::Int(x)) => cval[n] = Some(*x),
                     (None, _) => {}
@@ -644,17 +673,14 @@ fn lay_out_one(
                     diags.at(
                         src,
                         validate::place_in(src, &f.ty, d.at + e.offset),
-                        format!(
-                            "{at}: array length `{}`: {}",
-                            d.text.as_deref().unwrap_or("?"),
-                            e.message
-                        ),
+                        format!("{at}: array length `{}`: {}", d.shown, e.message),
                     );
                     return None;
                 }
             };
             let shown = match &d.text {
                 Some(t) => format!("{t} = {value}"),
+                None if d.shown.starts_with("bitmap<") => format!("{} words = {value}", d.shown),
                 None => value.to_string(),
             };
             if value == 0 {

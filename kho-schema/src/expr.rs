@@ -2,7 +2,8 @@
 //! `[[assert]]`s: a small subset of C's integer constant expressions, what
 //! the kernel's KHO headers write (`(PAGE_SIZE - sizeof(struct h)) /
 //! sizeof(u64)`, `BIT(0)`, `offsetof(struct s, f) % sizeof(unsigned long)
-//! == 0`). It is not a C parser: the grammar is ours, with C's precedence.
+//! == 0`, `DIV_ROUND_UP(a, b)`, `const_ilog2(PAGE_SIZE / sizeof(u64))`).
+//! It is not a C parser: the grammar is ours, with C's precedence.
 //!
 //! Values are `u64`, every operation checked: an overflow, a negative
 //! result, a division by zero or a shift of 64 or more is an error, never a
@@ -36,13 +37,62 @@ pub(crate) enum Expr {
     SizeofType(String, usize),
     /// `offsetof(struct s, field)`.
     Offsetof(String, String, usize),
-    /// `BIT(n)` / `BIT_ULL(n)`: `1 << n`.
-    Bit(Box<Expr>, usize),
+    /// One of the kernel's integer macros the headers call, with its
+    /// arguments ([`Func::arity`] of them).
+    Call(Func, Vec<Expr>, usize),
     /// A unary operator.
     Unary(Un, Box<Expr>, usize),
     /// A binary operator.
     Binary(Bin, Box<Expr>, Box<Expr>, usize),
 }
+
+/// The kernel's function-like integer macros an expression may call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Func {
+    /// `BIT(n)`, `BIT_ULL(n)` (`linux/bits.h`): `1 << n`.
+    Bit,
+    /// `DIV_ROUND_UP(n, d)` (`linux/math.h`): `(n + d - 1) / d`.
+    DivRoundUp,
+    /// `const_ilog2(n)`, `ilog2(n)` (`linux/log2.h`): the index of the
+    /// highest set bit; 0 for 0 and 1, as the macro's `(n) < 2 ? 0` says.
+    Ilog2,
+    /// `BITS_TO_LONGS(n)` (`linux/bitops.h`): `DIV_ROUND_UP(n, 64)` on the
+    /// kernel's 64-bit targets.
+    BitsToLongs,
+}
+
+impl Func {
+    /// The function a name calls, if any.
+    pub(crate) fn of(name: &str) -> Option<Func> {
+        Some(match name {
+            "BIT" | "BIT_ULL" => Func::Bit,
+            "DIV_ROUND_UP" => Func::DivRoundUp,
+            "const_ilog2" | "ilog2" => Func::Ilog2,
+            "BITS_TO_LONGS" => Func::BitsToLongs,
+            _ => return None,
+        })
+    }
+
+    /// How many arguments it takes.
+    fn arity(self) -> usize {
+        match self {
+            Func::DivRoundUp => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Every name an expression calls as a function (beside `sizeof` and
+/// `offsetof`): the importer keeps these as written instead of taking
+/// them for constants.
+pub const FUNCTIONS: &[&str] = &[
+    "BIT",
+    "BIT_ULL",
+    "DIV_ROUND_UP",
+    "const_ilog2",
+    "ilog2",
+    "BITS_TO_LONGS",
+];
 
 /// Unary operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -393,13 +443,21 @@ impl Parser {
             Some((Tok::Ident(id), _)) => match id.as_str() {
                 "PAGE_SIZE" => Ok(Expr::PageSize),
                 "PAGE_SHIFT" => Ok(Expr::PageShift),
-                "BIT" | "BIT_ULL" => {
+                _ if Func::of(&id).is_some() && self.peek() == Some(&Tok::LParen) => {
+                    let f = Func::of(&id).unwrap_or(Func::Bit);
                     self.expect(Tok::LParen, &format!("`(` after {id}"))?;
                     self.enter()?;
-                    let e = self.binary(1)?;
-                    self.expect(Tok::RParen, "`)`")?;
+                    let mut args = vec![self.binary(1)?];
+                    while args.len() < f.arity() {
+                        self.expect(
+                            Tok::Comma,
+                            &format!("`,` ({id} takes {} arguments)", f.arity()),
+                        )?;
+                        args.push(self.binary(1)?);
+                    }
+                    self.expect(Tok::RParen, &format!("`)` ({id} takes {})", f.arity()))?;
                     self.depth -= 1;
-                    Ok(Expr::Bit(Box::new(e), at))
+                    Ok(Expr::Call(f, args, at))
                 }
                 "sizeof" => {
                     self.expect(Tok::LParen, "`(` after sizeof")?;
@@ -433,7 +491,8 @@ impl Parser {
                             at,
                             format!(
                                 "unknown function `{id}`: expressions may call BIT, BIT_ULL, \
-                                 sizeof and offsetof"
+                                 DIV_ROUND_UP, const_ilog2, ilog2, BITS_TO_LONGS, sizeof and \
+                                 offsetof"
                             ),
                         );
                     }
@@ -500,12 +559,36 @@ pub(crate) fn eval(e: &Expr, env: &dyn Env) -> Result<u64, ExprError> {
         Expr::SizeofStruct(s, at) => env.sizeof_struct(s).map_err(place(*at))?,
         Expr::SizeofType(t, at) => env.sizeof_type(t).map_err(place(*at))?,
         Expr::Offsetof(s, f, at) => env.offsetof(s, f).map_err(place(*at))?,
-        Expr::Bit(n, at) => {
-            let n = eval(n, env)?;
-            if n >= 64 {
-                return err(*at, format!("BIT({n}): a shift of 64 or more"));
+        Expr::Call(f, args, at) => {
+            let mut v = [0u64; 2];
+            for (slot, a) in v.iter_mut().zip(args) {
+                *slot = eval(a, env)?;
             }
-            1u64 << n
+            let [n, d] = v;
+            match f {
+                Func::Bit if n >= 64 => {
+                    return err(*at, format!("BIT({n}): a shift of 64 or more"));
+                }
+                Func::Bit => 1u64 << n,
+                Func::DivRoundUp | Func::BitsToLongs => {
+                    let d = if *f == Func::BitsToLongs { 64 } else { d };
+                    if d == 0 {
+                        return err(*at, format!("DIV_ROUND_UP({n}, 0): division by zero"));
+                    }
+                    // As the macro computes it, `(n + d - 1) / d`: an
+                    // overflow in C's sum is an error here.
+                    match n.checked_add(d - 1) {
+                        Some(sum) => sum / d,
+                        None => {
+                            return err(
+                                *at,
+                                format!("DIV_ROUND_UP({n}, {d}): {n} + {d} - 1 overflows 64 bits"),
+                            )
+                        }
+                    }
+                }
+                Func::Ilog2 => u64::from(n.checked_ilog2().unwrap_or(0)),
+            }
         }
         Expr::Unary(op, x, at) => {
             let x = eval(x, env)?;
@@ -594,7 +677,8 @@ pub(crate) fn refs(e: &Expr) -> Vec<Ref> {
             Expr::SizeofStruct(s, _) | Expr::SizeofType(s, _) | Expr::Offsetof(s, _, _) => {
                 out.push(Ref::Struct(s.clone()))
             }
-            Expr::Bit(x, _) | Expr::Unary(_, x, _) => todo.push(x),
+            Expr::Unary(_, x, _) => todo.push(x),
+            Expr::Call(_, args, _) => todo.extend(args),
             Expr::Binary(_, a, b, _) => {
                 todo.push(a);
                 todo.push(b);
@@ -613,7 +697,8 @@ pub(crate) fn names(e: &Expr) -> Vec<(&str, usize)> {
     while let Some(e) = todo.pop() {
         match e {
             Expr::Name(n, at) => out.push((n.as_str(), *at)),
-            Expr::Bit(x, _) | Expr::Unary(_, x, _) => todo.push(x),
+            Expr::Unary(_, x, _) => todo.push(x),
+            Expr::Call(_, args, _) => todo.extend(args),
             Expr::Binary(_, a, b, _) => {
                 todo.push(b);
                 todo.push(a);
@@ -688,6 +773,30 @@ mod tests {
     }
 
     #[test]
+    fn the_kernels_integer_macros() {
+        // kexec_handover.h's radix tree constants at 4 KiB pages.
+        assert_eq!(ev("const_ilog2(PAGE_SIZE / sizeof(u64))"), Ok(9));
+        assert_eq!(ev("PAGE_SHIFT + const_ilog2(8)"), Ok(15));
+        assert_eq!(ev("DIV_ROUND_UP(64 - PAGE_SHIFT - 15, 9) + 1"), Ok(6));
+        assert_eq!(ev("BITS_TO_LONGS(1 << 15)"), Ok(512));
+        assert_eq!(ev("BITS_TO_LONGS(65) * 8"), Ok(16));
+        assert_eq!(ev("DIV_ROUND_UP(8, 4)"), Ok(2));
+        assert_eq!(ev("DIV_ROUND_UP(0, 4)"), Ok(0));
+        // As the macro is written: `(n) < 2 ? 0`.
+        assert_eq!(ev("ilog2(0) + ilog2(1)"), Ok(0));
+        assert_eq!(ev("ilog2(~0)"), Ok(63));
+        assert_eq!(ev("ilog2(4097)"), Ok(12));
+        let e = ev("DIV_ROUND_UP(N, PAGE_SHIFT - 12)").unwrap_err();
+        assert!(e.message.contains("division by zero"), "{e}");
+        assert_eq!(e.offset, 0);
+        // The macro's `n + d - 1` would wrap in C: an error, not a value.
+        let e = ev("1 + DIV_ROUND_UP(~0, 1 << 2)").unwrap_err();
+        assert!(e.message.contains("overflows"), "{e}");
+        assert_eq!(e.offset, 4);
+        assert_eq!(ev("DIV_ROUND_UP(~0, 1)"), Ok(u64::MAX));
+    }
+
+    #[test]
     fn checked_arithmetic_names_the_place() {
         let e = ev("1 - 2").unwrap_err();
         assert!(e.message.contains("negative"), "{e}");
@@ -721,6 +830,9 @@ mod tests {
             ("12abc", "malformed"),
             ("99999999999999999999", "does not fit"),
             ("foo(1)", "unknown function"),
+            ("DIV_ROUND_UP(1)", "takes 2 arguments"),
+            ("BIT(1, 2)", "takes 1"),
+            ("ilog2()", "expected a value"),
             ("1 $ 2", "unexpected character"),
             ("sizeof()", "expected a type"),
             ("offsetof(struct hdr)", "found `)`"),

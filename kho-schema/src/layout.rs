@@ -157,6 +157,9 @@ pub struct Constant {
     /// The header that defines it (`external = ".."`): included by the C
     /// header, never redefined.
     pub external: Option<String>,
+    /// The C enum it is a member of (`enum = ".."`; empty for an
+    /// anonymous enum), instead of a `#define`.
+    pub enum_tag: Option<String>,
     /// Where it is declared: 1-based line and column.
     pub span: (usize, usize),
 }
@@ -494,6 +497,7 @@ pub(crate) fn layout(srcs: &[Source], checked: &[Checked], diags: &mut Diags) ->
                             Vec::new()
                         },
                         external: k.external.as_ref().map(|e| e.value.clone()),
+                        enum_tag: k.enum_tag.as_ref().map(|e| e.value.clone()),
                         span: src.line_col(k.name.span.start),
                     }
                 })

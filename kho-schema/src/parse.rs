@@ -51,6 +51,9 @@ pub(crate) struct ConstAst {
     pub expr: Option<Sp<String>>,
     /// `external = "header.h"`: defined there, `value` is for layout only.
     pub external: Option<Sp<String>>,
+    /// `enum = "tag"`: a member of that C enum (`""`: an anonymous one)
+    /// instead of a `#define`.
+    pub enum_tag: Option<Sp<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -344,14 +347,15 @@ impl Parser<'_> {
                 value: k.get_ref().to_string(),
                 span: k.span(),
             };
-            let (value, doc) = match v.get_ref() {
+            let (value, doc, enum_tag) = match v.get_ref() {
                 DeValue::Table(ct) => {
                     let ct = Spanned::new(v.span(), ct.clone());
                     self.known_keys(
                         ct.get_ref(),
                         "a constant",
-                        &["value", "c", "expr", "external", "doc"],
+                        &["value", "c", "expr", "external", "enum", "doc"],
                     );
+                    let enum_tag = self.string(&ct, "enum", false);
                     let doc = self
                         .string(&ct, "doc", false)
                         .map(|s| s.value)
@@ -374,7 +378,23 @@ impl Parser<'_> {
                             doc,
                             expr: Some(e),
                             external: None,
+                            enum_tag,
                         });
+                        continue;
+                    }
+                    if let (Some(t), Some(k)) = (
+                        &enum_tag,
+                        ["external", "c"]
+                            .into_iter()
+                            .find(|k| ct.get_ref().get(*k).is_some()),
+                    ) {
+                        self.err(
+                            t.span.clone(),
+                            format!(
+                                "constant {}: an enum member has a `value` or an `expr`, not `{k}`",
+                                name.value
+                            ),
+                        );
                         continue;
                     }
                     if let Some(e) = &external {
@@ -389,6 +409,7 @@ impl Parser<'_> {
                                 doc,
                                 expr: None,
                                 external: external.clone(),
+                                enum_tag: None,
                             }),
                             Some(_) | None => self.err(
                                 e.span.clone(),
@@ -411,6 +432,16 @@ impl Parser<'_> {
                         }
                         (None, Some(c)) => ConstValue::C(c.value),
                         (Some(val), None) => match self.const_value(val) {
+                            Some(ConstValue::Str(_)) if enum_tag.is_some() => {
+                                self.err(
+                                    val.span(),
+                                    format!(
+                                        "constant {}: an enum member is an integer, not a string",
+                                        name.value
+                                    ),
+                                );
+                                continue;
+                            }
                             Some(value) => value,
                             None => continue,
                         },
@@ -425,10 +456,10 @@ impl Parser<'_> {
                             continue;
                         }
                     };
-                    (value, doc)
+                    (value, doc, enum_tag)
                 }
                 _ => match self.const_value(v) {
-                    Some(value) => (value, String::new()),
+                    Some(value) => (value, String::new(), None),
                     None => continue,
                 },
             };
@@ -438,6 +469,7 @@ impl Parser<'_> {
                 doc,
                 expr: None,
                 external: None,
+                enum_tag,
             });
         }
         // The table's order is not the file's: keep declaration order.

@@ -1022,7 +1022,9 @@ fn check_constant_collisions(
     for k in &a.constants {
         let name = &k.name.value;
         let span = k.name.span.clone();
-        if KERNEL_MACROS.contains(&name.as_str()) {
+        // An external constant names the kernel's macro (BITS_PER_BYTE
+        // from linux/bits.h): it is included, never defined.
+        if KERNEL_MACROS.contains(&name.as_str()) && k.external.is_none() {
             diags.at(
                 src,
                 span,
@@ -1226,8 +1228,8 @@ fn constants(src: &Source, a: &SchemaAst, diags: &mut Diags) -> BTreeMap<String,
             // any C identifier that is not an expression's own word.
             let word = matches!(
                 c.name.value.as_str(),
-                "PAGE_SIZE" | "PAGE_SHIFT" | "BIT" | "BIT_ULL" | "sizeof" | "offsetof"
-            );
+                "PAGE_SIZE" | "PAGE_SHIFT" | "sizeof" | "offsetof"
+            ) || crate::expr::FUNCTIONS.contains(&c.name.value.as_str());
             if !external_ident_ok(&c.name.value) || word {
                 diags.at(
                     src,
@@ -1305,7 +1307,76 @@ fn constants(src: &Source, a: &SchemaAst, diags: &mut Diags) -> BTreeMap<String,
         };
         out.insert(c.name.value.clone(), int);
     }
+    enums(src, a, diags);
     out
+}
+
+/// Enum members (`enum = "tag"`) become one C `enum tag { .. };` per tag,
+/// before the structs: so a tag's members are listed together, and a
+/// member uses no struct's layout and no member declared after it (C
+/// scopes an enumerator from its own declaration on).
+fn enums(src: &Source, a: &SchemaAst, diags: &mut Diags) {
+    let mut closed: BTreeSet<&str> = BTreeSet::new();
+    let mut current: Option<&str> = None;
+    for (i, c) in a.constants.iter().enumerate() {
+        let Some(tag) = &c.enum_tag else {
+            if let Some(t) = current.take() {
+                closed.insert(t);
+            }
+            continue;
+        };
+        let t = tag.value.as_str();
+        if !t.is_empty() && !external_ident_ok(t) {
+            diags.at(
+                src,
+                tag.span.clone(),
+                format!(
+                    "constant {}: malformed enum tag {t:?}: a C identifier",
+                    c.name.value
+                ),
+            );
+        }
+        if current != Some(t) {
+            if let Some(prev) = current.take() {
+                closed.insert(prev);
+            }
+            if closed.contains(t) {
+                diags.at(
+                    src,
+                    tag.span.clone(),
+                    format!(
+                        "constant {}: the members of enum {t:?} must be listed together (C \
+                         declares them in one enum)",
+                        c.name.value
+                    ),
+                );
+            }
+            current = Some(t);
+        }
+        let Some(e) = &c.expr else { continue };
+        let Ok(parsed) = crate::expr::parse(&e.value) else {
+            continue;
+        };
+        for r in crate::expr::refs(&parsed) {
+            let problem = match &r {
+                crate::expr::Ref::Struct(s) if prim_of(s).is_none() && !LP64_NAMES.contains(&s.as_str()) => {
+                    Some(format!("uses the layout of struct {s}, which C declares after the enums; make it a #define (drop `enum`)"))
+                }
+                crate::expr::Ref::Constant(n) => a.constants[i..]
+                    .iter()
+                    .find(|o| o.name.value == *n && o.enum_tag.is_some())
+                    .map(|_| format!("uses enum member {n}, which is not declared before it")),
+                _ => None,
+            };
+            if let Some(p) = problem {
+                diags.at(
+                    src,
+                    e.span.clone(),
+                    format!("constant {}: {p}", c.name.value),
+                );
+            }
+        }
+    }
 }
 
 /// A field's type, resolved but not laid out: array lengths are
@@ -1338,8 +1409,11 @@ pub(crate) enum BaseTy {
 pub(crate) struct Dim {
     /// The length expression.
     pub expr: Expr,
-    /// As written; `None` for a literal (then only the value is kept).
+    /// As written, for C and Rust; `None` for a literal (then only the
+    /// value is kept) and for a bitmap's words.
     pub text: Option<String>,
+    /// How messages name it: the text, or `bitmap<N>`.
+    pub shown: String,
     /// Byte offset of the expression in the type string (for error places).
     pub at: usize,
 }
@@ -1401,12 +1475,24 @@ pub(crate) fn prim_of(spelling: &str) -> Option<Prim> {
     })
 }
 
+/// What `sizeof` takes beyond the schema's types: the C names whose size
+/// is the target's, 8 on LP64, the model of every architecture with
+/// `ARCH_SUPPORTS_KEXEC_HANDOVER` (x86-64 and arm64).
+pub(crate) const LP64_NAMES: &[&str] = &[
+    "long",
+    "unsigned long",
+    "long int",
+    "unsigned long int",
+    "size_t",
+    "void *",
+];
+
 /// The hint for a type the schema language refuses by design.
 pub(crate) fn refused_type_hint(base: &str) -> &'static str {
     match base {
         "usize" | "isize" | "size_t" | "ssize_t" | "long" | "unsigned long" | "signed long"
         | "long int" | "unsigned long int" | "uintptr_t" => {
-            ": its size changes with the architecture; use u64"
+            ": its size changes with the architecture; use u64 (a kernel bitmap is bitmap<N>)"
         }
         "bool" | "_Bool" => ": use u8",
         "u128" | "i128" | "__u128" | "__s128" | "f32" | "f64" | "float" | "double" => {
@@ -1414,6 +1500,46 @@ pub(crate) fn refused_type_hint(base: &str) -> &'static str {
         }
         _ => "",
     }
+}
+
+/// `bitmap<N>`: the kernel's `DECLARE_BITMAP(name, N)`, `unsigned long
+/// name[BITS_TO_LONGS(N)]`, laid out as that many `u64` words (LP64, as
+/// every architecture with KHO is). Its spelling keeps `N` for C.
+fn bitmap_type(text: &str) -> Result<Option<FieldTy>, (usize, String)> {
+    let Some(rest) = text.trim_start().strip_prefix("bitmap") else {
+        return Ok(None);
+    };
+    let Some(inner) = rest.trim_start().strip_prefix('<') else {
+        return Ok(None);
+    };
+    let open = text.len() - inner.len();
+    let Some(inner) = inner.trim_end().strip_suffix('>') else {
+        return Err((
+            open - 1,
+            format!(
+                "type `{}`: a bitmap is `bitmap<N>`, N its number of bits; it is not an array \
+                 element (DECLARE_BITMAP declares the field itself)",
+                text.trim()
+            ),
+        ));
+    };
+    let at = open + (inner.len() - inner.trim_start().len());
+    let bits = inner.trim();
+    let expr = crate::expr::parse(bits)
+        .map_err(|e| (at + e.offset, format!("bitmap<{bits}>: {}", e.message)))?;
+    let words = Expr::Call(crate::expr::Func::BitsToLongs, vec![expr], 0);
+    let bits = bits.split_whitespace().collect::<Vec<_>>().join(" ");
+    Ok(Some(FieldTy {
+        base: BaseTy::Prim(Prim::U64),
+        dims: vec![Dim {
+            expr: words,
+            text: None,
+            shown: format!("bitmap<{bits}>"),
+            at,
+        }],
+        flex: false,
+        spelling: format!("bitmap<{bits}>"),
+    }))
 }
 
 /// `base ('[' expr? ']')*`, dimensions outermost first; `base` is a
@@ -1432,6 +1558,9 @@ fn parse_type(
                 crate::expr::MAX_EXPR_LEN * 2
             ),
         ));
+    }
+    if let Some(b) = bitmap_type(text)? {
+        return Ok(b);
     }
     let (base_raw, mut rest, mut pos) = match text.find('[') {
         Some(i) => (&text[..i], &text[i..], i),
@@ -1495,7 +1624,12 @@ fn parse_type(
                 Expr::Num(_) => None,
                 _ => Some(inner.to_string()),
             };
-            dims.push(Dim { expr, text, at });
+            dims.push(Dim {
+                expr,
+                shown: inner.to_string(),
+                text,
+                at,
+            });
         }
         let after = &rest[close + 1..];
         let skip = after.len() - after.trim_start().len();

@@ -265,6 +265,158 @@ fn an_external_constant_needs_an_integer_value_and_a_header_path() {
 }
 
 // ---------------------------------------------------------------------------
+// Enum members and bitmaps (kexec_handover.h's radix tree)
+
+const RADIX: &str = r#"[abi]
+name = "radix"
+version = 1
+
+[constants]
+BITS_PER_BYTE = { external = "linux/bits.h", value = 8 }
+R_ORDER_0_LOG2 = { enum = "r_consts", expr = "64 - PAGE_SHIFT" }
+R_TABLE_LOG2 = { enum = "r_consts", expr = "const_ilog2(PAGE_SIZE / sizeof(phys_addr_t))" }
+R_BITMAP_LOG2 = { enum = "r_consts", expr = "PAGE_SHIFT + const_ilog2(BITS_PER_BYTE)" }
+R_DEPTH = { enum = "r_consts", expr = "DIV_ROUND_UP(R_ORDER_0_LOG2 - R_BITMAP_LOG2, R_TABLE_LOG2) + 1" }
+R_FIRST = { enum = "", value = 0 }
+
+[[struct]]
+name = "r_leaf"
+packed = false
+fields = [{ name = "bitmap", type = "bitmap<1 << R_BITMAP_LOG2>" }]
+
+[[struct]]
+name = "r_small"
+fields = [
+  { name = "a", type = "u8" },
+  { name = "bits", type = "bitmap< 65 >" },
+]
+"#;
+
+#[test]
+fn enum_members_are_constants_and_a_bitmap_is_u64_words() {
+    let abis = ok(&[("r.toml", RADIX)]);
+    let a = &abis[0];
+    let k = |n: &str| a.constants.iter().find(|k| k.name == n).unwrap();
+    assert_eq!(k("R_TABLE_LOG2").enum_tag.as_deref(), Some("r_consts"));
+    assert_eq!(k("R_FIRST").enum_tag.as_deref(), Some(""));
+    assert_eq!(k("R_DEPTH").values, [(4096, 6), (16384, 4), (65536, 4)]);
+    assert_eq!(
+        k("R_TABLE_LOG2").values,
+        [(4096, 9), (16384, 11), (65536, 13)]
+    );
+    let leaf = |page: usize| a.structs_at(page)[0].clone();
+    for (page, words) in [(4096, 512), (16384, 2048), (65536, 8192)] {
+        let s = leaf(page);
+        assert_eq!((s.size, s.align), (page, 8));
+        assert_eq!(s.fields[0].ty.to_string(), format!("u64[{words}]"));
+    }
+    // 65 bits take two words; packed, after one byte.
+    let (small, note) = a.items().nth(1).unwrap();
+    assert_eq!(small.size, 17);
+    assert_eq!(small.fields[1].offset, 1);
+    assert_eq!(note.field_c_types[1], "bitmap<65>");
+    // C: the enum before the structs, the bitmap as the kernel declares it.
+    let c = kho_schema::emit::c::header(a, &abis);
+    let want = "enum r_consts {\n\tR_ORDER_0_LOG2 = 64 - PAGE_SHIFT,\n\tR_TABLE_LOG2 = \
+                const_ilog2(PAGE_SIZE / sizeof(phys_addr_t)),\n";
+    assert!(c.contains(want), "{c}");
+    assert!(c.contains("enum {\n\tR_FIRST = 0,\n};\n"), "{c}");
+    assert!(!c.contains("#define R_DEPTH"), "{c}");
+    assert!(
+        c.contains("\tDECLARE_BITMAP(bitmap, 1 << R_BITMAP_LOG2);\n"),
+        "{c}"
+    );
+    assert!(c.contains("\tDECLARE_BITMAP(bits, 65);\n"), "{c}");
+    for inc in [
+        "linux/bits.h",
+        "linux/bitops.h",
+        "linux/log2.h",
+        "linux/math.h",
+    ] {
+        assert!(c.contains(&format!("#include <{inc}>\n")), "{inc}: {c}");
+    }
+    assert!(c.find("enum r_consts").unwrap() < c.find("struct r_leaf {").unwrap());
+    // Rust: the words, per page size; the member says where C has it.
+    let rust = kho_schema::emit::rust::module(a, &abis);
+    assert!(rust.contains("pub bitmap: [u64; 512],"), "{rust}");
+    assert!(rust.contains("pub bitmap: [u64; 8192],"), "{rust}");
+    assert!(rust.contains("pub bits: [u64; 2],"), "{rust}");
+    assert!(
+        rust.contains("In C: `R_DEPTH = DIV_ROUND_UP(R_ORDER_0_LOG2 - R_BITMAP_LOG2, R_TABLE_LOG2) + 1` in `enum r_consts`."),
+        "{rust}"
+    );
+}
+
+#[test]
+fn enum_members_are_refused_where_c_cannot_declare_them() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "A = { enum = \"e\", value = 1 }\nB = 2\nC = { enum = \"e\", value = 3 }\n",
+            "\"e\", value = 3",
+            "constant C: the members of enum \"e\" must be listed together",
+        ),
+        (
+            "A = { enum = \"e\", expr = \"sizeof(struct s)\" }\n",
+            "\"sizeof(struct s)\"",
+            "constant A: uses the layout of struct s, which C declares after the enums",
+        ),
+        (
+            "A = { enum = \"e\", expr = \"B\" }\nB = { enum = \"e\", value = 1 }\n",
+            "\"B\" }",
+            "constant A: uses enum member B, which is not declared before it",
+        ),
+        (
+            "A = { enum = \"e\", value = \"str\" }\n",
+            "\"str\"",
+            "constant A: an enum member is an integer, not a string",
+        ),
+        (
+            "A = { enum = \"e\", external = \"linux/a.h\", value = 1 }\n",
+            "\"e\", external",
+            "constant A: an enum member has a `value` or an `expr`, not `external`",
+        ),
+        (
+            "A = { enum = \"e-1\", value = 1 }\n",
+            "\"e-1\"",
+            "constant A: malformed enum tag \"e-1\": a C identifier",
+        ),
+        (
+            "A = { enum = \"e\", expr = \"PAGE_SIZE << 19\" }\n",
+            "\"PAGE_SIZE << 19\"",
+            "constant A: 2147483648 (with 4 KiB pages) does not fit the `int` of an enum member",
+        ),
+    ];
+    for (consts, needle, want) in cases {
+        let text = format!(
+            "{HEAD}[constants]\n{consts}[[struct]]\nname = \"s\"\nfields = [{{ name = \"a\", type = \"u8\" }}]\n"
+        );
+        let e = errors(&[("t.toml", &text)]);
+        let at = place("t.toml", &text, needle, 0);
+        assert!(
+            e.contains(&format!("{at}{want}")),
+            "want {at}{want}\ngot {e}"
+        );
+    }
+}
+
+#[test]
+fn a_bitmap_is_refused_where_the_macro_cannot_declare_it() {
+    for (ty, needle, want) in [
+        ("bitmap<64>[2]", "<64>[2]", "a bitmap is `bitmap<N>`, N its number of bits; it is not an array element"),
+        ("bitmap<64 +>", ">\" }", "bitmap<64 +>: expected a value at the end"),
+        ("bitmap<0>", "0>", "s.a: array length bitmap<0> words = 0 in type `bitmap<0>`: a field must carry something"),
+    ] {
+        let text = format!(
+            "{HEAD}[[struct]]\nname = \"s\"\nfields = [{{ name = \"a\", type = \"{ty}\" }}]\n"
+        );
+        let e = errors(&[("t.toml", &text)]);
+        assert!(e.contains(want), "{ty}: {e}");
+        let at = place("t.toml", &text, needle, 0);
+        assert!(e.starts_with(&at), "{ty}: want {at}, got {e}");
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Spellings and names
 
 #[test]

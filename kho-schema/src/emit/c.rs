@@ -87,8 +87,9 @@ pub fn header(abi: &Abi, all: &[Abi]) -> String {
     }
 
     for k in &abi.constants {
-        // Another header defines it; this one includes that header.
-        if ir::const_external(k).is_some() {
+        // Another header defines it; this one includes that header. An
+        // enum member is written in its enum, below.
+        if ir::const_external(k).is_some() || ir::const_enum(k).is_some() {
             continue;
         }
         out.push('\n');
@@ -104,6 +105,8 @@ pub fn header(abi: &Abi, all: &[Abi]) -> String {
         out.push_str(&format!("#define {} {value}\n", k.name));
     }
 
+    out.push_str(&enums_text(abi));
+
     for (i, s, note) in definition_order(abi) {
         out.push('\n');
         out.push_str(&struct_text(abi, i, s, note));
@@ -116,6 +119,57 @@ pub fn header(abi: &Abi, all: &[Abi]) -> String {
         }
     }
     out.push_str(&format!("\n#endif /* {guard} */\n"));
+    out
+}
+
+/// The enums of the schema's enum members (`enum = ".."`), each where its
+/// first member is declared among them, members in declaration order (the
+/// validator keeps a tag's members together), after every `#define` and
+/// before the structs, whose arrays they may size.
+fn enums_text(abi: &Abi) -> String {
+    let mut out = String::new();
+    let members: Vec<(&str, &crate::layout::Constant)> = abi
+        .constants
+        .iter()
+        .filter_map(|k| Some((ir::const_enum(k)?, k)))
+        .collect();
+    let mut i = 0;
+    while i < members.len() {
+        let tag = members[i].0;
+        let n = members[i..].iter().take_while(|(t, _)| *t == tag).count();
+        let group = &members[i..i + n];
+        i += n;
+        let head = if tag.is_empty() {
+            "enum".to_string()
+        } else {
+            format!("enum {tag}")
+        };
+        out.push('\n');
+        let mut c = Comment::kernel_doc();
+        let docs: Vec<(String, String)> = group
+            .iter()
+            .map(|(_, k)| (format!("@{}: ", k.name), flow(&k.doc, "undocumented.")))
+            .collect();
+        let names = list(group.iter().map(|(_, k)| k.name.clone()));
+        doc_with_brief(
+            &mut c,
+            &format!("{head} - "),
+            &format!("The constants {names}."),
+            &docs,
+        );
+        out.push_str(&c.finish());
+        out.push_str(&format!("{head} {{\n"));
+        for (_, k) in group {
+            let value = match (ir::const_expr(k), &k.value) {
+                (Some(expr), _) => one_line(expr),
+                (None, ConstValue::Int(n)) => int_literal(*n),
+                // The validator allows only integers and expressions.
+                (None, _) => continue,
+            };
+            out.push_str(&format!("\t{} = {value},\n", k.name));
+        }
+        out.push_str("};\n");
+    }
     out
 }
 
@@ -178,17 +232,26 @@ fn expressions(abi: &Abi) -> Vec<String> {
         .iter()
         .filter_map(|k| ir::const_expr(k).map(str::to_string))
         .collect();
-    for s in abi.structs() {
-        for f in s.fields.iter() {
+    let page = ir::pages(abi).first().copied().unwrap_or(4096);
+    for (s, note) in ir::items_at(abi, page) {
+        for (fi, f) in s.fields.iter().enumerate() {
             let (_, dims) = f.ty.split();
             out.extend(
                 dims.iter()
                     .filter_map(|l| l.constant.as_ref().map(|c| c.to_string())),
             );
+            if let Some(b) = bitmap_bits(ir::field_c_type(note, fi)) {
+                out.push(format!("BITS_TO_LONGS({b})"));
+            }
         }
     }
     out.extend(ir::asserts(abi));
     out
+}
+
+/// The bits of a `bitmap<N>` spelling.
+fn bitmap_bits(spelling: Option<&str>) -> Option<&str> {
+    spelling?.strip_prefix("bitmap<")?.strip_suffix('>')
 }
 
 /// The `#include` lines, in order: the schema's own headers, then
@@ -222,10 +285,22 @@ fn include_lines(abi: &Abi, all: &[Abi]) -> Vec<String> {
     if uses(&["BIT", "BIT_ULL", "GENMASK", "GENMASK_ULL"]) {
         push("#include <linux/bits.h>".into());
     }
+    // External constants' headers before the helpers' (bitops.h includes
+    // bits.h): so each external is reached first through its own header.
     for k in &abi.constants {
         if let Some(h) = ir::const_external(k) {
             push(format!("#include <{h}>"));
         }
+    }
+    // DECLARE_BITMAP (linux/types.h) expands to BITS_TO_LONGS.
+    if uses(&["BITS_TO_LONGS"]) {
+        push("#include <linux/bitops.h>".into());
+    }
+    if uses(&["const_ilog2", "ilog2"]) {
+        push("#include <linux/log2.h>".into());
+    }
+    if uses(&["DIV_ROUND_UP"]) {
+        push("#include <linux/math.h>".into());
     }
     if uses(&["PAGE_SIZE", "PAGE_SHIFT"]) {
         push("#include <asm/page.h>".into());
@@ -527,6 +602,9 @@ fn declaration_in(ty: &Ty, name: &str, spelling: Option<&str>, set: &[Struct<'st
             "struct"
         }
     };
+    if let Some(bits) = bitmap_bits(spelling) {
+        return format!("DECLARE_BITMAP({name}, {bits})");
+    }
     let base = match elem {
         Elem::Prim(p) => spelling
             .filter(|s| !s.is_empty() && prim_spelling_ok(s, p))

@@ -52,6 +52,11 @@ pub(crate) fn const_external(k: &Constant) -> Option<&str> {
     k.external.as_deref()
 }
 
+/// The C enum a constant is a member of (`""` for an anonymous one).
+pub(crate) fn const_enum(k: &Constant) -> Option<&str> {
+    k.enum_tag.as_deref()
+}
+
 /// An integer constant's value at each page size (equal when it does not
 /// depend on the page size); empty for a string or C-only constant.
 pub(crate) fn const_values(k: &Constant) -> Vec<(usize, u64)> {

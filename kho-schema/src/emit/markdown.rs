@@ -116,6 +116,11 @@ fn const_cell(k: &crate::layout::Constant) -> String {
     if let Some(h) = ir::const_external(k) {
         out.push_str(&format!(" (defined by `<{h}>`)"));
     }
+    match ir::const_enum(k) {
+        Some("") => out.push_str(" (an anonymous enum's member)"),
+        Some(tag) => out.push_str(&format!(" (member of `enum {tag}`)")),
+        None => {}
+    }
     out
 }
 
@@ -173,7 +178,12 @@ fn struct_section(abi: &Abi, i: usize, s: &Struct, note: &Note) -> String {
         let mut ty = type_cell(abi, &f.ty);
         // The kernel's spelling of a primitive (`unsigned int` for u32).
         let spelling = ir::field_c_type(note, fi).filter(|_| matches!(f.ty.base(), Ty::Prim(_)));
-        if let Some(spelled) = spelling {
+        if let Some(bits) = spelling
+            .and_then(|s| s.strip_prefix("bitmap<"))
+            .and_then(|s| s.strip_suffix('>'))
+        {
+            ty.push_str(&format!(" (C `DECLARE_BITMAP({}, {bits})`)", f.name));
+        } else if let Some(spelled) = spelling {
             if !ty.contains(&format!("`{spelled}")) {
                 ty.push_str(&format!(" (C `{spelled}`)"));
             }

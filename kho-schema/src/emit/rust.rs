@@ -555,9 +555,28 @@ fn const_tokens(c: &crate::layout::Constant, page: Option<usize>) -> TokenStream
     let doc = docs(&c.doc);
     let id = format_ident!("{}", c.name);
     let mut notes = Vec::new();
-    if let Some(expr) = ir::const_expr(c) {
-        let expr = expr.split_whitespace().collect::<Vec<_>>().join(" ");
-        notes.push(format!(" In C: `{expr}`."));
+    match (ir::const_expr(c), ir::const_enum(c)) {
+        (Some(expr), None) => {
+            let expr = expr.split_whitespace().collect::<Vec<_>>().join(" ");
+            notes.push(format!(" In C: `{expr}`."));
+        }
+        (expr, Some(tag)) => {
+            let tag = if tag.is_empty() {
+                "an anonymous enum"
+            } else {
+                tag
+            };
+            let expr = expr.map_or_else(
+                || {
+                    ir::const_values(c)
+                        .first()
+                        .map_or(String::new(), |v| v.1.to_string())
+                },
+                |e| e.split_whitespace().collect::<Vec<_>>().join(" "),
+            );
+            notes.push(format!(" In C: `{} = {expr}` in `enum {tag}`.", c.name));
+        }
+        (None, None) => {}
     }
     if let Some(h) = ir::const_external(c) {
         notes.push(format!(
