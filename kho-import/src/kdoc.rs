@@ -1,6 +1,7 @@
 //! A small kernel-doc reader: the `/** ... */` comment convention of the
 //! kernel's scripts/kernel-doc (not C syntax). Each block is keyed by what
-//! its first line names: `struct x -`, `union x -`, `NAME -` or `DOC:`.
+//! its first line names: `struct x -`, `union x -`, `enum x -`, `NAME -` or
+//! `DOC:`.
 
 /// One kernel-doc block.
 #[derive(Debug, Default, Clone)]
@@ -90,10 +91,12 @@ fn parse_block(content: &[String], end_line: u32) -> Option<Block> {
             Some((h, s)) => (h.trim(), s.trim()),
             None => (first.trim_end_matches('-').trim(), ""),
         };
+        // An anonymous enum's block (`enum - ..`) is named "".
         let head = head
             .strip_prefix("struct ")
             .or_else(|| head.strip_prefix("union "))
-            .unwrap_or(head);
+            .or_else(|| head.strip_prefix("enum "))
+            .unwrap_or(if head == "enum" { "" } else { head });
         b.name = head.trim().trim_end_matches("()").to_string();
         b.summary = summary.to_string();
     }

@@ -257,12 +257,18 @@ enum ConstOut {
     Str(String),
     Expr(String),
     External(String, i64),
+    /// A member of the enum of this tag (`""`: anonymous): its initializer
+    /// as written, or its value when it has none.
+    Enum(String, Result<String, i64>),
 }
 
 struct Ctx<'a> {
     header: &'a Path,
     hcanon: PathBuf,
     canon_cache: HashMap<PathBuf, PathBuf>,
+    /// The tokens of each use of `DECLARE_BITMAP` in the header, by line
+    /// and column.
+    expansions: HashMap<(u32, u32), Vec<String>>,
 }
 
 impl Ctx<'_> {
@@ -452,6 +458,27 @@ fn is_generated_layout_assert(t: &[String]) -> bool {
             && lit(&t[8]))
 }
 
+/// The bits of `DECLARE_BITMAP(name, bits)`, when the declaration's
+/// tokens are that macro's use.
+fn declare_bitmap(toks: &[String], name: &str) -> Option<Vec<String>> {
+    let [m, open, n, comma, rest @ ..] = toks else {
+        return None;
+    };
+    if m != "DECLARE_BITMAP" || open != "(" || n != name || comma != "," {
+        return None;
+    }
+    let mut depth = 0usize;
+    for (i, t) in rest.iter().enumerate() {
+        match t.as_str() {
+            "(" => depth += 1,
+            ")" if depth == 0 => return (i > 0).then(|| rest[..i].to_vec()),
+            ")" => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
 /// The bracket groups of a declaration's tokens after `name`: `[E]`, `[F]`.
 fn dims_after(toks: &[String], name: &str) -> Vec<Vec<String>> {
     let Some(start) = toks.iter().position(|t| t == name) else {
@@ -565,6 +592,7 @@ fn import_one(
         header,
         hcanon: canon(header),
         canon_cache: HashMap::new(),
+        expansions: HashMap::new(),
     };
     let include_path = include_relative(header, opts).unwrap_or_else(|| {
         format!(
@@ -630,6 +658,16 @@ fn import_one(
         }
     }
 
+    for c in &top {
+        if c.kind() == CXCursor_MacroExpansion
+            && c.spelling() == "DECLARE_BITMAP"
+            && cx.in_header(c)
+        {
+            let (_, line, col) = c.location();
+            cx.expansions.insert((line, col), c.tokens());
+        }
+    }
+
     // Macros of the header.
     let mut compatibles: Vec<(String, String, u32, Cursor<'_>)> = Vec::new();
     // In the header's order (the generated header keeps the schema's).
@@ -686,6 +724,7 @@ fn import_one(
     let mut refs = Refs::default();
     let mut structs: Vec<StructOut> = Vec::new();
     let mut asserts: Vec<String> = Vec::new();
+    let mut enum_lines: Vec<(String, u32)> = Vec::new();
     for c in &top {
         if !cx.in_header(c) {
             continue;
@@ -746,7 +785,46 @@ fn import_one(
                 asserts.push(join_tokens(&expr));
             }
             CXCursor_TypedefDecl => ignored.push(format!("typedef {}", c.spelling())),
-            CXCursor_EnumDecl => ignored.push(format!("enum {}", c.spelling())),
+            CXCursor_EnumDecl => {
+                if !c.is_definition() {
+                    continue;
+                }
+                let tag = if c.is_anonymous() {
+                    String::new()
+                } else {
+                    c.spelling()
+                };
+                let edoc = doc_of(&tag);
+                for k in c.children() {
+                    if k.kind() != CXCursor_EnumConstantDecl {
+                        continue;
+                    }
+                    let name = k.spelling();
+                    let toks = k.tokens();
+                    // kho's constants are unsigned (an enum's may be
+                    // negative in C): refused here, at the member.
+                    if k.enum_value() < 0 {
+                        return Err(cx.unsupported(
+                            &k,
+                            format!(
+                                "enum member {name} = {} (negative; kho's constants are unsigned)",
+                                k.enum_value()
+                            ),
+                        ));
+                    }
+                    let init = match toks.iter().position(|t| t == "=") {
+                        Some(eq) => {
+                            let body = strip_outer_parens(&toks[eq + 1..]);
+                            wanted_idents.extend(body.iter().filter(|t| is_ident(t)).cloned());
+                            Ok(join_tokens(body))
+                        }
+                        None => Err(k.enum_value()),
+                    };
+                    let doc = edoc.and_then(|d| d.member(&name)).unwrap_or("").to_string();
+                    enum_lines.push((name.clone(), k.location().1));
+                    consts.push((name, ConstOut::Enum(tag.clone(), init), doc));
+                }
+            }
             CXCursor_FunctionDecl => ignored.push(format!("function {}", c.spelling())),
             CXCursor_VarDecl => ignored.push(format!("variable {}", c.spelling())),
             _ => {}
@@ -758,7 +836,15 @@ fn import_one(
     let mut dep_files: BTreeSet<PathBuf> = refs.struct_files.clone();
     let mut externals: Vec<(String, String)> = Vec::new();
     for id in &wanted_idents {
-        if consts.iter().any(|(n, ..)| n == id) || matches!(id.as_str(), "PAGE_SIZE" | "PAGE_SHIFT")
+        // The header's own constants, and what schema expressions know:
+        // the page size, sizeof and the kernel macros they call (some of
+        // which, as DIV_ROUND_UP, are object-like macros naming another).
+        if consts.iter().any(|(n, ..)| n == id)
+            || matches!(
+                id.as_str(),
+                "PAGE_SIZE" | "PAGE_SHIFT" | "sizeof" | "offsetof"
+            )
+            || kho_schema::EXPR_FUNCTIONS.contains(&id.as_str())
         {
             continue;
         }
@@ -975,12 +1061,25 @@ fn import_one(
             _ => None,
         })
         .collect();
+    // What the generated header includes by itself for the constructs it
+    // writes: DECLARE_BITMAP's BITS_TO_LONGS, const_ilog2, DIV_ROUND_UP.
+    let bitmaps = structs
+        .iter()
+        .any(|s| s.fields.iter().any(|f| f.ty.starts_with("bitmap<")));
+    let uses = |names: &[&str]| names.iter().any(|n| wanted_idents.contains(*n));
+    let implied = |i: &str| match i {
+        "linux/bitops.h" => bitmaps || uses(&["BITS_TO_LONGS"]),
+        "linux/log2.h" => uses(&["const_ilog2", "ilog2"]),
+        "linux/math.h" => uses(&["DIV_ROUND_UP"]),
+        _ => false,
+    };
     let mut incs: Vec<String> = includes
         .into_iter()
         .filter(|i| {
             !matches!(i.as_str(), "linux/build_bug.h" | "linux/stddef.h")
                 && !i.starts_with("linux/kho/abi/")
                 && !ext_headers.contains(i)
+                && !implied(i)
         })
         .collect();
     if !incs.iter().any(|i| i == "linux/types.h") {
@@ -1005,6 +1104,8 @@ fn import_one(
                 ConstOut::Str(s) => format!("value = {}", q(s)),
                 ConstOut::Expr(e) => format!("expr = {}", q(e)),
                 ConstOut::External(h, v) => format!("external = {}, value = {v}", q(h)),
+                ConstOut::Enum(tag, Ok(e)) => format!("enum = {}, expr = {}", q(tag), q(e)),
+                ConstOut::Enum(tag, Err(v)) => format!("enum = {}, value = {v}", q(tag)),
             };
             let doc = if doc.is_empty() {
                 String::new()
@@ -1019,6 +1120,9 @@ fn import_one(
         if consts.iter().any(|(n, ..)| n == name) {
             lines.insert(format!("constant {name}"), c.location().1);
         }
+    }
+    for (name, line) in &enum_lines {
+        lines.insert(format!("constant {name}"), *line);
     }
     for s in &structs {
         lines.insert(s.name.clone(), s.line);
@@ -1254,6 +1358,26 @@ fn read_struct(
                         if n > 8 {
                             break;
                         }
+                    }
+                    // A field a macro declares has its tokens at the
+                    // macro's use.
+                    let (_, fl, fc) = k.location();
+                    let toks = cx.expansions.get(&(fl, fc)).cloned().unwrap_or_default();
+                    if let Some(bits) = declare_bitmap(&toks, &fname) {
+                        if n != 1 || elem.canonical().kind() != CXType_ULong {
+                            return Err(cx.unsupported(&k, format!("DECLARE_BITMAP field {name}.{fname} that is not an unsigned long array")));
+                        }
+                        idents.extend(bits.iter().filter(|t| is_ident(t)).cloned());
+                        let (_, line, _) = k.location();
+                        fields.push(Field {
+                            name: fname,
+                            ty: format!("bitmap<{}>", join_tokens(&bits)),
+                            bits: None,
+                            count: None,
+                            doc: fdoc,
+                            line,
+                        });
+                        continue;
                     }
                     let base = scalar(cx, &k, &elem, refs, true)?;
                     if canon_ty.kind() == CXType_IncompleteArray {

@@ -77,6 +77,92 @@ fn enum_fields_and_anonymous_structs_are_refused() {
     );
 }
 
+const RADIX: &str = r#"#include <linux/bits.h>
+#include <linux/log2.h>
+#include <linux/math.h>
+#include <linux/types.h>
+#include <asm/page.h>
+
+#define RADIX_COMPATIBLE "radix-v1"
+
+/**
+ * enum radix_consts - Sizes of the tree.
+ * @RADIX_TABLE_LOG2: Entries of a node, log2.
+ */
+enum radix_consts {
+	RADIX_TABLE_LOG2 = const_ilog2(PAGE_SIZE / sizeof(phys_addr_t)),
+	RADIX_BITMAP_LOG2 = PAGE_SHIFT + const_ilog2(BITS_PER_BYTE),
+	RADIX_DEPTH = DIV_ROUND_UP(64 - PAGE_SHIFT - RADIX_BITMAP_LOG2,
+				   RADIX_TABLE_LOG2) + 1,
+};
+
+enum { RADIX_FIRST, RADIX_SECOND };
+
+struct radix_leaf {
+	DECLARE_BITMAP(bitmap, 1 << RADIX_BITMAP_LOG2);
+};
+
+struct radix_levels {
+	u8 order[RADIX_DEPTH];
+};
+"#;
+
+#[test]
+fn enums_and_bitmaps_are_imported_as_written() {
+    let (dir, p) = header("radix", "radix.h", RADIX);
+    let imported = kho_import::import(&[p], &opts(&[dir])).unwrap_or_else(|e| panic!("{e}"));
+    let t = &imported[0].toml;
+    for want in [
+        r#"BITS_PER_BYTE = { external = "linux/bits.h", value = 8 }"#,
+        r#"RADIX_TABLE_LOG2 = { enum = "radix_consts", expr = "const_ilog2(PAGE_SIZE / sizeof(phys_addr_t))", doc = "Entries of a node, log2." }"#,
+        r#"RADIX_DEPTH = { enum = "radix_consts", expr = "DIV_ROUND_UP(64 - PAGE_SHIFT - RADIX_BITMAP_LOG2, RADIX_TABLE_LOG2) + 1" }"#,
+        r#"RADIX_FIRST = { enum = "", value = 0 }"#,
+        r#"RADIX_SECOND = { enum = "", value = 1 }"#,
+        r#"{ name = "bitmap", type = "bitmap<1 << RADIX_BITMAP_LOG2>" }, # line 23"#,
+        r#"{ name = "order", type = "u8[RADIX_DEPTH]" }, # line 27"#,
+        // What the generated header includes by itself is not listed.
+        r#"includes = ["linux/types.h", "asm/page.h"]"#,
+    ] {
+        assert!(t.contains(want), "missing {want}\n{t}");
+    }
+    assert_eq!(imported[0].lines.get("constant RADIX_DEPTH"), Some(&16));
+    assert_eq!(imported[0].lines.get("constant RADIX_SECOND"), Some(&20));
+    let abis = kho_import::compile(&imported).unwrap_or_else(|e| panic!("{e}"));
+    let levels = |page: usize| abis[0].structs_at(page)[1].size;
+    assert_eq!([levels(4096), levels(16384), levels(65536)], [6, 4, 4]);
+    assert_eq!(abis[0].structs_at(65536)[0].size, 65536);
+}
+
+#[test]
+fn an_unsigned_long_array_is_a_bitmap_only_through_declare_bitmap() {
+    let e = refusal(
+        "ulong_array",
+        &format!("{HEAD}struct bad_ser {{\n\tunsigned long bits[4];\n}};\n"),
+    );
+    assert!(
+        e.contains("bad.h:4:") && e.contains("`unsigned long` field `bits`"),
+        "{e}"
+    );
+    let e = refusal(
+        "negative_enum",
+        &format!("{HEAD}enum bad_consts {{ BAD_LOW = -1 + 0, BAD_NEXT }};\n"),
+    );
+    assert!(
+        e.contains("bad.h:3:") && e.contains("enum member BAD_LOW = -1 (negative"),
+        "{e}"
+    );
+    let e = refusal(
+        "negative_enum2",
+        &format!(
+            "{HEAD}enum bad_consts {{ BAD_A = 1, BAD_B = -2 }};\nenum bad_more {{ BAD_C = 1 }};\n"
+        ),
+    );
+    assert!(
+        e.contains("bad.h:3:") && e.contains("enum member BAD_B = -2"),
+        "{e}"
+    );
+}
+
 #[test]
 fn a_compatible_string_without_a_version_is_refused() {
     let e = refusal(
