@@ -124,6 +124,44 @@ diff -r "$work/schemas" "$work/stub-schemas" || fail "the stubs read differently
 diff <(grep -v '^#' "$work/stub.lock") <(grep -v '^#' "$abi/abi.lock") ||
     fail "the stubs lock differently from the tree"
 
+echo "== gcc in the tree: the kernel's headers and the generated ones agree with kho"
+# kho's layouts and constant values (from its own evaluation of const_ilog2,
+# DIV_ROUND_UP, DECLARE_BITMAP, enums, ...) as static asserts on the
+# kernel's headers, compiled with the tree's own macros; and the headers
+# kho generates from the imported schemas, which assert their layout too.
+"$kho" generate --schemas "$work/schemas" --out "$work/gen" --only c >/dev/null ||
+    fail "generate from the imported schemas failed"
+page=$(grep -o 'page [0-9]*' "$abi/abi.lock" | head -n 1 | cut -d' ' -f2)
+[ -n "$page" ] || fail "the lock records no page size"
+probe=$work/probe.c
+for h in "${headers[@]}"; do echo "#include <${h#include/}>"; done >"$probe"
+awk -v page="$page" '
+    function key(k,   i) { for (i = 1; i < NF; i++) if ($i == k) return $(i + 1); return "" }
+    /^const [A-Za-z_0-9]+ = [0-9]+$/ { print "_Static_assert(" $2 " == " $4 ", \"" $2 "\");" }
+    /^const [A-Za-z_0-9]+ = [0-9]+:/ {
+        for (i = 4; i <= NF; i++) { split($i, v, ":"); if (v[1] == page) print "_Static_assert(" $2 " == " v[2] ", \"" $2 "\");" }
+    }
+    /^(struct|union) / {
+        p = key("page"); here = (p == "" || p == page); s = $1 " " $2
+        a = key("align"); if (a == "") a = 1
+        if (here) print "_Static_assert(sizeof(" s ") == " key("size") " && _Alignof(" s ") == " a ", \"" $2 "\");"
+    }
+    /^[^ ]/ && !/^(struct|union) / { here = 0 }
+    /^  [A-Za-z_][A-Za-z_0-9]* .* offset [0-9]+ size [0-9]+/ && here && key("bits") == "" {
+        print "_Static_assert(offsetof(" s ", " $1 ") == " key("offset") ", \"" $2 "." $1 "\");"
+    }' "$abi/abi.lock" >>"$probe"
+asserts=$(grep -c _Static_assert "$probe")
+[ "$asserts" -gt 20 ] || fail "only $asserts asserts from the lock"
+gcc_tree() {
+    (cd "$tree" && gcc -fsyntax-only -nostdinc -isystem "$(gcc -print-file-name=include)" \
+        -std=gnu11 "${cpp[@]}" "$@")
+}
+gcc_tree "$probe" || fail "the kernel's headers disagree with the lock (see above)"
+for g in "$work"/gen/c/linux/kho/abi/*.h; do
+    gcc_tree -I "$work/gen/c" -x c "$g" || fail "generated ${g##*/} does not compile in the tree"
+done
+echo "kernel_tree: $asserts asserts hold on the kernel's headers; $(ls "$work"/gen/c/linux/kho/abi | wc -l) generated headers compile"
+
 echo "== a layout change without a bump, then with one"
 sed -i 's/u64 pfn:52;/u64 pfn:51;/' "$abi/memfd.h"
 git -C "$tree" -c user.name=kho -c user.email=kho@localhost commit -qam "pfn:51"
