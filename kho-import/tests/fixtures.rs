@@ -84,10 +84,10 @@ fn imported_fixtures_keep_the_kernel_constructs_as_written() {
         "{kho}"
     );
     assert!(kho.contains("packed = false"), "{kho}");
-    // The radix tree revision (kho-v2): enum members and DECLARE_BITMAP.
+    // The radix tree revision (kho-v3): enum members and DECLARE_BITMAP.
     for want in [
         r#"KHO_TABLE_SIZE_LOG2 = { enum = "kho_radix_consts", expr = "const_ilog2(PAGE_SIZE / sizeof(phys_addr_t))" }"#,
-        r#"KHO_TREE_MAX_DEPTH = { enum = "kho_radix_consts", expr = "DIV_ROUND_UP(KHO_ORDER_0_LOG2 - KHO_BITMAP_SIZE_LOG2, KHO_TABLE_SIZE_LOG2) + 1" }"#,
+        r#"KHO_TREE_MAX_DEPTH = { enum = "kho_radix_consts", expr = "DIV_ROUND_UP(KHO_ORDER_0_LOG2 - KHO_BITMAP_SIZE_LOG2 + 1, KHO_TABLE_SIZE_LOG2) + 1" }"#,
         r#"{ name = "table", type = "u64[1 << KHO_TABLE_SIZE_LOG2]" }"#,
         r#"{ name = "bitmap", type = "bitmap<1 << KHO_BITMAP_SIZE_LOG2>" }"#,
         r#"BITS_PER_BYTE = { external = "linux/bits.h", value = 8 }"#,

@@ -3,8 +3,9 @@
 //! Kexec HandOver (KHO) ABI for preserved vmalloc areas and preserved memory.
 //!
 //! KHO hands preserved memory from one kernel to the next through a
-//! flattened device tree whose root is compatible with KHO_FDT_COMPATIBLE.
-//! A vmalloc'ed area is described by a kho_vmalloc: the physical address of
+//! flattened device tree whose root is compatible with KHO_FDT_COMPATIBLE;
+//! each subnode's preserved-data property holds the physical address of a
+//! subsystem's data and its blob-size property that data's size. A vmalloc'ed area is described by a kho_vmalloc: the physical address of
 //! its first kho_vmalloc_chunk, its size in pages, its allocation flags and
 //! page order. Each chunk is exactly one page: a header linking to the next
 //! chunk, then the physical addresses of the area's pages, ended by a zero.
@@ -21,10 +22,10 @@
 //! every change to these layouts needs a new version.
 
 /// The compatible string: only an exact match is restored.
-pub const COMPATIBLE: &str = "kho-v2";
+pub const COMPATIBLE: &str = "kho-v3";
 
-/// Fingerprint of the whole ABI (0xce4cbff8c361e9af), as recorded in `schemas/abi.lock`.
-pub const FINGERPRINT: u64 = 0xce4cbff8c361e9af;
+/// Fingerprint of the whole ABI (0x460abce34b3794e0), as recorded in `schemas/abi.lock`.
+pub const FINGERPRINT: u64 = 0x460abce34b3794e0;
 
 /// Defined by `<linux/bits.h>` (not by this ABI's header): the value its layout uses.
 pub const BITS_PER_BYTE: u64 = 8;
@@ -33,7 +34,10 @@ pub const BITS_PER_BYTE: u64 = 8;
 pub const KHO_FDT_MEMORY_MAP_PROP_NAME: &str = "preserved-memory-map";
 
 /// Property of each subnode holding the physical address of its preserved data.
-pub const KHO_FDT_SUB_TREE_PROP_NAME: &str = "preserved-data";
+pub const KHO_SUB_TREE_PROP_NAME: &str = "preserved-data";
+
+/// Property of each subnode holding the size in bytes of its preserved data (blobs need not be FDTs).
+pub const KHO_SUB_TREE_SIZE_PROP_NAME: &str = "blob-size";
 
 /// What depends on the page size, for 4 KiB pages.
 pub mod page_4k {
@@ -55,9 +59,9 @@ pub mod page_4k {
     ///
     /// In C: `KHO_BITMAP_SIZE_LOG2 = PAGE_SHIFT + const_ilog2(BITS_PER_BYTE)` in `enum kho_radix_consts`.
     pub const KHO_BITMAP_SIZE_LOG2: u64 = 15;
-    /// Levels of the tree, the leaf level included: 6 with 4 KiB pages.
+    /// Levels of the tree, the leaf level included, for keys of KHO_ORDER_0_LOG2 + 1 bits: 6 with 4 KiB pages, 5 with 16 KiB, 4 with 64 KiB.
     ///
-    /// In C: `KHO_TREE_MAX_DEPTH = DIV_ROUND_UP(KHO_ORDER_0_LOG2 - KHO_BITMAP_SIZE_LOG2, KHO_TABLE_SIZE_LOG2) + 1` in `enum kho_radix_consts`.
+    /// In C: `KHO_TREE_MAX_DEPTH = DIV_ROUND_UP(KHO_ORDER_0_LOG2 - KHO_BITMAP_SIZE_LOG2 + 1, KHO_TABLE_SIZE_LOG2) + 1` in `enum kho_radix_consts`.
     pub const KHO_TREE_MAX_DEPTH: u64 = 6;
     /// Start of every chunk: the link to the next one.
     ///
@@ -174,10 +178,10 @@ pub mod page_16k {
     ///
     /// In C: `KHO_BITMAP_SIZE_LOG2 = PAGE_SHIFT + const_ilog2(BITS_PER_BYTE)` in `enum kho_radix_consts`.
     pub const KHO_BITMAP_SIZE_LOG2: u64 = 17;
-    /// Levels of the tree, the leaf level included: 6 with 4 KiB pages.
+    /// Levels of the tree, the leaf level included, for keys of KHO_ORDER_0_LOG2 + 1 bits: 6 with 4 KiB pages, 5 with 16 KiB, 4 with 64 KiB.
     ///
-    /// In C: `KHO_TREE_MAX_DEPTH = DIV_ROUND_UP(KHO_ORDER_0_LOG2 - KHO_BITMAP_SIZE_LOG2, KHO_TABLE_SIZE_LOG2) + 1` in `enum kho_radix_consts`.
-    pub const KHO_TREE_MAX_DEPTH: u64 = 4;
+    /// In C: `KHO_TREE_MAX_DEPTH = DIV_ROUND_UP(KHO_ORDER_0_LOG2 - KHO_BITMAP_SIZE_LOG2 + 1, KHO_TABLE_SIZE_LOG2) + 1` in `enum kho_radix_consts`.
+    pub const KHO_TREE_MAX_DEPTH: u64 = 5;
     /// Start of every chunk: the link to the next one.
     ///
     /// 8 bytes, aligned to 8; offsets and sizes are checked at compile time.
@@ -293,9 +297,9 @@ pub mod page_64k {
     ///
     /// In C: `KHO_BITMAP_SIZE_LOG2 = PAGE_SHIFT + const_ilog2(BITS_PER_BYTE)` in `enum kho_radix_consts`.
     pub const KHO_BITMAP_SIZE_LOG2: u64 = 19;
-    /// Levels of the tree, the leaf level included: 6 with 4 KiB pages.
+    /// Levels of the tree, the leaf level included, for keys of KHO_ORDER_0_LOG2 + 1 bits: 6 with 4 KiB pages, 5 with 16 KiB, 4 with 64 KiB.
     ///
-    /// In C: `KHO_TREE_MAX_DEPTH = DIV_ROUND_UP(KHO_ORDER_0_LOG2 - KHO_BITMAP_SIZE_LOG2, KHO_TABLE_SIZE_LOG2) + 1` in `enum kho_radix_consts`.
+    /// In C: `KHO_TREE_MAX_DEPTH = DIV_ROUND_UP(KHO_ORDER_0_LOG2 - KHO_BITMAP_SIZE_LOG2 + 1, KHO_TABLE_SIZE_LOG2) + 1` in `enum kho_radix_consts`.
     pub const KHO_TREE_MAX_DEPTH: u64 = 4;
     /// Start of every chunk: the link to the next one.
     ///
