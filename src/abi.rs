@@ -66,3 +66,31 @@ macro_rules! vmalloc_page {
 vmalloc_page!(page_4k, 4096);
 vmalloc_page!(page_16k, 16384);
 vmalloc_page!(page_64k, 65536);
+
+/// The runtime's [`RadixGeometry`](crate::RadixGeometry) is this ABI's
+/// `enum kho_radix_consts`, computed from its facts: checked here against
+/// the schema's values at every page size.
+#[cfg(test)]
+mod radix_geometry {
+    use super::kho;
+    use crate::RadixGeometry;
+
+    macro_rules! check {
+        ($m:ident, $ps:expr) => {{
+            let g = RadixGeometry::new($ps).unwrap();
+            assert_eq!(u64::from(g.order_0_log2), kho::$m::KHO_ORDER_0_LOG2);
+            assert_eq!(u64::from(g.table_log2), kho::$m::KHO_TABLE_SIZE_LOG2);
+            assert_eq!(u64::from(g.bitmap_log2), kho::$m::KHO_BITMAP_SIZE_LOG2);
+            assert_eq!(u64::from(g.depth), kho::$m::KHO_TREE_MAX_DEPTH);
+            assert_eq!(core::mem::size_of::<kho::$m::KhoRadixNode>(), $ps);
+            assert_eq!(core::mem::size_of::<kho::$m::KhoRadixLeaf>(), $ps);
+        }};
+    }
+
+    #[test]
+    fn the_runtimes_geometry_is_the_schemas_enum() {
+        check!(page_4k, 4096);
+        check!(page_16k, 16384);
+        check!(page_64k, 65536);
+    }
+}

@@ -77,13 +77,30 @@ pub struct RawChain {
     pub entry_size: usize,
     /// Restore refuses a chain longer than this.
     pub max_blocks: usize,
+    /// The dump's preserved-memory tree (`preserved-memory-map`): when
+    /// given, only the pages it names count as handed over.
+    pub preserved: Option<u64>,
 }
 
 /// Opens the memory of `req`: a raw dump at `req.base`, or with no base an
 /// ELF core file, told apart by the ELF magic. Each is refused as the
 /// other, so a core is never read as raw bytes nor a dump as a core.
 fn open_memory(req: &RawChain) -> Result<RawImage, Failure> {
-    open_dump(&req.image, req.base, req.page_size)
+    with_preserved(
+        open_dump(&req.image, req.base, req.page_size)?,
+        req.preserved,
+    )
+}
+
+/// `dump`, handing over only what its preserved-memory tree at `root`
+/// names, when a root is given.
+pub fn with_preserved(dump: RawImage, root: Option<u64>) -> Result<RawImage, Failure> {
+    match root {
+        None => Ok(dump),
+        Some(root) => dump
+            .with_preserved(PhysAddr(root))
+            .map_err(|e| Failure::Invalid(format!("--preserved-map {root:#x}: {e}"))),
+    }
 }
 
 /// Opens `image` as a raw dump at `base` or, with no base, as an ELF core

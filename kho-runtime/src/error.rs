@@ -250,6 +250,17 @@ pub enum Error {
         /// What is wrong.
         fault: crate::VmallocFault,
     },
+    /// Restore rejected a preserved-memory radix tree (see
+    /// [`crate::PreservedMap::restore`]).
+    Radix {
+        /// The level of the node at fault (0: a leaf; the root is
+        /// `depth - 1`).
+        level: u32,
+        /// Its physical address.
+        node: PhysAddr,
+        /// What is wrong.
+        fault: crate::RadixFault,
+    },
 }
 
 // Written by hand, not with thiserror: the no_std core needs nothing but
@@ -335,6 +346,12 @@ impl core::fmt::Display for Error {
             ),
             Error::Vmalloc { chunk, addr, fault } => {
                 write!(f, "vmalloc chunk {chunk} at {addr}: {fault}")
+            }
+            Error::Radix { level, node, fault } => {
+                write!(
+                    f,
+                    "preserved-memory tree level {level}, node {node}: {fault}"
+                )
             }
         }
     }

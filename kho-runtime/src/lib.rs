@@ -65,6 +65,7 @@ mod pages;
 #[allow(unsafe_code)]
 mod plain;
 mod ptr;
+mod radix;
 mod sim;
 #[allow(unsafe_code)]
 mod stream;
@@ -95,6 +96,10 @@ pub use kho_layout::fingerprint;
 pub use memory::{check_page_size, MemoryId, PreservedMemory, PAGE_SIZES};
 pub use plain::Plain;
 pub use ptr::{CharArray, PhysPtr};
+pub use radix::{
+    write_radix, PreservedMap, PreservedRun, RadixFault, RadixGeometry, RadixLimits,
+    DEFAULT_MAX_RADIX_NODES, DEFAULT_MAX_RADIX_ORDER,
+};
 pub use sim::{SimMemory, SimStats, POISON};
 pub use typed::{BlockSet, Entries, Writer as TypedWriter};
 pub use union::UnionMember;

@@ -309,7 +309,10 @@ impl Segments {
 /// `base + k`) or a segmented one (an ELF core's PT_LOAD segments).
 ///
 /// The dump carries no metadata, so every page counts as handed over and
-/// only addresses and chain structure can be checked. The last page may be
+/// only addresses and chain structure can be checked, until the dump's own
+/// preserved-memory tree is read into it
+/// ([`with_preserved`](Self::with_preserved)): then only the pages that
+/// tree names are handed over, as for the next kernel. The last page may be
 /// cut short (a truncated dump): a block there is `PastEndOfImage`.
 ///
 /// A dump opened from a file is not mapped and not read whole: each page is
@@ -341,6 +344,8 @@ pub struct RawImage {
     len: usize,
     bytes: Bytes,
     cache: PageCache,
+    /// The preserved-memory map, when one was given: the pages handed over.
+    preserved: Option<crate::PreservedMap>,
 }
 
 impl core::fmt::Debug for RawImage {
@@ -358,6 +363,26 @@ impl core::fmt::Debug for RawImage {
 }
 
 impl RawImage {
+    /// Reads the dump's preserved-memory radix tree at `root` (the KHO
+    /// FDT's `preserved-memory-map`; see [`crate::PreservedMap::restore`])
+    /// and keeps it: from then on a page is handed over
+    /// ([`PreservedMemory::is_incoming`]) only when the tree names it, so
+    /// restoring a block set or a vmalloc area from the dump refuses pages
+    /// the previous kernel did not preserve, as the next kernel would. The
+    /// tree's own nodes are not handed over unless it names them.
+    pub fn with_preserved(mut self, root: PhysAddr) -> Result<Self> {
+        self.preserved = None;
+        let map = crate::PreservedMap::restore(&self, root)?;
+        self.preserved = Some(map);
+        Ok(self)
+    }
+
+    /// The preserved-memory map [`with_preserved`](Self::with_preserved)
+    /// read, if any.
+    pub fn preserved(&self) -> Option<&crate::PreservedMap> {
+        self.preserved.as_ref()
+    }
+
     /// Opens the dump at `path`: a regular file, or a block device (a dump
     /// on a disk partition or a loop device, whose size is read from the
     /// device). Anything else (a FIFO, a character device such as
@@ -373,6 +398,7 @@ impl RawImage {
             page_size,
             len,
             cache: PageCache::new(len / page_size, page_size),
+            preserved: None,
             bytes: Bytes::File { file, path: shown },
         })
     }
@@ -400,6 +426,7 @@ impl RawImage {
             page_size: self.page_size,
             len: self.len,
             cache: PageCache::new(segs.slots(), self.page_size),
+            preserved: self.preserved,
             map: Map::Segmented(segs),
             bytes: self.bytes,
         })
@@ -448,6 +475,7 @@ impl RawImage {
             len: bytes.len(),
             // Pages are borrowed from the vector, never cached.
             cache: PageCache::new(0, page_size),
+            preserved: None,
             bytes: Bytes::Owned(bytes),
         })
     }
@@ -567,8 +595,8 @@ impl PreservedMemory for RawImage {
         Err(Error::mem(addr, Fault::ReadOnly))
     }
 
-    fn is_incoming(&self, _addr: PhysAddr) -> bool {
-        true
+    fn is_incoming(&self, addr: PhysAddr) -> bool {
+        self.preserved.as_ref().is_none_or(|m| m.contains(addr))
     }
 
     #[inline]

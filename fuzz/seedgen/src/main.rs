@@ -17,6 +17,11 @@
 //!   1-16 the descriptor, byte 17 mode 0 | (limit - 1) / 100 << 2, then the
 //!   memory's bytes), at every page size, across a chunk boundary at 4 KiB.
 //!
+//! * `radix_restore`: preserved-memory trees written by `write_radix` in a
+//!   `SimMemory` at the target's base, whose root is its first page (byte
+//!   0 page-size selector, byte 1 root page 0, byte 2 limits 0xff, then
+//!   the memory's bytes), at every page size.
+//!
 //! Run from anywhere: `cargo run --manifest-path fuzz/seedgen/Cargo.toml`.
 
 use std::fs;
@@ -316,7 +321,46 @@ fn vmalloc_seeds() -> usize {
     n
 }
 
+// ---- radix_restore -----------------------------------------------------
+
+fn radix_seeds() -> usize {
+    use kho_runtime::{write_radix, PreservedMap, PreservedRun, RadixLimits, SimMemory};
+    let dir = corpus("radix_restore");
+    let mut n = 0;
+    for (sel, ps) in PAGE_SIZES.iter().enumerate() {
+        let sets: [&[(u64, u32)]; 3] = [&[], &[(5, 0), (6, 0)], &[(0, 3), (1 << 20, 0), (3, 9)]];
+        for (k, set) in sets.iter().enumerate() {
+            let mut mem = SimMemory::new(0x1000_0000, *ps, 24).unwrap();
+            let runs: Vec<PreservedRun> = set
+                .iter()
+                .map(|&(slot, order)| PreservedRun {
+                    addr: PhysAddr(slot * ((*ps as u64) << order)),
+                    order,
+                })
+                .collect();
+            let root = write_radix(&mut mem, &runs).unwrap();
+            assert_eq!(root, PhysAddr(0x1000_0000), "the root is the first page");
+            let mut input = vec![sel as u8, 0, 0xff];
+            input.extend_from_slice(mem.as_bytes());
+            // The target's own check: the seed restores.
+            let img =
+                kho_runtime::RawImage::from_vec(mem.as_bytes().to_vec(), 0x1000_0000, *ps).unwrap();
+            let limits = RadixLimits {
+                max_nodes: 61,
+                max_runs: 961,
+                max_order: 20,
+            };
+            let map = PreservedMap::restore_with_limits(&img, root, limits).unwrap();
+            assert_eq!(map.runs().len(), runs.len());
+            fs::write(dir.join(format!("tree-{ps}-{k}")), input).unwrap();
+            n += 1;
+        }
+    }
+    n
+}
+
 fn main() {
+    println!("radix_restore: {} seeds", radix_seeds());
     println!("vmalloc_restore: {} seeds", vmalloc_seeds());
     println!("restore_raw: {} seeds", restore_raw_seeds());
     println!("file_memory_open: {} seeds", file_memory_seeds());

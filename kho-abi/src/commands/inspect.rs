@@ -50,6 +50,19 @@ Modes:
   after a line with pos, size and nr_folios and one describing the area.
   Text only. A rejected area exits 1 naming the chunk index and address.
 
+  Preserved memory (--preserved-map ROOT, with --base for a raw dump, without
+  for an ELF core): ROOT is the physical address of the dump's preserved-
+  memory radix tree (kho-v3: the KHO FDT's preserved-memory-map). The tree
+  is walked as the next kernel walks it, trusting nothing (node addresses,
+  a node named twice or a cycle, keys without a valid order bit, orders over
+  20, overlapping runs, more than 65536 nodes). Alone, it prints
+    preserved-memory map at ROOT: N run(s), P page(s) of S bytes, K tree node(s)
+  then one line per run, by address:
+    0xSTART..0xEND order O (N page(s))
+  With --head or --memfd, only the pages the tree names are handed over:
+  a block, chunk or page outside them is refused, as the next kernel would.
+  A rejected tree exits 1 naming its level and node.
+
   ELF core file (--head and --entry-size, or --schema/--struct, without
   --base): FILE is a kdump vmcore, a copy of /proc/kcore or QEMU's
   dump-guest-memory output (ET_CORE, 64-bit little-endian; told apart from a
@@ -114,6 +127,7 @@ bad arguments (an unknown --struct among them).";
 #[command(after_long_help = HELP)]
 #[command(group(ArgGroup::new("entry_layout").args(["entry_size", "struct_name"]).multiple(true)))]
 #[command(group(ArgGroup::new("target").args(["head", "memfd"]).multiple(false)))]
+#[command(group(ArgGroup::new("dump").args(["head", "memfd", "preserved_map"]).multiple(true)))]
 pub struct Args {
     /// The memory image: a raw dump (with --base, --head, --entry-size), an
     /// ELF core file (with --head, --entry-size) or a kho FileMemory image
@@ -122,7 +136,7 @@ pub struct Args {
     image: PathBuf,
 
     /// Physical address of the raw dump's first byte (page aligned).
-    #[arg(long, value_name = "ADDR", value_parser = parse::addr, requires = "target")]
+    #[arg(long, value_name = "ADDR", value_parser = parse::addr, requires = "dump")]
     base: Option<u64>,
 
     /// Physical address of the set's first block (0: an empty set).
@@ -139,7 +153,7 @@ pub struct Args {
     /// Page (block) size of the raw dump or ELF core (or of a memfd's
     /// handover): 4096, 16384 or 65536.
     #[arg(long, value_name = "BYTES", value_parser = parse::page_size,
-          default_value = "4096", requires = "target")]
+          default_value = "4096", requires = "dump")]
     page_size: usize,
 
     /// Refuse a chain of more blocks than this (the kernel's KHO_MAX_BLOCKS).
@@ -162,6 +176,15 @@ pub struct Args {
     #[arg(long, value_name = "ADDR", value_parser = parse::addr,
           conflicts_with_all = ["head", "entry_size", "schema", "struct_name"])]
     memfd: Option<u64>,
+
+    /// Physical address of the dump's preserved-memory radix tree (kho-v3:
+    /// the KHO FDT's preserved-memory-map property). Alone: print the
+    /// preserved runs. With --head or --memfd: only the pages the tree names
+    /// count as handed over, as for the next kernel. A raw dump (with
+    /// --base) or an ELF core only.
+    #[arg(long, value_name = "ADDR", value_parser = parse::addr,
+          conflicts_with_all = ["schema", "struct_name"])]
+    preserved_map: Option<u64>,
 
     /// Output format [default: hex for a raw dump, text with --schema,
     /// table for an image].
@@ -200,6 +223,8 @@ enum Plan {
     /// Print a memfd_luo_ser's folios (`base`: a raw dump, else an ELF core
     /// or an image).
     Memfd { addr: u64, base: Option<u64> },
+    /// Print a dump's preserved-memory runs.
+    Preserved { root: u64, base: Option<u64> },
 }
 
 /// What `inspect` does once every argument is checked.
@@ -207,6 +232,7 @@ enum Job<'a> {
     Raw(RawChain, ChainFormat<'a>),
     Image(TableFormat),
     Memfd { addr: u64, base: Option<u64> },
+    Preserved { root: u64, base: Option<u64> },
 }
 
 /// A raw dump's chain, before `--schema` (if any) is read.
@@ -226,6 +252,24 @@ impl Args {
     /// Checks what clap cannot see one argument at a time, and all that
     /// needs no file.
     fn plan(&self) -> Result<Plan, clap::Error> {
+        if let (Some(root), None, None) = (self.preserved_map, self.head, self.memfd) {
+            if let Some(f @ (Format::Hex | Format::Table | Format::Json)) = self.format {
+                return Err(usage_error(
+                    "inspect",
+                    format!(
+                        "--format {} does not apply to --preserved-map alone: it prints text",
+                        format_name(f)
+                    ),
+                ));
+            }
+            if let Some(base) = self.base {
+                self.check_base(base)?;
+            }
+            return Ok(Plan::Preserved {
+                root,
+                base: self.base,
+            });
+        }
         if let Some(addr) = self.memfd {
             if let Some(f @ (Format::Hex | Format::Table | Format::Json)) = self.format {
                 return Err(usage_error(
@@ -376,6 +420,7 @@ impl Args {
             page_size: plan.page_size,
             entry_size,
             max_blocks: self.max_blocks,
+            preserved: self.preserved_map,
         };
         Ok((chain, format))
     }
@@ -427,7 +472,7 @@ pub fn exec(args: &Args) -> ExitCode {
             // The name load_file gave the schema's source.
             let page = match &plan {
                 Plan::Raw(raw) => raw.page_size,
-                Plan::Image(_) | Plan::Memfd { .. } => args.page_size,
+                Plan::Image(_) | Plan::Memfd { .. } | Plan::Preserved { .. } => args.page_size,
             };
             match Decoder::new(&abis, &file.display().to_string(), name, page) {
                 Ok(d) => Some(d),
@@ -443,13 +488,24 @@ pub fn exec(args: &Args) -> ExitCode {
         },
         Plan::Image(format) => Job::Image(format),
         Plan::Memfd { addr, base } => Job::Memfd { addr, base },
+        Plan::Preserved { root, base } => Job::Preserved { root, base },
     };
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let res = match job {
         Job::Raw(chain, format) => restore::raw_chain(&chain, format, &mut out),
         Job::Image(format) => restore::image_table(&args.image, args.max_blocks, format, &mut out),
-        Job::Memfd { addr, base } => memfd(&args.image, base, args.page_size, addr, &mut out),
+        Job::Memfd { addr, base } => memfd(
+            &args.image,
+            base,
+            args.page_size,
+            args.preserved_map,
+            addr,
+            &mut out,
+        ),
+        Job::Preserved { root, base } => {
+            preserved(&args.image, base, args.page_size, root, &mut out)
+        }
     }
     .and_then(|()| out.flush().map_err(Failure::Output));
     match res {
@@ -473,33 +529,81 @@ const FOLIO_FLAGS: [(u64, &str); 2] = [(1, "DIRTY"), (2, "UPTODATE")];
 
 /// Opens the raw dump (`base`), ELF core or FileMemory image at `path`
 /// and prints the folios of the memfd_luo_ser at `addr`.
+/// Whether `path` is to be read as a dump (a raw one at `base`, or an ELF
+/// core), not as a kho FileMemory image.
+fn is_dump(path: &std::path::Path, base: Option<u64>, page_size: usize) -> bool {
+    base.is_some()
+        || kho_runtime::RawImage::open(path, 0, page_size).is_ok_and(|f| crate::elfcore::is_elf(&f))
+}
+
 fn memfd(
     path: &std::path::Path,
     base: Option<u64>,
     page_size: usize,
+    preserved: Option<u64>,
     addr: u64,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
-    let core = base.is_none()
-        && kho_runtime::RawImage::open(path, 0, page_size)
-            .is_ok_and(|f| crate::elfcore::is_elf(&f));
-    match base {
-        Some(_) => memfd_folios(
-            &crate::restore::open_dump(path, base, page_size)?,
-            addr,
-            out,
-        ),
-        None if core => memfd_folios(
-            &crate::restore::open_dump(path, None, page_size)?,
-            addr,
-            out,
-        ),
-        None => {
+    match is_dump(path, base, page_size) {
+        true => {
+            let dump = crate::restore::open_dump(path, base, page_size)?;
+            memfd_folios(&crate::restore::with_preserved(dump, preserved)?, addr, out)
+        }
+        false if preserved.is_some() => Err(Failure::Invalid(format!(
+            "{}: --preserved-map reads a dump's tree; a kho FileMemory image keeps its own \
+             preserved pages",
+            path.display()
+        ))),
+        false => {
             let mem = kho_runtime::FileMemory::open_read_only(path)
                 .map_err(|e| Failure::Invalid(e.to_string()))?;
             memfd_folios(&mem, addr, out)
         }
     }
+}
+
+/// Prints the preserved runs of the dump's preserved-memory tree at
+/// `root`: a summary line, then one line per run, by address.
+fn preserved(
+    path: &std::path::Path,
+    base: Option<u64>,
+    page_size: usize,
+    root: u64,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    if !is_dump(path, base, page_size) {
+        return Err(Failure::Invalid(format!(
+            "{} is not an ELF core file: a raw dump needs --base (and a kho FileMemory image \
+             keeps its own preserved pages)",
+            path.display()
+        )));
+    }
+    let dump = crate::restore::with_preserved(
+        crate::restore::open_dump(path, base, page_size)?,
+        Some(root),
+    )?;
+    let Some(map) = dump.preserved() else {
+        return Err(Failure::Invalid("no preserved-memory map".into()));
+    };
+    writeln!(
+        out,
+        "preserved-memory map at {}: {} run(s), {} page(s) of {page_size} bytes, {} tree node(s)",
+        PhysAddr(root),
+        map.runs().len(),
+        map.pages(),
+        map.nodes().len()
+    )?;
+    for r in map.runs() {
+        writeln!(
+            out,
+            "{}..{:#x} order {} ({} page(s))",
+            r.addr,
+            r.end(page_size),
+            r.order,
+            1u64.checked_shl(r.order).unwrap_or(u64::MAX)
+        )?;
+    }
+    Ok(())
 }
 
 fn word(bytes: &[u8], at: usize) -> u64 {
