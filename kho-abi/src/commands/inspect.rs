@@ -253,36 +253,14 @@ impl Args {
     /// needs no file.
     fn plan(&self) -> Result<Plan, clap::Error> {
         if let (Some(root), None, None) = (self.preserved_map, self.head, self.memfd) {
-            if let Some(f @ (Format::Hex | Format::Table | Format::Json)) = self.format {
-                return Err(usage_error(
-                    "inspect",
-                    format!(
-                        "--format {} does not apply to --preserved-map alone: it prints text",
-                        format_name(f)
-                    ),
-                ));
-            }
-            if let Some(base) = self.base {
-                self.check_base(base)?;
-            }
+            self.text_mode("--preserved-map alone")?;
             return Ok(Plan::Preserved {
                 root,
                 base: self.base,
             });
         }
         if let Some(addr) = self.memfd {
-            if let Some(f @ (Format::Hex | Format::Table | Format::Json)) = self.format {
-                return Err(usage_error(
-                    "inspect",
-                    format!(
-                        "--format {} does not apply to --memfd: it prints text",
-                        format_name(f)
-                    ),
-                ));
-            }
-            if let Some(base) = self.base {
-                self.check_base(base)?;
-            }
+            self.text_mode("--memfd")?;
             return Ok(Plan::Memfd {
                 addr,
                 base: self.base,
@@ -347,6 +325,24 @@ impl Args {
             entry_size: self.entry_size,
             format: self.format,
         })
+    }
+
+    /// A mode that prints text (`what` names it): any other --format is a
+    /// usage error, and --base must be page aligned.
+    fn text_mode(&self, what: &str) -> Result<(), clap::Error> {
+        if let Some(f @ (Format::Hex | Format::Table | Format::Json)) = self.format {
+            return Err(usage_error(
+                "inspect",
+                format!(
+                    "--format {} does not apply to {what}: it prints text",
+                    format_name(f)
+                ),
+            ));
+        }
+        match self.base {
+            Some(base) => self.check_base(base),
+            None => Ok(()),
+        }
     }
 
     fn check_base(&self, base: u64) -> Result<(), clap::Error> {
