@@ -1359,14 +1359,21 @@ fn enums(src: &Source, a: &SchemaAst, diags: &mut Diags) {
         };
         for r in crate::expr::refs(&parsed) {
             let problem = match &r {
-                crate::expr::Ref::Struct(s) if prim_of(s).is_none() && !LP64_NAMES.contains(&s.as_str()) => {
-                    Some(format!("uses the layout of struct {s}, which C declares after the enums; make it a #define (drop `enum`)"))
+                crate::expr::Ref::Constant(n)
+                    if a.constants[i..]
+                        .iter()
+                        .any(|o| o.name.value == *n && o.enum_tag.is_some()) =>
+                {
+                    Some(format!(
+                        "uses enum member {n}, which is not declared before it"
+                    ))
                 }
-                crate::expr::Ref::Constant(n) => a.constants[i..]
-                    .iter()
-                    .find(|o| o.name.value == *n && o.enum_tag.is_some())
-                    .map(|_| format!("uses enum member {n}, which is not declared before it")),
-                _ => None,
+                r => struct_used(a, r).map(|(s, via)| {
+                    format!(
+                        "uses the layout of struct {s}{via}, which C declares after the enums; \
+                         make it a #define (drop `enum`)"
+                    )
+                }),
             };
             if let Some(p) = problem {
                 diags.at(
@@ -1377,6 +1384,40 @@ fn enums(src: &Source, a: &SchemaAst, diags: &mut Diags) {
             }
         }
     }
+}
+
+/// The struct whose layout `r` needs, directly (`sizeof(struct s)`) or
+/// through this schema's `#define`s (`X` whose expression does), with the
+/// constant it goes through (`" (through X)"`); `sizeof` of a type is none.
+fn struct_used(a: &SchemaAst, r: &crate::expr::Ref) -> Option<(String, String)> {
+    let is_struct = |s: &str| prim_of(s).is_none() && !LP64_NAMES.contains(&s);
+    let mut todo = vec![(r.clone(), String::new())];
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    while let Some((r, via)) = todo.pop() {
+        match r {
+            crate::expr::Ref::Struct(s) if is_struct(&s) => return Some((s, via)),
+            crate::expr::Ref::Constant(n) if seen.insert(n.clone()) => {
+                let Some(k) = a
+                    .constants
+                    .iter()
+                    .find(|k| k.name.value == n && k.enum_tag.is_none())
+                else {
+                    continue;
+                };
+                let Some(Ok(e)) = k.expr.as_ref().map(|e| crate::expr::parse(&e.value)) else {
+                    continue;
+                };
+                let via = if via.is_empty() {
+                    format!(" (through {n})")
+                } else {
+                    via
+                };
+                todo.extend(crate::expr::refs(&e).into_iter().map(|r| (r, via.clone())));
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// A field's type, resolved but not laid out: array lengths are

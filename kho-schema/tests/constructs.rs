@@ -361,6 +361,11 @@ fn enum_members_are_refused_where_c_cannot_declare_them() {
             "constant A: uses the layout of struct s, which C declares after the enums",
         ),
         (
+            "H = { expr = \"sizeof(struct s) + 1\" }\nA = { enum = \"e\", expr = \"H * 2\" }\n",
+            "\"H * 2\"",
+            "constant A: uses the layout of struct s (through H), which C declares after the enums",
+        ),
+        (
             "A = { enum = \"e\", expr = \"B\" }\nB = { enum = \"e\", value = 1 }\n",
             "\"B\" }",
             "constant A: uses enum member B, which is not declared before it",
