@@ -725,6 +725,7 @@ fn import_one(
     let mut structs: Vec<StructOut> = Vec::new();
     let mut asserts: Vec<String> = Vec::new();
     let mut enum_lines: Vec<(String, u32)> = Vec::new();
+    let mut lower_enums: Vec<(String, Cursor<'_>)> = Vec::new();
     for c in &top {
         if !cx.in_header(c) {
             continue;
@@ -795,10 +796,32 @@ fn import_one(
                     c.spelling()
                 };
                 let edoc = doc_of(&tag);
-                for k in c.children() {
-                    if k.kind() != CXCursor_EnumConstantDecl {
-                        continue;
-                    }
+                let members: Vec<Cursor<'_>> = c
+                    .children()
+                    .into_iter()
+                    .filter(|k| k.kind() == CXCursor_EnumConstantDecl)
+                    .collect();
+                // kho's constants are UPPER_CASE: an enum with another
+                // member is left out, and refused only if a layout uses it.
+                let upper = |n: &str| {
+                    n.starts_with(|c: char| c.is_ascii_uppercase())
+                        && n.chars()
+                            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                };
+                if let Some(bad) = members.iter().find(|k| !upper(&k.spelling())) {
+                    let what = if tag.is_empty() {
+                        "anonymous enum".into()
+                    } else {
+                        format!("enum {tag}")
+                    };
+                    ignored.push(format!(
+                        "{what} (member {} is not UPPER_CASE)",
+                        bad.spelling()
+                    ));
+                    lower_enums.extend(members.iter().map(|k| (k.spelling(), *k)));
+                    continue;
+                }
+                for k in members {
                     let name = k.spelling();
                     let toks = k.tokens();
                     // kho's constants are unsigned (an enum's may be
@@ -829,6 +852,13 @@ fn import_one(
             CXCursor_VarDecl => ignored.push(format!("variable {}", c.spelling())),
             _ => {}
         }
+    }
+
+    if let Some((n, k)) = lower_enums.iter().find(|(n, _)| wanted_idents.contains(n)) {
+        return Err(cx.unsupported(
+            k,
+            format!("enum member {n}, used by a layout (kho's constants are UPPER_CASE)"),
+        ));
     }
 
     // Macros used from other headers: a kho ABI header's are a dependency,

@@ -161,6 +161,23 @@ fn an_unsigned_long_array_is_a_bitmap_only_through_declare_bitmap() {
         e.contains("bad.h:3:") && e.contains("enum member BAD_B = -2"),
         "{e}"
     );
+    // An enum with a member kho cannot name is left out, and refused only
+    // where a layout uses it.
+    let lower = format!("{HEAD}enum bad_consts {{ BAD_A = 1,\n\tbad_lower = 2 }};\n");
+    let (dir, p) = header("lower_enum_unused", "bad.h", &lower);
+    let t = &kho_import::import(&[p], &opts(&[dir])).unwrap_or_else(|e| panic!("{e}"))[0].toml;
+    assert!(
+        t.contains("enum bad_consts (member bad_lower is not UPPER_CASE)"),
+        "{t}"
+    );
+    let e = refusal(
+        "lower_enum",
+        &format!("{lower}struct bad_ser {{\n\tu8 x[bad_lower];\n}};\n"),
+    );
+    assert!(
+        e.contains("bad.h:4:") && e.contains("enum member bad_lower, used by a layout"),
+        "{e}"
+    );
 }
 
 #[test]
