@@ -123,6 +123,16 @@ pub fn check_page_size(page_size: usize) -> Result<()> {
 /// `page_size` is one of [`PAGE_SIZES`], a power of two, so alignment is a
 /// mask, not a division (which a chain walk would pay per block).
 #[inline]
+/// The native-endian `u64` at byte `off` of a page; 0 where the page is
+/// shorter (a backend's pages are whole, but a reader never panics).
+pub(crate) fn read_u64(page: &[u8], off: usize) -> u64 {
+    let mut w = [0u8; 8];
+    if let Some(b) = page.get(off..off.saturating_add(8)) {
+        w.copy_from_slice(b);
+    }
+    u64::from_ne_bytes(w)
+}
+
 pub(crate) fn page_offset(
     addr: PhysAddr,
     base: u64,

@@ -114,9 +114,15 @@ impl RadixGeometry {
         Some((PhysAddr(phys), order))
     }
 
+    /// The lowest key bit that a table at `level` (1 up to `depth - 1`)
+    /// indexes.
+    fn level_shift(&self, level: u32) -> u32 {
+        (level - 1) * self.table_log2 + self.bitmap_log2
+    }
+
     /// The table index at `level` (1 up to `depth - 1`) of `key`.
     fn table_index(&self, key: u64, level: u32) -> usize {
-        let shift = (level - 1) * self.table_log2 + self.bitmap_log2;
+        let shift = self.level_shift(level);
         (key.checked_shr(shift).unwrap_or(0) & ((1u64 << self.table_log2) - 1)) as usize
     }
 
@@ -289,12 +295,9 @@ fn err(level: u32, node: PhysAddr, fault: RadixFault) -> Error {
     Error::Radix { level, node, fault }
 }
 
+/// Word `i` of a node: a table entry, or 64 bits of a leaf.
 fn word(page: &[u8], i: usize) -> u64 {
-    let mut w = [0u8; 8];
-    if let Some(b) = page.get(i * 8..i * 8 + 8) {
-        w.copy_from_slice(b);
-    }
-    u64::from_ne_bytes(w)
+    crate::memory::read_u64(page, i * 8)
 }
 
 /// The preserved runs of a restored tree, sorted by address, none
@@ -344,22 +347,20 @@ impl PreservedMap {
                 other => other,
             })
         };
-        read(top, root)?;
         seen.insert(root.get());
         nodes.push(root);
-        // (node, its level, the key bits above it, the next entry to read)
-        let mut stack: Vec<(PhysAddr, u32, u64, usize)> = Vec::new();
-        stack.push((root, top, 0, 0));
-        while let Some(&mut (node, level, prefix, ref mut next)) = stack.last_mut() {
-            let page = read(level, node)?;
+        // (node, its page, its level, the key bits above it, the next
+        // entry to read): each node's page is looked up once.
+        let mut stack: Vec<(PhysAddr, &[u8], u32, u64, usize)> = Vec::new();
+        stack.push((root, read(top, root)?, top, 0, 0));
+        while let Some(&mut (node, page, level, prefix, ref mut next)) = stack.last_mut() {
             let Some(i) = (*next..entries).find(|&i| word(page, i) != 0) else {
                 stack.pop();
                 continue;
             };
             *next = i + 1;
             let child = PhysAddr(word(page, i));
-            let shift = (level - 1) * g.table_log2 + g.bitmap_log2;
-            let key = prefix | (i as u64).checked_shl(shift).unwrap_or(0);
+            let key = prefix | (i as u64).checked_shl(g.level_shift(level)).unwrap_or(0);
             if nodes.len() >= limits.max_nodes {
                 return Err(err(
                     level,
@@ -384,7 +385,7 @@ impl PreservedMap {
             nodes.push(child);
             if level > 1 {
                 stack.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
-                stack.push((child, level - 1, key, 0));
+                stack.push((child, leaf, level - 1, key, 0));
                 continue;
             }
             for w in 0..entries {

@@ -21,6 +21,7 @@
 
 use alloc::vec::Vec;
 
+use crate::memory::read_u64;
 use crate::{Error, Fault, MemoryId, PhysAddr, PreservedMemory, Result};
 
 /// Bytes of a `struct kho_vmalloc` descriptor.
@@ -221,14 +222,6 @@ pub struct Vmalloc {
 
 fn err(chunk: usize, addr: PhysAddr, fault: VmallocFault) -> Error {
     Error::Vmalloc { chunk, addr, fault }
-}
-
-fn read_u64(page: &[u8], off: usize) -> u64 {
-    let mut w = [0u8; 8];
-    if let Some(b) = page.get(off..off + 8) {
-        w.copy_from_slice(b);
-    }
-    u64::from_ne_bytes(w)
 }
 
 impl Vmalloc {
