@@ -10,8 +10,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use kho_runtime::{
-    AbiField, BlockHeaderSer, FileMemory, PhysAddr, PreservedMemory, RawBlockSet, RawImage,
-    RootRecord,
+    AbiField, BlockHeaderSer, FileMemory, PhysAddr, PreservedMap, PreservedMemory, RawBlockSet,
+    RawImage, RootRecord,
 };
 use serde::{Serialize, Serializer};
 
@@ -99,8 +99,17 @@ pub fn with_preserved(dump: RawImage, root: Option<u64>) -> Result<RawImage, Fai
         None => Ok(dump),
         Some(root) => dump
             .with_preserved(PhysAddr(root))
-            .map_err(|e| Failure::Invalid(format!("--preserved-map {root:#x}: {e}"))),
+            .map_err(|e| tree_failure(root, e)),
     }
+}
+
+/// The preserved-memory tree at `root` in `dump`, walked.
+pub fn preserved_map(dump: &RawImage, root: u64) -> Result<PreservedMap, Failure> {
+    PreservedMap::restore(dump, PhysAddr(root)).map_err(|e| tree_failure(root, e))
+}
+
+fn tree_failure(root: u64, e: kho_runtime::Error) -> Failure {
+    Failure::Invalid(format!("--preserved-map {root:#x}: {e}"))
 }
 
 /// Opens `image` as a raw dump at `base` or, with no base, as an ELF core

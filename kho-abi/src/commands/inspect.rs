@@ -523,8 +523,6 @@ const PFN_BITS: u32 = 52;
 /// The `MEMFD_LUO_FOLIO_*` flags by bit, as schemas/memfd.toml names them.
 const FOLIO_FLAGS: [(u64, &str); 2] = [(1, "DIRTY"), (2, "UPTODATE")];
 
-/// Opens the raw dump (`base`), ELF core or FileMemory image at `path`
-/// and prints the folios of the memfd_luo_ser at `addr`.
 /// Whether `path` is to be read as a dump (a raw one at `base`, or an ELF
 /// core), not as a kho FileMemory image.
 fn is_dump(path: &std::path::Path, base: Option<u64>, page_size: usize) -> bool {
@@ -532,6 +530,9 @@ fn is_dump(path: &std::path::Path, base: Option<u64>, page_size: usize) -> bool 
         || kho_runtime::RawImage::open(path, 0, page_size).is_ok_and(|f| crate::elfcore::is_elf(&f))
 }
 
+/// Opens the raw dump (`base`), ELF core or FileMemory image at `path`
+/// and prints the folios of the memfd_luo_ser at `addr` (with
+/// `preserved`, in a dump, handing over only what its tree names).
 fn memfd(
     path: &std::path::Path,
     base: Option<u64>,
@@ -567,20 +568,10 @@ fn preserved(
     root: u64,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
-    if !is_dump(path, base, page_size) {
-        return Err(Failure::Invalid(format!(
-            "{} is not an ELF core file: a raw dump needs --base (and a kho FileMemory image \
-             keeps its own preserved pages)",
-            path.display()
-        )));
-    }
-    let dump = crate::restore::with_preserved(
-        crate::restore::open_dump(path, base, page_size)?,
-        Some(root),
-    )?;
-    let Some(map) = dump.preserved() else {
-        return Err(Failure::Invalid("no preserved-memory map".into()));
-    };
+    // open_dump refuses a file that is neither (a FileMemory image keeps
+    // its own preserved pages).
+    let dump = crate::restore::open_dump(path, base, page_size)?;
+    let map = crate::restore::preserved_map(&dump, root)?;
     writeln!(
         out,
         "preserved-memory map at {}: {} run(s), {} page(s) of {page_size} bytes, {} tree node(s)",
