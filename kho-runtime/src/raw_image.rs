@@ -418,7 +418,9 @@ impl RawImage {
     /// [Segmented dumps](Self#segmented-dumps) for the checks): for a
     /// container format whose headers, read with
     /// [`read_at`](Self::read_at), say where memory is. The file is not
-    /// opened again, so what was parsed is what is mapped.
+    /// opened again, so what was parsed is what is mapped. It is new
+    /// memory (a new [`MemoryId`]): a preserved-memory map read before was
+    /// read through the old mapping and is not kept.
     pub fn into_segments(self, segments: &[Segment]) -> Result<Self> {
         let segs = Segments::new(segments, self.len as u64, self.page_size, self.bytes.path())?;
         Ok(RawImage {
@@ -426,7 +428,7 @@ impl RawImage {
             page_size: self.page_size,
             len: self.len,
             cache: PageCache::new(segs.slots(), self.page_size),
-            preserved: self.preserved,
+            preserved: None,
             map: Map::Segmented(segs),
             bytes: self.bytes,
         })
