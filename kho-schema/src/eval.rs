@@ -181,27 +181,6 @@ impl Env for Ctx<'_> {
 /// The largest value of a C enum member: an `int` (C17 6.7.2.2).
 const INT_MAX: u64 = i32::MAX as u64;
 
-fn enum_too_big(
-    srcs: &[Source],
-    index: usize,
-    k: &crate::parse::ConstAst,
-    x: u64,
-    page: usize,
-    diags: &mut Diags,
-) {
-    let sp = k.expr.as_ref().unwrap_or(&k.name);
-    diags.at(
-        &srcs[index],
-        sp.span.clone(),
-        format!(
-            "constant {}: {x} (with {} KiB pages) does not fit the `int` of an enum member; \
-             make it a #define (drop `enum`)",
-            k.name.value,
-            page / 1024
-        ),
-    );
-}
-
 /// Lays out every struct and evaluates every constant for each page size.
 /// Errors are reported once: those of 4 KiB pages, or else of the first
 /// page size that fails (saying which).
@@ -481,7 +460,7 @@ fn one_page(
                 let c = &checked[ci];
                 let k = &c.ast.constants[ki];
                 let n = v - n_structs;
-                match (&exprs[n], &k.value) {
+                let value = match (&exprs[n], &k.value) {
                     (Some(e), _) => {
                         let ctx = Ctx {
                             page,
@@ -493,11 +472,7 @@ fn one_page(
                             done: &done,
                         };
                         match expr::eval(e, &ctx) {
-                            Ok(x) if k.enum_tag.is_some() && x > INT_MAX => {
-                                enum_too_big(srcs, c.index, k, x, page, diags);
-                                failed[v] = true;
-                            }
-                            Ok(x) => cval[n] = Some(x),
+                            Ok(x) => Some(x),
                             Err(err) => {
                                 let src = &srcs[c.index];
                                 let sp = k.expr.as_ref().unwrap_or(&k.name);
@@ -507,15 +482,30 @@ fn one_page(
                                     format!("constant {}: {}", k.name.value, err.message),
                                 );
                                 failed[v] = true;
+                                None
                             }
                         }
                     }
-                    (None, ConstValue::Int(x)) if k.enum_tag.is_some() && *x > INT_MAX => {
-                        enum_too_big(srcs, c.index, k, *x, page, diags);
+                    (None, ConstValue::Int(x)) => Some(*x),
+                    (None, _) => None,
+                };
+                match value {
+                    Some(x) if k.enum_tag.is_some() && x > INT_MAX => {
+                        let sp = k.expr.as_ref().unwrap_or(&k.name);
+                        diags.at(
+                            &srcs[c.index],
+                            sp.span.clone(),
+                            format!(
+                                "constant {}: {x} (with {} KiB pages) does not fit the `int` of \
+                                 an enum member; make it a #define (drop `enum`)",
+                                k.name.value,
+                                page / 1024
+                            ),
+                        );
                         failed[v] = true;
                     }
-                    (None, ConstValue::Int(x)) => cval[n] = Some(*x),
-                    (None, _) => {}
+                    Some(x) => cval[n] = Some(x),
+                    None => {}
                 }
             }
             NodeK::Struct(ci, si) => {

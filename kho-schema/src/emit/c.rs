@@ -240,18 +240,13 @@ fn expressions(abi: &Abi) -> Vec<String> {
                 dims.iter()
                     .filter_map(|l| l.constant.as_ref().map(|c| c.to_string())),
             );
-            if let Some(b) = bitmap_bits(ir::field_c_type(note, fi)) {
+            if let Some(b) = ir::field_c_type(note, fi).and_then(ir::bitmap_bits) {
                 out.push(format!("BITS_TO_LONGS({b})"));
             }
         }
     }
     out.extend(ir::asserts(abi));
     out
-}
-
-/// The bits of a `bitmap<N>` spelling.
-fn bitmap_bits(spelling: Option<&str>) -> Option<&str> {
-    spelling?.strip_prefix("bitmap<")?.strip_suffix('>')
 }
 
 /// The `#include` lines, in order: the schema's own headers, then
@@ -602,7 +597,7 @@ fn declaration_in(ty: &Ty, name: &str, spelling: Option<&str>, set: &[Struct<'st
             "struct"
         }
     };
-    if let Some(bits) = bitmap_bits(spelling) {
+    if let Some(bits) = spelling.and_then(ir::bitmap_bits) {
         return format!("DECLARE_BITMAP({name}, {bits})");
     }
     let base = match elem {

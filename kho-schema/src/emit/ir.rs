@@ -115,6 +115,12 @@ pub(crate) fn field_c_type(note: &Note, i: usize) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
+/// The bits `N` of a field spelled `bitmap<N>` (see [`field_c_type`]):
+/// C writes it `DECLARE_BITMAP(name, N)`, the model holds its u64 words.
+pub(crate) fn bitmap_bits(spelling: &str) -> Option<&str> {
+    spelling.strip_prefix("bitmap<")?.strip_suffix('>')
+}
+
 /// The count field of flexible array field `i`.
 pub(crate) fn field_count(note: &Note, i: usize) -> Option<&str> {
     note.field_counts.get(i).and_then(|c| c.as_deref())

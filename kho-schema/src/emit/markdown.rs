@@ -178,10 +178,7 @@ fn struct_section(abi: &Abi, i: usize, s: &Struct, note: &Note) -> String {
         let mut ty = type_cell(abi, &f.ty);
         // The kernel's spelling of a primitive (`unsigned int` for u32).
         let spelling = ir::field_c_type(note, fi).filter(|_| matches!(f.ty.base(), Ty::Prim(_)));
-        if let Some(bits) = spelling
-            .and_then(|s| s.strip_prefix("bitmap<"))
-            .and_then(|s| s.strip_suffix('>'))
-        {
+        if let Some(bits) = spelling.and_then(ir::bitmap_bits) {
             ty.push_str(&format!(" (C `DECLARE_BITMAP({}, {bits})`)", f.name));
         } else if let Some(spelled) = spelling {
             if !ty.contains(&format!("`{spelled}")) {
