@@ -803,12 +803,10 @@ fn import_one(
                     .collect();
                 // kho's constants are UPPER_CASE: an enum with another
                 // member is left out, and refused only if a layout uses it.
-                let upper = |n: &str| {
-                    n.starts_with(|c: char| c.is_ascii_uppercase())
-                        && n.chars()
-                            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-                };
-                if let Some(bad) = members.iter().find(|k| !upper(&k.spelling())) {
+                if let Some(bad) = members
+                    .iter()
+                    .find(|k| !kho_schema::constant_name_ok(&k.spelling()))
+                {
                     let what = if tag.is_empty() {
                         "anonymous enum".into()
                     } else {
@@ -869,13 +867,7 @@ fn import_one(
         // The header's own constants, and what schema expressions know:
         // the page size, sizeof and the kernel macros they call (some of
         // which, as DIV_ROUND_UP, are object-like macros naming another).
-        if consts.iter().any(|(n, ..)| n == id)
-            || matches!(
-                id.as_str(),
-                "PAGE_SIZE" | "PAGE_SHIFT" | "sizeof" | "offsetof"
-            )
-            || kho_schema::EXPR_FUNCTIONS.contains(&id.as_str())
-        {
+        if consts.iter().any(|(n, ..)| n == id) || kho_schema::is_expression_word(id) {
             continue;
         }
         let Some(m) = macros.get(id) else { continue };

@@ -82,17 +82,14 @@ impl Func {
     }
 }
 
-/// Every name an expression calls as a function (beside `sizeof` and
-/// `offsetof`): the importer keeps these as written instead of taking
-/// them for constants.
-pub const FUNCTIONS: &[&str] = &[
-    "BIT",
-    "BIT_ULL",
-    "DIV_ROUND_UP",
-    "const_ilog2",
-    "ilog2",
-    "BITS_TO_LONGS",
-];
+/// Whether `name` is one of the expression language's own words
+/// (`PAGE_SIZE`, `PAGE_SHIFT`, `sizeof`, `offsetof` and the kernel macros
+/// it calls: `BIT`, `DIV_ROUND_UP`, `const_ilog2`, ...), never a
+/// constant's name: the importer keeps these as written instead of taking
+/// them for constants, and no external constant may be called so.
+pub fn is_expression_word(name: &str) -> bool {
+    matches!(name, "PAGE_SIZE" | "PAGE_SHIFT" | "sizeof" | "offsetof") || Func::of(name).is_some()
+}
 
 /// Unary operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

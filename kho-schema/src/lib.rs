@@ -53,12 +53,11 @@ use std::path::{Path, PathBuf};
 pub use build::Config;
 pub use diag::{Diag, Diags, Source};
 pub use error::Error;
-/// The kernel macros a schema expression may call (`BIT`, `DIV_ROUND_UP`,
-/// `const_ilog2`, ...), besides `sizeof` and `offsetof`.
-pub use expr::FUNCTIONS as EXPR_FUNCTIONS;
+pub use expr::is_expression_word;
 pub use kho_layout::{Field, Len, Prim, Struct, Ty};
 pub use layout::{Abi, AssertDecl, CInfo, Compatible, Constant, Note, StructSet};
 pub use parse::{Compose, ConstValue};
+pub use validate::constant_name_ok;
 
 /// Compiles a set of schemas that may depend on each other. Every error is
 /// reported ([`Error::Schema`]), each with `file:line:col`.

@@ -235,7 +235,9 @@ fn external_ident_ok(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn const_ident_ok(s: &str) -> bool {
+/// Whether `s` may name a schema constant: UPPER_CASE letters, digits
+/// and `_`, starting with a letter.
+pub fn constant_name_ok(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some('A'..='Z'))
         && chars.all(|c| matches!(c, 'A'..='Z' | '0'..='9' | '_'))
@@ -741,7 +743,7 @@ fn check_compatibles(src: &Source, a: &SchemaAst, diags: &mut Diags) {
     let mut covered: BTreeMap<&str, &str> = BTreeMap::new();
     for m in &a.compatibles {
         let mac = m.macro_name.value.as_str();
-        if !const_ident_ok(mac) {
+        if !constant_name_ok(mac) {
             diags.at(
                 src,
                 m.macro_name.span.clone(),
@@ -891,7 +893,7 @@ fn check_c_settings(src: &Source, a: &SchemaAst, diags: &mut Diags) {
         } else {
             "compatible_macro"
         };
-        if !const_ident_ok(&m.value) {
+        if !constant_name_ok(&m.value) {
             diags.at(
                 src,
                 m.span.clone(),
@@ -1226,10 +1228,7 @@ fn constants(src: &Source, a: &SchemaAst, diags: &mut Diags) -> BTreeMap<String,
         if let Some(h) = &c.external {
             // Another header's name, as it spells it (`__NEW_UTS_LEN`):
             // any C identifier that is not an expression's own word.
-            let word = matches!(
-                c.name.value.as_str(),
-                "PAGE_SIZE" | "PAGE_SHIFT" | "sizeof" | "offsetof"
-            ) || crate::expr::FUNCTIONS.contains(&c.name.value.as_str());
+            let word = crate::expr::is_expression_word(&c.name.value);
             if !external_ident_ok(&c.name.value) || word {
                 diags.at(
                     src,
@@ -1264,7 +1263,7 @@ fn constants(src: &Source, a: &SchemaAst, diags: &mut Diags) -> BTreeMap<String,
             out.insert(c.name.value.clone(), None);
             continue;
         }
-        if !const_ident_ok(&c.name.value) {
+        if !constant_name_ok(&c.name.value) {
             diags.at(
                 src,
                 c.name.span.clone(),
