@@ -72,24 +72,114 @@ fn fresh_memory() -> SimMemory {
     mem
 }
 
-/// A buffer twice the last-level cache (32 MiB here), read through before
-/// every timed iteration of every case: each starts with its source and
-/// destination out of the cache and no dirty line left to write back, so
+/// Puts a case's buffers out of every cache level before each timed
+/// iteration: its source, its destination, the memory it writes or reads.
+/// Each case then starts with its bytes in DRAM and none of them dirty, so
 /// memcpy, the block set and the kernel code meet memory in the same state
 /// (otherwise memcpy's reused destination, a fresh memory's just-zeroed
 /// pages and the kernel pool's just-cleared pages would each be warm or
 /// dirty in their own way).
-struct Cold(Vec<u64>);
+///
+/// On x86-64 each line is flushed (`clflushopt` where the CPU has it,
+/// else `clflush`): that holds whatever the last-level cache's size. This
+/// bench first read a buffer twice the LLC instead, 64 MiB for a 32 MiB
+/// L3; on a machine with a 480 MiB L3 that left most of a 40 MB copy in
+/// the cache and made memcpy 1.7x faster than from DRAM. Elsewhere it
+/// still reads a buffer twice the LLC that sysfs reports.
+struct Cold {
+    #[cfg(target_arch = "x86_64")]
+    flushopt: bool,
+    #[cfg(not(target_arch = "x86_64"))]
+    sweep: Vec<u64>,
+}
 
-impl Cold {
-    fn new() -> Self {
-        Cold(vec![1; (64 << 20) / 8])
+/// A buffer for [`Cold::chill`] to evict, borrowed for as long as the span
+/// is held, so that it stays mapped.
+#[derive(Clone, Copy)]
+struct Span<'a> {
+    base: *const u8,
+    bytes: usize,
+    _borrow: std::marker::PhantomData<&'a [u8]>,
+}
+
+impl<'a> Span<'a> {
+    fn of<T>(buf: &'a [T]) -> Self {
+        Span {
+            base: buf.as_ptr().cast(),
+            bytes: std::mem::size_of_val(buf),
+            _borrow: std::marker::PhantomData,
+        }
     }
 
-    /// Reads one word per cache line of the buffer.
-    fn chill(&self) {
+    /// # Safety
+    ///
+    /// `bytes` bytes from `base` must stay mapped while the span is used.
+    unsafe fn raw(base: *const u8, bytes: usize) -> Self {
+        Span {
+            base,
+            bytes,
+            _borrow: std::marker::PhantomData,
+        }
+    }
+}
+
+impl Cold {
+    #[cfg(target_arch = "x86_64")]
+    fn new() -> Self {
+        // CPUID leaf 7, EBX bit 23: CLFLUSHOPT.
+        let leaf7 = std::arch::x86_64::__cpuid_count(7, 0);
+        Cold {
+            flushopt: leaf7.ebx & (1 << 23) != 0,
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn new() -> Self {
+        let llc = (0..8)
+            .filter_map(|i| {
+                let dir = format!("/sys/devices/system/cpu/cpu0/cache/index{i}");
+                let size = std::fs::read_to_string(format!("{dir}/size")).ok()?;
+                size.trim().strip_suffix('K')?.parse::<usize>().ok()
+            })
+            .max()
+            .map_or(32 << 20, |k| k << 10);
+        Cold {
+            sweep: vec![1; 2 * llc / 8],
+        }
+    }
+
+    /// Evicts every span's lines, then orders the flushes before the
+    /// timed code.
+    #[cfg(target_arch = "x86_64")]
+    fn chill(&self, spans: &[Span<'_>]) {
+        for span in spans {
+            for off in (0..span.bytes).step_by(64) {
+                // SAFETY: the address is inside a span, mapped while the
+                // span is held (Span::of borrows the buffer; Span::raw's
+                // caller promises it). Flushing a line writes it back if
+                // dirty and drops it; it changes no byte and no register
+                // the compiler knows of.
+                unsafe {
+                    let line = span.base.add(off);
+                    if self.flushopt {
+                        std::arch::asm!("clflushopt [{}]", in(reg) line, options(nostack, preserves_flags));
+                    } else {
+                        std::arch::asm!("clflush [{}]", in(reg) line, options(nostack, preserves_flags));
+                    }
+                }
+            }
+        }
+        // `clflushopt` is ordered only by a fence.
+        // SAFETY: `mfence` orders this thread's memory operations; it
+        // touches no memory or register.
+        unsafe { std::arch::asm!("mfence", options(nostack, preserves_flags)) };
+    }
+
+    /// Reads one word per cache line of a buffer twice the LLC.
+    #[cfg(not(target_arch = "x86_64"))]
+    fn chill(&self, _spans: &[Span<'_>]) {
         let sum = self
-            .0
+            .sweep
             .iter()
             .step_by(8)
             .fold(0u64, |a, &w| a.wrapping_add(w));
@@ -139,9 +229,11 @@ fn memcpy_case(
 ) {
     let src = payload();
     let mut dst = vec![0xffu8; PAYLOAD];
+    // SAFETY: dst lives to the end of this function and is never resized.
+    let dst_span = unsafe { Span::raw(dst.as_ptr(), dst.len()) };
     c.bench_function("memcpy", |b| {
         b.iter_batched(
-            || cold.chill(),
+            || cold.chill(&[Span::of(&src), dst_span]),
             |()| {
                 dst.copy_from_slice(black_box(&src));
                 black_box(&mut dst);
@@ -150,13 +242,17 @@ fn memcpy_case(
         )
     });
     // The same bytes copied a block's payload (4,064 bytes) at a time into
-    // 4 KiB pages, as any block-set write lays them out: one memcpy of
-    // 40 MB streams past the cache (glibc switches to non-temporal stores
-    // above a threshold near the L3 size), a memcpy per block cannot.
+    // 4 KiB pages, as any block-set write lays them out. glibc streams one
+    // memcpy past the cache (non-temporal stores) above a threshold it
+    // sets from the L3 size, so one 40 MB memcpy may stream where a
+    // memcpy per block cannot: 19.9 MB on a 48 MiB L3, 190 MB on a
+    // 480 MiB one (there both are `rep movsb` through the cache).
     let mut pages = vec![0xffu8; PAGES * PAGE_SIZE];
+    // SAFETY: as dst's.
+    let pages_span = unsafe { Span::raw(pages.as_ptr(), pages.len()) };
     c.bench_function("memcpy_blocks", |b| {
         b.iter_batched(
-            || cold.chill(),
+            || cold.chill(&[Span::of(&src), pages_span]),
             |()| {
                 for (page, chunk) in pages
                     .chunks_exact_mut(PAGE_SIZE)
@@ -190,14 +286,15 @@ fn write(c: &mut Criterion) {
     // the write itself, and criterion counts it against the budget.
     configure(&mut g, 8);
     let cold = Cold::new();
-    let cold_memory = || {
+    // A fresh memory, evicted with the source the case writes from.
+    let cold_memory = |source: Span<'_>| {
         let mem = fresh_memory();
-        cold.chill();
+        cold.chill(&[Span::of(mem.as_bytes()), source]);
         mem
     };
     g.bench_function("block_set", |b| {
         b.iter_batched(
-            cold_memory,
+            || cold_memory(Span::of::<u8>(&[])),
             |mut mem| {
                 black_box(write_all(&mut mem));
                 // Returned so that freeing 41 MB happens outside the timing.
@@ -209,7 +306,7 @@ fn write(c: &mut Criterion) {
     let src = entries();
     g.bench_function("extend_from_slice", |b| {
         b.iter_batched(
-            cold_memory,
+            || cold_memory(Span::of(&src)),
             |mut mem| {
                 black_box(write_slice(&mut mem, black_box(&src)));
                 mem
@@ -227,7 +324,7 @@ fn write(c: &mut Criterion) {
                 let mut old = BlockSet::<Entry32, SimMemory>::new(&mem).expect("set");
                 old.extend_from_slice(&mut mem, &src).expect("extend");
                 old.destroy(&mut mem).expect("destroy");
-                cold.chill();
+                cold.chill(&[Span::of(mem.as_bytes()), Span::of(&src)]);
                 mem
             },
             |mut mem| {
@@ -240,7 +337,7 @@ fn write(c: &mut Criterion) {
     let bytes = payload();
     g.bench_function("extend_from_bytes", |b| {
         b.iter_batched(
-            cold_memory,
+            || cold_memory(Span::of(&bytes)),
             |mut mem| {
                 let mut set = kho::RawBlockSet::new(&mem, Entry32::SIZE).expect("set");
                 set.extend_from_bytes(&mut mem, black_box(&bytes))
@@ -254,11 +351,15 @@ fn write(c: &mut Criterion) {
     // The kernel's grow + reserve + memcpy per entry, on a pool of
     // pre-zeroed pages as fresh_memory's (zeroed again untimed).
     let kernel = Kernel::new(PAGES).expect("kernel pool");
+    let (base, len) = kernel.pool_span();
+    // SAFETY: the pool stays mapped while `kernel` lives, which is to the
+    // end of this function.
+    let pool = unsafe { Span::raw(base, len) };
     g.bench_function("kernel", |b| {
         b.iter_batched(
             || {
                 kernel.reset();
-                cold.chill();
+                cold.chill(&[pool, Span::of(&bytes)]);
             },
             |()| {
                 let set = kernel
@@ -284,9 +385,10 @@ fn restore_read(c: &mut Criterion) {
     // Only preserved pages survive; restoring reads and changes nothing,
     // so the same incoming memory serves every iteration.
     let mem = mem.kexec();
+    let incoming = Span::of(mem.as_bytes());
     g.bench_function("block_set", |b| {
         b.iter_batched(
-            || cold.chill(),
+            || cold.chill(&[incoming]),
             |()| {
                 let set = BlockSet::<Entry32, SimMemory>::restore(&mem, black_box(head))
                     .expect("restore");
@@ -302,9 +404,11 @@ fn restore_read(c: &mut Criterion) {
     });
     // Restore, then copy every entry into an array allocated once.
     let mut out = vec![entry(0); ENTRIES];
+    // SAFETY: out lives to the end of this function and is never resized.
+    let out_span = unsafe { Span::raw(out.as_ptr().cast(), std::mem::size_of_val(&out[..])) };
     g.bench_function("read_into", |b| {
         b.iter_batched(
-            || cold.chill(),
+            || cold.chill(&[incoming, out_span]),
             |()| {
                 let set = BlockSet::<Entry32, SimMemory>::restore(&mem, black_box(head))
                     .expect("restore");
@@ -327,7 +431,7 @@ fn restore_read(c: &mut Criterion) {
     // is fetched.
     g.bench_function("restore_read_into", |b| {
         b.iter_batched(
-            || cold.chill(),
+            || cold.chill(&[incoming, out_span]),
             |()| {
                 let (set, n) = BlockSet::<Entry32, SimMemory>::restore_read_into(
                     &mem,
@@ -354,9 +458,14 @@ fn restore_read(c: &mut Criterion) {
     let bytes = payload();
     let set = kernel.write(&bytes, Entry32::SIZE).expect("kernel write");
     let mut dst = vec![0u8; PAYLOAD];
+    let (base, len) = kernel.pool_span();
+    // SAFETY: the pool stays mapped while `kernel` lives, and dst to the
+    // end of this function, never resized; both spans are dropped with
+    // the case, before `kernel` is.
+    let (pool, dst_span) = unsafe { (Span::raw(base, len), Span::raw(dst.as_ptr(), dst.len())) };
     g.bench_function("kernel", |b| {
         b.iter_batched(
-            || cold.chill(),
+            || cold.chill(&[pool, dst_span]),
             |()| {
                 let n = kernel.read(black_box(&set), black_box(&mut dst));
                 assert_eq!(n, Some(ENTRIES));

@@ -22,6 +22,13 @@ int kbench_pool_init(size_t pages)
 	return 0;
 }
 
+/* Where the pool is, so that the benchmark can evict it from the cache. */
+void kbench_pool_span(unsigned char **base, size_t *bytes)
+{
+	*base = pool;
+	*bytes = pool_pages * PAGE_SIZE;
+}
+
 /* Hands the whole pool out again, zeroed, untimed. */
 void kbench_pool_reset(void)
 {

@@ -19,6 +19,7 @@ struct RawSet {
 extern "C" {
     fn kbench_pool_init(pages: usize) -> i32;
     fn kbench_pool_reset();
+    fn kbench_pool_span(base: *mut *mut u8, bytes: *mut usize);
     fn kbench_write(src: *const u8, n: usize, entry_size: usize) -> *mut RawSet;
     fn kbench_head(bs: *mut RawSet) -> u64;
     fn kbench_free(bs: *mut RawSet);
@@ -61,6 +62,18 @@ impl Kernel {
         // SAFETY: the pool is the C side's own memory and stays allocated
         // while the Kernel lives; only its contents change.
         unsafe { kbench_pool_reset() }
+    }
+
+    /// The pool's address and length in bytes, for a benchmark that
+    /// evicts it from the cache before a timed run. The pool stays where
+    /// it is while the `Kernel` lives.
+    pub fn pool_span(&self) -> (*const u8, usize) {
+        let mut base = std::ptr::null_mut();
+        let mut bytes = 0;
+        // SAFETY: both pointers are valid for one write; the C side only
+        // stores its pool's address and size through them.
+        unsafe { kbench_pool_span(&mut base, &mut bytes) };
+        (base.cast_const(), bytes)
     }
 
     /// The kernel's write: `kho_block_set_grow` to hold every entry of
@@ -139,6 +152,9 @@ mod tests {
         assert!(Kernel::new(1).is_none(), "one pool at a time");
         let src: Vec<u8> = (0..500 * 32).map(|i| (i % 251) as u8).collect();
         let set = k.write(&src, 32).unwrap();
+        let (base, bytes) = k.pool_span();
+        assert_eq!(bytes, 64 * 4096);
+        assert_eq!(set.head(), base as u64, "the head is the pool's first page");
         // 127 entries per 4 KiB block: 4 blocks, the head at the pool's start.
         let mut dst = vec![0u8; src.len()];
         assert_eq!(k.read(&set, &mut dst), Some(500));
