@@ -372,6 +372,26 @@ fn write(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    // The fastest write of this layout we know (kernel-sys's ceiling.c:
+    // headers, entries and zeros streamed into pages known in advance,
+    // nothing checked or allocated). The kernel's time over this one
+    // bounds how much faster than the kernel any write can be here.
+    let mut ceiling = vec![0u8; PAGES * PAGE_SIZE + 64];
+    let skip = ceiling.as_ptr().align_offset(64);
+    let ceiling = &mut ceiling[skip..skip + PAGES * PAGE_SIZE];
+    // SAFETY: the buffer lives to the end of this function, never resized.
+    let ceiling_span = unsafe { Span::raw(ceiling.as_ptr(), ceiling.len()) };
+    g.bench_function("ceiling", |b| {
+        b.iter_batched(
+            || cold.chill(&[ceiling_span, Span::of(&bytes)]),
+            |()| {
+                kho_kernel_bench::ceiling_write(black_box(&bytes), Entry32::SIZE, ceiling)
+                    .expect("ceiling write");
+                black_box(&mut *ceiling);
+            },
+            BatchSize::PerIteration,
+        )
+    });
     memcpy_case(&mut g, &cold);
     g.finish();
 }

@@ -24,6 +24,41 @@ extern "C" {
     fn kbench_head(bs: *mut RawSet) -> u64;
     fn kbench_free(bs: *mut RawSet);
     fn kbench_read(head: u64, dst: *mut u8, n: usize, entry_size: usize) -> i64;
+    fn kbench_ceiling_write(
+        src: *const u8,
+        blocks: usize,
+        body: usize,
+        entry_size: usize,
+        pages: *mut u8,
+    );
+}
+
+/// `shim/ceiling.c`: `src` laid out in `pages` as a block set of
+/// `entry_size`-byte entries lays it out (4 KiB pages, each a 16-byte
+/// header, as many entries as fit, zeros), with nothing else to do and
+/// every line streamed once: the bound on how fast any write of that
+/// layout can go. `None` unless `src` fills an even number of blocks,
+/// `pages` has room for them and starts on a 64-byte boundary, and a
+/// block holds more than 48 bytes of entries.
+pub fn ceiling_write(src: &[u8], entry_size: usize, pages: &mut [u8]) -> Option<()> {
+    const PAGE: usize = 4096;
+    let per_block = (PAGE - 16).checked_div(entry_size)?;
+    let body = per_block * entry_size;
+    if body < 48 || !src.len().is_multiple_of(body) {
+        return None;
+    }
+    let blocks = src.len() / body;
+    if !blocks.is_multiple_of(2)
+        || blocks.checked_mul(PAGE)? > pages.len()
+        || pages.as_ptr().align_offset(64) != 0
+    {
+        return None;
+    }
+    // SAFETY: src is valid for blocks * body reads, pages for blocks * 4096
+    // writes (checked) and 64-byte aligned as the streaming stores need;
+    // the two do not overlap (a & and a &mut); the C side keeps neither.
+    unsafe { kbench_ceiling_write(src.as_ptr(), blocks, body, entry_size, pages.as_mut_ptr()) };
+    Some(())
 }
 
 /// The C side keeps one global pool: one `Kernel` at a time.
@@ -162,5 +197,42 @@ mod tests {
         drop(set);
         k.reset();
         assert!(k.write(&src, 33).is_none());
+    }
+
+    /// The ceiling writes the layout the kernel's code does: each page
+    /// its header (next, count), its entries and zeros.
+    #[test]
+    fn the_ceiling_lays_blocks_out_as_the_kernel_does() {
+        let per = 127;
+        let src: Vec<u8> = (0..4 * per * 32).map(|i| (i % 251) as u8).collect();
+        let mut buf = vec![0xaau8; 5 * 4096];
+        let skip = buf.as_ptr().align_offset(64);
+        let pages = &mut buf[skip..skip + 4 * 4096];
+        assert_eq!(ceiling_write(&src[..3 * per * 32], 32, pages), None, "odd");
+        assert_eq!(
+            ceiling_write(&src[1..], 32, pages),
+            None,
+            "not whole blocks"
+        );
+        ceiling_write(&src, 32, pages).unwrap();
+        let base = pages.as_ptr() as u64;
+        for (b, page) in pages.chunks(4096).enumerate() {
+            let next = u64::from_ne_bytes(page[..8].try_into().unwrap());
+            let count = u64::from_ne_bytes(page[8..16].try_into().unwrap());
+            let want = if b < 3 {
+                base + (b as u64 + 1) * 4096
+            } else {
+                0
+            };
+            assert_eq!((next, count), (want, per as u64), "block {b}");
+            assert_eq!(
+                &page[16..16 + per * 32],
+                &src[b * per * 32..(b + 1) * per * 32]
+            );
+            assert!(
+                page[16 + per * 32..].iter().all(|&x| x == 0),
+                "block {b} slack"
+            );
+        }
     }
 }
