@@ -1083,17 +1083,19 @@ fn import_one(
             _ => None,
         })
         .collect();
-    // What the generated header includes by itself for the constructs it
-    // writes: DECLARE_BITMAP's BITS_TO_LONGS, const_ilog2, DIV_ROUND_UP.
+    // What the generated header includes by itself for what it writes.
     let bitmaps = structs
         .iter()
         .any(|s| s.fields.iter().any(|f| f.ty.starts_with("bitmap<")));
-    let uses = |names: &[&str]| names.iter().any(|n| wanted_idents.contains(*n));
-    let implied = |i: &str| match i {
-        "linux/bitops.h" => bitmaps || uses(&["BITS_TO_LONGS"]),
-        "linux/log2.h" => uses(&["const_ilog2", "ilog2"]),
-        "linux/math.h" => uses(&["DIV_ROUND_UP"]),
-        _ => false,
+    let uses = |names: &[&str]| {
+        names
+            .iter()
+            .any(|n| wanted_idents.contains(*n) || (bitmaps && *n == "DECLARE_BITMAP"))
+    };
+    let implied = |i: &str| {
+        kho_schema::emit::c::HELPER_INCLUDES
+            .iter()
+            .any(|(header, names)| *header == i && uses(names))
     };
     let mut incs: Vec<String> = includes
         .into_iter()

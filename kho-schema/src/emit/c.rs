@@ -249,6 +249,17 @@ fn expressions(abi: &Abi) -> Vec<String> {
     out
 }
 
+/// The kernel helpers' headers a generated header includes by itself
+/// where its text names one of theirs, after the external constants'
+/// headers (bitops.h includes bits.h). A bitmap field counts as naming
+/// `DECLARE_BITMAP`, whose expansion is `BITS_TO_LONGS`. kho-import leaves
+/// these out of an imported schema's includes.
+pub const HELPER_INCLUDES: &[(&str, &[&str])] = &[
+    ("linux/bitops.h", &["BITS_TO_LONGS", "DECLARE_BITMAP"]),
+    ("linux/log2.h", &["const_ilog2", "ilog2"]),
+    ("linux/math.h", &["DIV_ROUND_UP"]),
+];
+
 /// The `#include` lines, in order: the schema's own headers, then
 /// `linux/build_bug.h` (for `static_assert`) and what the header's own
 /// text needs (`linux/stddef.h` for `offsetof`, `linux/bits.h` for `BIT`,
@@ -287,15 +298,10 @@ fn include_lines(abi: &Abi, all: &[Abi]) -> Vec<String> {
             push(format!("#include <{h}>"));
         }
     }
-    // DECLARE_BITMAP (linux/types.h) expands to BITS_TO_LONGS.
-    if uses(&["BITS_TO_LONGS"]) {
-        push("#include <linux/bitops.h>".into());
-    }
-    if uses(&["const_ilog2", "ilog2"]) {
-        push("#include <linux/log2.h>".into());
-    }
-    if uses(&["DIV_ROUND_UP"]) {
-        push("#include <linux/math.h>".into());
+    for (header, names) in HELPER_INCLUDES {
+        if uses(names) {
+            push(format!("#include <{header}>"));
+        }
     }
     if uses(&["PAGE_SIZE", "PAGE_SHIFT"]) {
         push("#include <asm/page.h>".into());
