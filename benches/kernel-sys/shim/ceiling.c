@@ -5,11 +5,11 @@
  * then count, one block's entries, zeros to the end) with nothing else
  * to do: no allocation, no checks, the pages known and contiguous. Every
  * line is written once and whole with movntdq, two pages in step as
- * glibc's large memcpy goes; of the loops tried on the benchmark machines
- * (one to eight pages in step, prefetching or not, 128- to 512-bit
- * stores), none of this layout was faster. No write of the format can
- * beat it by much, so the kernel's time over this one bounds how much
- * faster than the kernel any write can be on the machine it runs on.
+ * glibc's large memcpy goes. Of the loops tried on the benchmark machine
+ * (prefetching or not; more pages in step), none was more than 2% faster
+ * (BENCHMARKS.md). No write of the format can beat it by much, so the
+ * kernel's time over this one bounds how much faster than the kernel any
+ * write can be on the machine it runs on.
  */
 #include <stddef.h>
 #include <stdint.h>
