@@ -674,6 +674,8 @@ fn import_one(
     let mut consts: Vec<(String, ConstOut, String)> = Vec::new();
     let mut ignored: Vec<String> = Vec::new();
     let mut wanted_idents: BTreeSet<String> = BTreeSet::new();
+    // The first macro of the header whose value names each identifier.
+    let mut named_by: BTreeMap<String, (String, Cursor<'_>)> = BTreeMap::new();
     for (name, c) in &header_macros {
         let Some(m) = macros.get(name) else { continue };
         if m.function_like {
@@ -716,7 +718,10 @@ fn import_one(
             ));
         }
         let body = strip_outer_parens(&m.body);
-        wanted_idents.extend(body.iter().filter(|t| is_ident(t)).cloned());
+        for t in body.iter().filter(|t| is_ident(t)) {
+            named_by.entry(t.clone()).or_insert((name.clone(), *c));
+            wanted_idents.insert(t.clone());
+        }
         consts.push((name.clone(), ConstOut::Expr(join_tokens(body)), doc));
     }
 
@@ -862,7 +867,8 @@ fn import_one(
     // Macros used from other headers: a kho ABI header's are a dependency,
     // any other's an external constant.
     let mut dep_files: BTreeSet<PathBuf> = refs.struct_files.clone();
-    let mut externals: Vec<(String, String)> = Vec::new();
+    // (name, header as included, where it is defined).
+    let mut externals: Vec<(String, String, (PathBuf, u32, u32))> = Vec::new();
     for id in &wanted_idents {
         // The header's own constants, and what schema expressions know:
         // the page size, sizeof and the kernel macros they call (some of
@@ -870,7 +876,28 @@ fn import_one(
         if consts.iter().any(|(n, ..)| n == id) || kho_schema::is_expression_word(id) {
             continue;
         }
-        let Some(m) = macros.get(id) else { continue };
+        let Some(m) = macros.get(id) else {
+            // A constant's name that nothing defines where the header is
+            // read: its value is unknown (a tree older than the header, as
+            // F_SEAL_EXEC before Linux 6.3, or a missing -I / --include).
+            if let Some((user, c)) = named_by
+                .get(id)
+                .filter(|_| kho_schema::constant_name_ok(id))
+            {
+                let (_, line, col) = c.location();
+                return Err(Error::Clang {
+                    file: header.to_path_buf(),
+                    line,
+                    col,
+                    message: format!(
+                        "macro {user} uses {id}, which nothing defines where the header is \
+                         read (no header it includes, no --include): give the header that \
+                         defines it"
+                    ),
+                });
+            }
+            continue;
+        };
         if m.function_like {
             continue;
         }
@@ -887,14 +914,17 @@ fn import_one(
         let rel = included_as(&mut cx, &inclusions, &include_lines, f)
             .or_else(|| include_relative(f, opts))
             .unwrap_or_else(|| f.display().to_string());
-        externals.push((id.clone(), rel));
-        let _ = (m.line, m.col);
+        externals.push((id.clone(), rel, (f.clone(), m.line, m.col)));
     }
+    // First, in the order their own headers define them (F_SEAL_SEAL
+    // before F_SEAL_SHRINK), not by name.
+    externals.sort_by(|a, b| a.2.cmp(&b.2));
+    let externals: Vec<(String, String)> = externals.into_iter().map(|(n, r, _)| (n, r)).collect();
     if !externals.is_empty() {
         let values = evaluate(index, header, &args, &externals)?;
-        for ((name, rel), v) in externals.iter().zip(values) {
+        for (i, ((name, rel), v)) in externals.iter().zip(values).enumerate() {
             let doc = String::new();
-            consts.insert(0, (name.clone(), ConstOut::External(rel.clone(), v), doc));
+            consts.insert(i, (name.clone(), ConstOut::External(rel.clone(), v), doc));
         }
     }
     // Depended-on ABIs: their names.

@@ -201,6 +201,26 @@ fn a_c_error_is_reported_at_its_place() {
     assert!(e.contains("bad.h:4:") && e.contains("no_such_type"), "{e}");
 }
 
+/// A macro naming a constant that nothing defines where the header is read
+/// (memfd-v2's F_SEAL_EXEC in a tree older than Linux 6.3) is refused at
+/// the macro, naming both, not written into a schema that cannot compile.
+#[test]
+fn a_constant_nothing_defines_is_refused_at_the_macro_that_uses_it() {
+    let e = refusal(
+        "undefined",
+        &format!(
+            "{HEAD}#define BAD_FLAG_A 0x1\n#define BAD_ALL (BAD_FLAG_A | \\\n\t\t BAD_FLAG_B)\n\
+             struct bad_ser {{\n\tu32 flags;\n}};\n"
+        ),
+    );
+    assert!(
+        e.contains("bad.h:4:9: macro BAD_ALL uses BAD_FLAG_B"),
+        "{e}"
+    );
+    assert!(e.contains("give the header that defines it"), "{e}");
+    assert!(!e.contains("a bug of kho-import"), "{e}");
+}
+
 const TWO: &str = r#"/* SPDX-License-Identifier: GPL-2.0-only */
 /**
  * DOC: Two compatible strings
