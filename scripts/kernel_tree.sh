@@ -65,6 +65,14 @@ cp "$fixtures"/kernel/linux/kho/abi/*.h "$repo"/kho-import/tests/fixtures/kernel
 if [ ! -e "$tree/include/uapi/linux/liveupdate.h" ]; then
     cp "$fixtures/kernel-stubs/include/uapi/linux/liveupdate.h" "$tree/include/uapi/linux/"
 fi
+# memfd-v2's MEMFD_LUO_ALL_SEALS names F_SEAL_EXEC, in uapi/linux/fcntl.h
+# since Linux 6.3; an older tree (Debian 12's 6.1) gets the uapi value here,
+# after F_SEAL_FUTURE_WRITE as 6.3 has it.
+fcntl=$tree/include/uapi/linux/fcntl.h
+if ! grep -q 'define F_SEAL_EXEC' "$fcntl"; then
+    grep -q 'define F_SEAL_FUTURE_WRITE' "$fcntl" || fail "$fcntl: no F_SEAL_FUTURE_WRITE"
+    sed -i 's|^#define F_SEAL_FUTURE_WRITE.*|&\n#define F_SEAL_EXEC\t0x0020|' "$fcntl"
+fi
 
 cargo build -q -p kho-abi
 kho=${CARGO_TARGET_DIR:-$repo/target}/debug/kho-abi
@@ -167,11 +175,11 @@ sed -i 's/u64 pfn:52;/u64 pfn:51;/' "$abi/memfd.h"
 git -C "$tree" -c user.name=kho -c user.email=kho@localhost commit -qam "pfn:51"
 run 1 check --headers include/linux/kho/abi --lock include/linux/kho/abi/abi.lock
 says 'include/linux/kho/abi/memfd.h:'
-says 'bump MEMFD_LUO_FH_COMPATIBLE to "memfd-v2"'
+says 'bump MEMFD_LUO_FH_COMPATIBLE to "memfd-v3"'
 run 1 diff git:HEAD~1 --headers include/linux/kho/abi
-says 'bump memfd to v2'
+says 'bump memfd to v3'
 says '| pfn | 0 | 8 | u64 bits 0:52 -> u64 bits 0:51 | breaking |'
-sed -i 's/"memfd-v1"/"memfd-v2"/' "$abi/memfd.h"
+sed -i 's/"memfd-v2"/"memfd-v3"/' "$abi/memfd.h"
 run 0 check --headers include/linux/kho/abi --lock include/linux/kho/abi/abi.lock
 says "kho-abi lock"
 

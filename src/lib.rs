@@ -115,7 +115,7 @@ pub use kho_runtime::*;
 /// // memfd.h: struct memfd_luo_folio_ser { u64 pfn:52; u64 flags:12; u64 index; } __packed;
 /// #[derive(KhoEntry, Clone, Copy)]
 /// #[repr(C, packed)]
-/// #[kho(compatible = "memfd-v1")]
+/// #[kho(compatible = "memfd-v2")]
 /// pub struct MemfdLuoFolioSer {
 ///     #[kho(bits(pfn = 52, flags = 12))]
 ///     pub pfn_flags: u64,

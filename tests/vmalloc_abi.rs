@@ -4,6 +4,7 @@
 
 use kho::abi::kho::{page_16k, page_4k, page_64k};
 use kho::abi::memfd::page_4k::MemfdLuoSer;
+use kho::abi::memfd::MEMFD_LUO_ALL_SEALS;
 use kho::{AbiField, PhysAddr, PhysPtr, SimMemory, Vmalloc, VmallocSer};
 
 #[test]
@@ -33,6 +34,8 @@ fn a_memfd_ser_folio_area_restores() {
     let memfd = MemfdLuoSer {
         pos: 0,
         size: 100,
+        seals: MEMFD_LUO_ALL_SEALS as u32,
+        flags: 0,
         nr_folios: 1,
         folios: area.ser().into(),
     };

@@ -143,7 +143,7 @@ fn locked(tag: &str) -> Tree {
     );
     for record in [
         "[\"memfd\"]",
-        "compatible = \"memfd-v1\"",
+        "compatible = \"memfd-v2\"",
         "pfn u64 offset 0 size 8 bits 0:52",
     ] {
         assert!(lock.contains(record), "abi.lock lacks {record:?}:\n{lock}");
@@ -170,8 +170,8 @@ fn a_bit_width_change_without_a_bump_fails_check_and_lock() {
         "memfd_luo_folio_ser.pfn changed from bits 0:52 to bits 0:51".to_string(),
         "old: offset 0 size 8 type u64 bits 0:52; new: offset 0 size 8 type u64 bits 0:51"
             .to_string(),
-        "MEMFD_LUO_FH_COMPATIBLE is still \"memfd-v1\"".to_string(),
-        "bump MEMFD_LUO_FH_COMPATIBLE to \"memfd-v2\"".to_string(),
+        "MEMFD_LUO_FH_COMPATIBLE is still \"memfd-v2\"".to_string(),
+        "bump MEMFD_LUO_FH_COMPATIBLE to \"memfd-v3\"".to_string(),
     ] {
         assert!(err.contains(&want), "no {want:?} in:\n{err}");
     }
@@ -193,8 +193,8 @@ fn a_bumped_macro_passes_check_and_lock_records_it() {
     t.edit(MEMFD, "u64 pfn:52;", "u64 pfn:51;");
     t.edit(
         MEMFD,
-        "COMPATIBLE\t\"memfd-v1\"",
         "COMPATIBLE\t\"memfd-v2\"",
+        "COMPATIBLE\t\"memfd-v3\"",
     );
 
     let out = t.check();
@@ -202,13 +202,13 @@ fn a_bumped_macro_passes_check_and_lock_records_it() {
     let said = stdout(&out);
     assert!(said.starts_with("ok: "), "{said}");
     assert!(
-        said.contains("abi.lock needs `kho-abi lock`: memfd is memfd-v2 (was memfd-v1)"),
+        said.contains("abi.lock needs `kho-abi lock`: memfd is memfd-v3 (was memfd-v2)"),
         "{said}"
     );
 
     assert_exit(&t.lock(), 0);
     let lock = String::from_utf8(t.lock_bytes()).unwrap();
-    assert!(lock.contains("compatible = \"memfd-v2\""), "{lock}");
+    assert!(lock.contains("compatible = \"memfd-v3\""), "{lock}");
     assert!(lock.contains("pfn u64 offset 0 size 8 bits 0:51"), "{lock}");
     let out = t.check();
     assert_exit(&out, 0);
@@ -237,8 +237,8 @@ fn diff_against_the_previous_commit_shows_the_field_table() {
 
     t.edit(
         MEMFD,
-        "COMPATIBLE\t\"memfd-v1\"",
         "COMPATIBLE\t\"memfd-v2\"",
+        "COMPATIBLE\t\"memfd-v3\"",
     );
     t.commit("bump memfd");
     let out = t.run(&["diff", "git:HEAD~2", "--headers", ABI_DIR]);
@@ -246,7 +246,7 @@ fn diff_against_the_previous_commit_shows_the_field_table() {
     let review = stdout(&out);
     assert!(review.contains("## memfd: bump present"), "{review}");
     assert!(
-        review.contains("- compatible string: `memfd-v1` -> `memfd-v2`"),
+        review.contains("- compatible string: `memfd-v2` -> `memfd-v3`"),
         "{review}"
     );
     assert!(
@@ -310,7 +310,7 @@ fn the_old_side_includes_the_old_headers() {
         })
         .collect();
     assert!(
-        sizes.contains(&("memfd_luo_ser".to_string(), 40, 48)),
+        sizes.contains(&("memfd_luo_ser".to_string(), 48, 56)),
         "{sizes:?}"
     );
 }

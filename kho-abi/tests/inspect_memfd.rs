@@ -2,6 +2,7 @@
 //! KHO vmalloc area of its folios) in a raw dump built by the test, printed
 //! folio by folio with the bit fields decoded, and the same memory in an
 //! ELF core; a hostile area is refused with one line naming the chunk.
+//! memfd-v2 (seals and flags) by default, memfd-v1 when asked.
 
 mod common;
 use common::elf::Core;
@@ -13,14 +14,37 @@ const BASE: u64 = 0x40_0000;
 /// Where the memfd_luo_ser sits inside its page.
 const SER_OFF: u64 = 64;
 
+/// Writes a memfd_luo_ser at `o` of `page`: memfd-v2 (pos, size, seals,
+/// flags, nr_folios, folios) or, with `v1`, memfd-v1 (no seals or flags).
+fn put_ser(page: &mut [u8], o: usize, v1: bool, nr_folios: u64, area: &Vmalloc) {
+    page[o..o + 8].copy_from_slice(&123u64.to_ne_bytes()); // pos
+    page[o + 8..o + 16].copy_from_slice(&(3 * 4096u64).to_ne_bytes()); // size
+    let o = if v1 {
+        o + 16
+    } else {
+        page[o + 16..o + 20].copy_from_slice(&SEALS.to_ne_bytes());
+        page[o + 20..o + 24].copy_from_slice(&0u32.to_ne_bytes()); // flags
+        o + 24
+    };
+    page[o..o + 8].copy_from_slice(&nr_folios.to_ne_bytes());
+    page[o + 8..o + 24].copy_from_slice(&area.ser().to_bytes());
+}
+
+/// F_SEAL_SEAL | F_SEAL_GROW | F_SEAL_EXEC, and a bit no seal has.
+const SEALS: u32 = 0x1 | 0x4 | 0x20 | 0x100;
+
 struct Handover {
     mem: SimMemory,
     ser: u64,
     area: Vmalloc,
 }
 
-/// A memfd of `folios` (pfn, flags, index) at page size `ps`.
+/// A memfd-v2 of `folios` (pfn, flags, index) at page size `ps`.
 fn handover(ps: usize, folios: &[(u64, u64, u64)], nr_folios: u64) -> Handover {
+    handover_of(ps, folios, nr_folios, false)
+}
+
+fn handover_of(ps: usize, folios: &[(u64, u64, u64)], nr_folios: u64, v1: bool) -> Handover {
     let mut mem = SimMemory::new(BASE, ps, 16).unwrap();
     let ser_page = mem.alloc_preserve().unwrap();
     let mut bytes = Vec::new();
@@ -29,12 +53,13 @@ fn handover(ps: usize, folios: &[(u64, u64, u64)], nr_folios: u64) -> Handover {
         bytes.extend_from_slice(&index.to_ne_bytes());
     }
     let area = Vmalloc::write(&mut mem, &bytes).unwrap();
-    let page = mem.page_mut(ser_page).unwrap();
-    let o = SER_OFF as usize;
-    page[o..o + 8].copy_from_slice(&123u64.to_ne_bytes()); // pos
-    page[o + 8..o + 16].copy_from_slice(&(3 * 4096u64).to_ne_bytes()); // size
-    page[o + 16..o + 24].copy_from_slice(&nr_folios.to_ne_bytes());
-    page[o + 24..o + 40].copy_from_slice(&area.ser().to_bytes());
+    put_ser(
+        mem.page_mut(ser_page).unwrap(),
+        SER_OFF as usize,
+        v1,
+        nr_folios,
+        &area,
+    );
     Handover {
         mem,
         ser: ser_page.get() + SER_OFF,
@@ -43,18 +68,29 @@ fn handover(ps: usize, folios: &[(u64, u64, u64)], nr_folios: u64) -> Handover {
 }
 
 fn run(h: &Handover, ps: usize) -> std::process::Output {
+    run_with(h, ps, &[])
+}
+
+fn run_with(h: &Handover, ps: usize, extra: &[&str]) -> std::process::Output {
     let f = TempFile::with("memfd", h.mem.as_bytes());
-    kho_abi(&[
+    let (base, ps, ser) = (
+        format!("{BASE:#x}"),
+        ps.to_string(),
+        format!("{:#x}", h.ser),
+    );
+    let mut args = vec![
         "inspect",
         "--image",
         f.path(),
         "--base",
-        &format!("{BASE:#x}"),
+        &base,
         "--page-size",
-        &ps.to_string(),
+        &ps,
         "--memfd",
-        &format!("{:#x}", h.ser),
-    ])
+        &ser,
+    ];
+    args.extend_from_slice(extra);
+    kho_abi(&args)
 }
 
 const FOLIOS: [(u64, u64, u64); 3] = [(0x1234, 3, 0), (0xf_ffff_ffff_ffff, 1, 1), (0x42, 0x805, 7)];
@@ -66,7 +102,8 @@ fn prints_the_folios_at_every_page_size() {
         let out = run(&h, ps);
         assert_eq!(out.status.code(), Some(0), "{ps}: {}", stderr(&out));
         let want = format!(
-            "memfd_luo_ser at {}: pos = 123 size = 12288 nr_folios = 3\n\
+            "memfd_luo_ser at {} (memfd-v2): pos = 123 size = 12288 \
+             seals = 0x125 (SEAL|GROW|EXEC|0x100) flags = 0x0 nr_folios = 3\n\
              folios: kho_vmalloc first = {} total_pages = 1 flags = 0x1 order = 0, 1 chunk(s)\n\
              [0] pfn = 0x1234 flags = 0x3 (DIRTY|UPTODATE) index = 0\n\
              [1] pfn = 0xfffffffffffff flags = 0x1 (DIRTY) index = 1\n\
@@ -90,9 +127,13 @@ fn many_folios_across_chunks() {
         .collect();
     let area = Vmalloc::write(&mut mem, &bytes).unwrap();
     assert_eq!(area.chunks().len(), 2);
-    let page = mem.page_mut(ser_page).unwrap();
-    page[16..24].copy_from_slice(&(folios.len() as u64).to_ne_bytes());
-    page[24..40].copy_from_slice(&area.ser().to_bytes());
+    put_ser(
+        mem.page_mut(ser_page).unwrap(),
+        0,
+        false,
+        folios.len() as u64,
+        &area,
+    );
     let h = Handover {
         mem,
         ser: ser_page.get(),
@@ -150,7 +191,40 @@ fn a_ser_crossing_its_page_is_refused() {
     let out = run(&h, 4096);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("its 40 bytes cross the end of the page"),
+        stderr(&out).contains("its 48 bytes (memfd-v2) cross the end of the page"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A memfd-v1 handover (before seals): read with `--memfd-compatible
+/// memfd-v1`, and misread as memfd-v2 (whose nr_folios is v1's folios.first)
+/// it is refused, not printed.
+#[test]
+fn memfd_v1_reads_with_its_own_layout() {
+    let h = handover_of(4096, &FOLIOS, 3, true);
+    let out = run_with(&h, 4096, &["--memfd-compatible", "memfd-v1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let want = format!(
+        "memfd_luo_ser at {} (memfd-v1): pos = 123 size = 12288 nr_folios = 3\n\
+         folios: kho_vmalloc first = {} total_pages = 1 flags = 0x1 order = 0, 1 chunk(s)\n",
+        PhysAddr(h.ser),
+        h.area.chunks()[0],
+    );
+    assert!(stdout(&out).starts_with(&want), "{}", stdout(&out));
+    assert_eq!(stdout(&out).lines().count(), 5);
+    let out = run(&h, 4096);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("memfd_luo_ser at"),
+        "{}",
+        stderr(&out)
+    );
+    // A version kho does not know is a usage error naming those it does.
+    let out = run_with(&h, 4096, &["--memfd-compatible", "memfd-v3"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("memfd-v1, memfd-v2"),
         "{}",
         stderr(&out)
     );

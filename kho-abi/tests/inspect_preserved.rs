@@ -74,8 +74,9 @@ fn a_memfd_page_the_tree_does_not_name_is_refused() {
         .collect();
     let area = Vmalloc::write(&mut mem, &bytes).unwrap();
     let page = mem.page_mut(ser_page).unwrap();
-    page[16..24].copy_from_slice(&300u64.to_ne_bytes());
-    page[24..40].copy_from_slice(&area.ser().to_bytes());
+    // memfd-v2: nr_folios after pos, size, seals and flags.
+    page[24..32].copy_from_slice(&300u64.to_ne_bytes());
+    page[32..48].copy_from_slice(&area.ser().to_bytes());
     let mut every = vec![ser_page];
     every.extend(area.chunks());
     every.extend(area.pages());

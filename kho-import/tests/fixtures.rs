@@ -65,6 +65,37 @@ fn imported_fixtures_keep_the_kernel_constructs_as_written() {
         memfd.contains(r#"compatible_macro = "MEMFD_LUO_FH_COMPATIBLE""#),
         "{memfd}"
     );
+    // memfd-v2's seals: uapi constants from the header that brings them
+    // in, first and in the order it defines them, then the macro as written.
+    let seals = ["SEAL", "SHRINK", "GROW", "WRITE", "FUTURE_WRITE", "EXEC"];
+    let externals: String = seals
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            format!(
+                "F_SEAL_{n} = {{ external = \"linux/fcntl.h\", value = {} }}\n",
+                1 << i
+            )
+        })
+        .collect();
+    assert!(
+        memfd.contains(&format!("[constants]\n{externals}MEMFD_LUO_FOLIO_DIRTY")),
+        "{memfd}"
+    );
+    assert!(
+        memfd.contains(
+            r#"MEMFD_LUO_ALL_SEALS = { expr = "F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_EXEC" }"#
+        ),
+        "{memfd}"
+    );
+    assert!(
+        memfd.contains(
+            "{ name = \"size\", type = \"u64\" }, # line 42\n    \
+             { name = \"seals\", type = \"u32\" }, # line 43\n    \
+             { name = \"flags\", type = \"u32\" }, # line 44\n"
+        ),
+        "{memfd}"
+    );
 
     let kho = schema(&imported, "kexec_handover.toml");
     assert!(
@@ -136,8 +167,8 @@ fn imported_fixtures_keep_the_kernel_constructs_as_written() {
         .iter()
         .find(|i| i.schema_file == "memfd.toml")
         .map(|i| &i.lines);
-    assert_eq!(m.and_then(|l| l.get("memfd_luo_folio_ser.pfn")), Some(&23));
-    assert_eq!(m.and_then(|l| l.get("memfd_luo_ser")), Some(&29));
+    assert_eq!(m.and_then(|l| l.get("memfd_luo_folio_ser.pfn")), Some(&26));
+    assert_eq!(m.and_then(|l| l.get("memfd_luo_ser")), Some(&40));
 }
 
 /// A macro the probe prints, and whether it is a string.

@@ -587,9 +587,9 @@ fn the_comparison_catches_a_kernel_header_that_differs() {
         (
             "linux/kho/abi/memfd.h",
             "memfd",
-            "MEMFD_LUO_FH_COMPATIBLE\t\"memfd-v1\"",
             "MEMFD_LUO_FH_COMPATIBLE\t\"memfd-v2\"",
-            "macro MEMFD_LUO_FH_COMPATIBLE: the kernel's header gives `string \"memfd-v2\"`, the generated one `string \"memfd-v1\"`",
+            "MEMFD_LUO_FH_COMPATIBLE\t\"memfd-v3\"",
+            "macro MEMFD_LUO_FH_COMPATIBLE: the kernel's header gives `string \"memfd-v3\"`, the generated one `string \"memfd-v2\"`",
         ),
         (
             "linux/kho/abi/memfd.h",

@@ -41,13 +41,17 @@ Modes:
 
   memfd (--memfd ADDR, with --base for a raw dump, without for an ELF core
   or an image):
-  ADDR is the physical address of a struct memfd_luo_ser (schemas/memfd.toml;
-  40 bytes inside one handed-over page). Its kho_vmalloc area is restored as
-  the next kernel restores it (every chunk and page address checked, the
-  chunk list zero-terminated, exactly total_pages pages), and its nr_folios
-  memfd_luo_folio_ser entries are printed, one line each:
+  ADDR is the physical address of a struct memfd_luo_ser, laid out as
+  --memfd-compatible says: memfd-v2 (the default, schemas/memfd.toml: 48
+  bytes, with seals and flags) or memfd-v1 (40 bytes, kernels before
+  'mm: memfd_luo: preserve file seals'), inside one handed-over page; the
+  LUO file entry's compatible string names it. Its kho_vmalloc area is
+  restored as the next kernel restores it (every chunk and page address
+  checked, the chunk list zero-terminated, exactly total_pages pages), and
+  its nr_folios memfd_luo_folio_ser entries are printed, one line each:
     [I] pfn = 0xPFN flags = 0xF (DIRTY|UPTODATE) index = N
-  after a line with pos, size and nr_folios and one describing the area.
+  after a line with pos, size, nr_folios (and for memfd-v2, seals with
+  their F_SEAL_* names, and flags) and one describing the area.
   Text only. A rejected area exits 1 naming the chunk index and address.
 
   Preserved memory (--preserved-map ROOT, with --base for a raw dump, without
@@ -177,6 +181,17 @@ pub struct Args {
           conflicts_with_all = ["head", "entry_size", "schema", "struct_name"])]
     memfd: Option<u64>,
 
+    /// The memfd_luo_ser's layout, by the compatible string of its LUO file
+    /// entry.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "COMPATIBLE",
+        default_value = "memfd-v2",
+        requires = "memfd"
+    )]
+    memfd_compatible: MemfdVersion,
+
     /// Physical address of the dump's preserved-memory radix tree (kho-v3:
     /// the KHO FDT's preserved-memory-map property). Alone: print the
     /// preserved runs. With --head or --memfd: only the pages the tree names
@@ -214,6 +229,54 @@ fn format_name(f: Format) -> &'static str {
     }
 }
 
+/// `--memfd-compatible`'s values: the memfd_luo_ser layouts kho reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MemfdVersion {
+    /// pos, size, nr_folios, folios (torvalds/linux ac2d8102 and before).
+    #[value(name = "memfd-v1")]
+    V1,
+    /// pos, size, seals, flags, nr_folios, folios (8a552d68 on;
+    /// schemas/memfd.toml).
+    #[value(name = "memfd-v2")]
+    V2,
+}
+
+/// Where a memfd_luo_ser version keeps its fields (all packed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MemfdLayout {
+    size: usize,
+    /// `u32 seals; u32 flags;`, from memfd-v2 on.
+    seals: Option<usize>,
+    nr_folios: usize,
+    folios: usize,
+}
+
+impl MemfdVersion {
+    fn layout(self) -> MemfdLayout {
+        match self {
+            MemfdVersion::V1 => MemfdLayout {
+                size: 40,
+                seals: None,
+                nr_folios: 16,
+                folios: 24,
+            },
+            MemfdVersion::V2 => MemfdLayout {
+                size: 48,
+                seals: Some(16),
+                nr_folios: 24,
+                folios: 32,
+            },
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            MemfdVersion::V1 => "memfd-v1",
+            MemfdVersion::V2 => "memfd-v2",
+        }
+    }
+}
+
 /// What the command line asks for, checked without reading a file.
 enum Plan {
     /// List an image's root table.
@@ -222,7 +285,11 @@ enum Plan {
     Raw(RawPlan),
     /// Print a memfd_luo_ser's folios (`base`: a raw dump, else an ELF core
     /// or an image).
-    Memfd { addr: u64, base: Option<u64> },
+    Memfd {
+        addr: u64,
+        base: Option<u64>,
+        version: MemfdVersion,
+    },
     /// Print a dump's preserved-memory runs.
     Preserved { root: u64, base: Option<u64> },
 }
@@ -231,8 +298,15 @@ enum Plan {
 enum Job<'a> {
     Raw(RawChain, ChainFormat<'a>),
     Image(TableFormat),
-    Memfd { addr: u64, base: Option<u64> },
-    Preserved { root: u64, base: Option<u64> },
+    Memfd {
+        addr: u64,
+        base: Option<u64>,
+        version: MemfdVersion,
+    },
+    Preserved {
+        root: u64,
+        base: Option<u64>,
+    },
 }
 
 /// A raw dump's chain, before `--schema` (if any) is read.
@@ -264,6 +338,7 @@ impl Args {
             return Ok(Plan::Memfd {
                 addr,
                 base: self.base,
+                version: self.memfd_compatible,
             });
         }
         match (self.base, self.head) {
@@ -483,7 +558,15 @@ pub fn exec(args: &Args) -> ExitCode {
             Err(e) => e.exit(),
         },
         Plan::Image(format) => Job::Image(format),
-        Plan::Memfd { addr, base } => Job::Memfd { addr, base },
+        Plan::Memfd {
+            addr,
+            base,
+            version,
+        } => Job::Memfd {
+            addr,
+            base,
+            version,
+        },
         Plan::Preserved { root, base } => Job::Preserved { root, base },
     };
     let stdout = io::stdout();
@@ -491,12 +574,16 @@ pub fn exec(args: &Args) -> ExitCode {
     let res = match job {
         Job::Raw(chain, format) => restore::raw_chain(&chain, format, &mut out),
         Job::Image(format) => restore::image_table(&args.image, args.max_blocks, format, &mut out),
-        Job::Memfd { addr, base } => memfd(
+        Job::Memfd {
+            addr,
+            base,
+            version,
+        } => memfd(
             &args.image,
             base,
             args.page_size,
             args.preserved_map,
-            addr,
+            (addr, version),
             &mut out,
         ),
         Job::Preserved { root, base } => {
@@ -513,15 +600,37 @@ pub fn exec(args: &Args) -> ExitCode {
     }
 }
 
-/// Bytes of a `struct memfd_luo_ser` (schemas/memfd.toml: pos, size,
-/// nr_folios, then a 16-byte kho_vmalloc; packed).
-const MEMFD_SER_SIZE: usize = 40;
 /// Bytes of a `struct memfd_luo_folio_ser` (pfn:52 flags:12 in one u64, index).
 const FOLIO_SER_SIZE: usize = 16;
 /// Width of `memfd_luo_folio_ser.pfn`, the low bits of its first word.
 const PFN_BITS: u32 = 52;
 /// The `MEMFD_LUO_FOLIO_*` flags by bit, as schemas/memfd.toml names them.
 const FOLIO_FLAGS: [(u64, &str); 2] = [(1, "DIRTY"), (2, "UPTODATE")];
+/// The `F_SEAL_*` seals by bit (uapi/linux/fcntl.h), as memfd-v2's
+/// `seals` holds them.
+const SEALS: [(u64, &str); 6] = [
+    (0x1, "SEAL"),
+    (0x2, "SHRINK"),
+    (0x4, "GROW"),
+    (0x8, "WRITE"),
+    (0x10, "FUTURE_WRITE"),
+    (0x20, "EXEC"),
+];
+
+/// `value`'s bits by their names in `table`, unknown ones as one hex
+/// number: `DIRTY|0x8`.
+fn bit_names(value: u64, table: &[(u64, &str)]) -> String {
+    let mut names: Vec<String> = table
+        .iter()
+        .filter(|(bit, _)| value & bit != 0)
+        .map(|(_, n)| (*n).to_string())
+        .collect();
+    let known = table.iter().fold(0, |a, (bit, _)| a | bit);
+    if value & !known != 0 {
+        names.push(format!("{:#x}", value & !known));
+    }
+    names.join("|")
+}
 
 /// Whether `path` is to be read as a dump (a raw one at `base`, or an ELF
 /// core), not as a kho FileMemory image.
@@ -531,20 +640,21 @@ fn is_dump(path: &std::path::Path, base: Option<u64>, page_size: usize) -> bool 
 }
 
 /// Opens the raw dump (`base`), ELF core or FileMemory image at `path`
-/// and prints the folios of the memfd_luo_ser at `addr` (with
-/// `preserved`, in a dump, handing over only what its tree names).
+/// and prints the folios of the memfd_luo_ser of that version at `addr`
+/// (with `preserved`, in a dump, handing over only what its tree names).
 fn memfd(
     path: &std::path::Path,
     base: Option<u64>,
     page_size: usize,
     preserved: Option<u64>,
-    addr: u64,
+    (addr, version): (u64, MemfdVersion),
     out: &mut impl Write,
 ) -> Result<(), Failure> {
     match is_dump(path, base, page_size) {
         true => {
             let dump = crate::restore::open_dump(path, base, page_size)?;
-            memfd_folios(&crate::restore::with_preserved(dump, preserved)?, addr, out)
+            let mem = crate::restore::with_preserved(dump, preserved)?;
+            memfd_folios(&mem, addr, version, out)
         }
         false if preserved.is_some() => Err(Failure::Invalid(format!(
             "{}: --preserved-map reads a dump's tree; a kho FileMemory image keeps its own \
@@ -554,7 +664,7 @@ fn memfd(
         false => {
             let mem = kho_runtime::FileMemory::open_read_only(path)
                 .map_err(|e| Failure::Invalid(e.to_string()))?;
-            memfd_folios(&mem, addr, out)
+            memfd_folios(&mem, addr, version, out)
         }
     }
 }
@@ -593,6 +703,14 @@ fn preserved(
     Ok(())
 }
 
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    let mut w = [0u8; 4];
+    if let Some(b) = bytes.get(at..at + 4) {
+        w.copy_from_slice(b);
+    }
+    u32::from_ne_bytes(w)
+}
+
 fn word(bytes: &[u8], at: usize) -> u64 {
     let mut w = [0u8; 8];
     if let Some(b) = bytes.get(at..at + 8) {
@@ -601,21 +719,26 @@ fn word(bytes: &[u8], at: usize) -> u64 {
     u64::from_ne_bytes(w)
 }
 
-/// Reads the memfd_luo_ser at `addr` in `mem`, restores its folio area
-/// trusting nothing, and prints every folio. Nothing is printed unless
-/// all of it reads.
+/// Reads the memfd_luo_ser (of `version`'s layout) at `addr` in `mem`,
+/// restores its folio area trusting nothing, and prints every folio.
+/// Nothing is printed unless all of it reads.
 fn memfd_folios<M: PreservedMemory>(
     mem: &M,
     addr: u64,
+    version: MemfdVersion,
     out: &mut impl Write,
 ) -> Result<(), Failure> {
+    let layout = version.layout();
+    let ser_size = layout.size;
     let ps = mem.page_size() as u64;
     let page_addr = PhysAddr(addr - addr % ps);
     let off = (addr % ps) as usize;
     let at = PhysAddr(addr);
-    if off + MEMFD_SER_SIZE > ps as usize {
+    if off + ser_size > ps as usize {
         return Err(Failure::Invalid(format!(
-            "memfd_luo_ser at {at}: its {MEMFD_SER_SIZE} bytes cross the end of the page at {page_addr}"
+            "memfd_luo_ser at {at}: its {ser_size} bytes ({}) cross the end of the page at \
+             {page_addr}",
+            version.name()
         )));
     }
     let page = mem
@@ -626,9 +749,9 @@ fn memfd_folios<M: PreservedMemory>(
             "memfd_luo_ser at {at}: page {page_addr} is not preserved"
         )));
     }
-    let ser = page.get(off..off + MEMFD_SER_SIZE).unwrap_or_default();
-    let (pos, size, nr_folios) = (word(ser, 0), word(ser, 8), word(ser, 16));
-    let Some(folios) = ser.get(24..).and_then(VmallocSer::from_bytes) else {
+    let ser = page.get(off..off + ser_size).unwrap_or_default();
+    let (pos, size, nr_folios) = (word(ser, 0), word(ser, 8), word(ser, layout.nr_folios));
+    let Some(folios) = ser.get(layout.folios..).and_then(VmallocSer::from_bytes) else {
         return Err(Failure::Invalid(format!(
             "memfd_luo_ser at {at}: short read"
         )));
@@ -650,10 +773,17 @@ fn memfd_folios<M: PreservedMemory>(
     let data = area
         .to_vec(mem, bytes)
         .map_err(|e| Failure::Invalid(format!("memfd_luo_ser at {at}: folios: {e}")))?;
-    writeln!(
+    write!(
         out,
-        "memfd_luo_ser at {at}: pos = {pos} size = {size} nr_folios = {nr_folios}"
+        "memfd_luo_ser at {at} ({}): pos = {pos} size = {size}",
+        version.name()
     )?;
+    if let Some(s) = layout.seals {
+        let (seals, flags) = (u32_at(ser, s), u32_at(ser, s + 4));
+        let names = bit_names(u64::from(seals), &SEALS);
+        write!(out, " seals = {seals:#x} ({names}) flags = {flags:#x}")?;
+    }
+    writeln!(out, " nr_folios = {nr_folios}")?;
     writeln!(
         out,
         "folios: kho_vmalloc first = {} total_pages = {} flags = {:#x} order = {}, {} chunk(s)",
@@ -667,21 +797,57 @@ fn memfd_folios<M: PreservedMemory>(
         let first = word(f, 0);
         let pfn = first & ((1u64 << PFN_BITS) - 1);
         let flags = first >> PFN_BITS;
-        let mut names: Vec<String> = FOLIO_FLAGS
-            .iter()
-            .filter(|(bit, _)| flags & bit != 0)
-            .map(|(_, n)| (*n).to_string())
-            .collect();
-        let known = FOLIO_FLAGS.iter().fold(0, |a, (bit, _)| a | bit);
-        if flags & !known != 0 {
-            names.push(format!("{:#x}", flags & !known));
-        }
         writeln!(
             out,
             "[{i}] pfn = {pfn:#x} flags = {flags:#x} ({}) index = {}",
-            names.join("|"),
+            bit_names(flags, &FOLIO_FLAGS),
             word(f, 8)
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The memfd-v2 layout inspect reads is the shipped schema's: a field
+    /// moved in schemas/memfd.toml without this table fails here.
+    #[test]
+    fn the_memfd_layout_is_the_shipped_schemas() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+        let abis = kho_schema::load_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let memfd = abis.iter().find(|a| a.name == "memfd").expect("memfd");
+        assert_eq!(memfd.compatible, MemfdVersion::V2.name());
+        let ser = memfd
+            .structs()
+            .iter()
+            .find(|s| s.name == "memfd_luo_ser")
+            .expect("memfd_luo_ser");
+        let at = |n: &str| ser.fields.iter().find(|f| f.name == n).map(|f| f.offset);
+        let v2 = MemfdVersion::V2.layout();
+        assert_eq!(ser.size, v2.size);
+        assert_eq!(at("seals"), v2.seals);
+        assert_eq!(at("flags"), v2.seals.map(|s| s + 4));
+        assert_eq!(at("nr_folios"), Some(v2.nr_folios));
+        assert_eq!(at("folios"), Some(v2.folios));
+        let folio = memfd
+            .structs()
+            .iter()
+            .find(|s| s.name == "memfd_luo_folio_ser")
+            .expect("memfd_luo_folio_ser");
+        assert_eq!(folio.size, FOLIO_SER_SIZE);
+        let seals: Vec<(String, u64)> = SEALS
+            .iter()
+            .map(|(bit, n)| (format!("F_SEAL_{n}"), *bit))
+            .collect();
+        for (name, bit) in seals {
+            let k = memfd.constants.iter().find(|k| k.name == name);
+            assert!(k.is_some(), "{name} is not in schemas/memfd.toml");
+            assert!(
+                matches!(k.map(|k| &k.value), Some(kho_schema::ConstValue::Int(v)) if *v == bit),
+                "{name}"
+            );
+        }
+    }
 }

@@ -3,16 +3,46 @@
 //! memfd Live Update ABI.
 //!
 //! A memfd preserved across a live update is handed to the next kernel as a
-//! memfd_luo_ser: its file position and size, and a KHO vmalloc area holding
-//! one memfd_luo_folio_ser per folio. The next kernel accepts only an exact
+//! memfd_luo_ser: its file position and size, its seals and flags, and a KHO
+//! vmalloc area holding one memfd_luo_folio_ser per folio. The next kernel accepts only an exact
 //! match of the compatible string, so every change to these layouts needs a
 //! new version.
 
 /// The compatible string: only an exact match is restored.
-pub const COMPATIBLE: &str = "memfd-v1";
+pub const COMPATIBLE: &str = "memfd-v2";
 
-/// Fingerprint of the whole ABI (0x83b2d7163369384e), as recorded in `schemas/abi.lock`.
-pub const FINGERPRINT: u64 = 0x83b2d7163369384e;
+/// Fingerprint of the whole ABI (0xc34c66ad43dc881d), as recorded in `schemas/abi.lock`.
+pub const FINGERPRINT: u64 = 0xc34c66ad43dc881d;
+
+/// Seal: no further seals can be set.
+///
+/// Defined by `<linux/fcntl.h>` (not by this ABI's header): the value its layout uses.
+pub const F_SEAL_SEAL: u64 = 1;
+
+/// Seal: the file cannot shrink.
+///
+/// Defined by `<linux/fcntl.h>` (not by this ABI's header): the value its layout uses.
+pub const F_SEAL_SHRINK: u64 = 2;
+
+/// Seal: the file cannot grow.
+///
+/// Defined by `<linux/fcntl.h>` (not by this ABI's header): the value its layout uses.
+pub const F_SEAL_GROW: u64 = 4;
+
+/// Seal: the file cannot be written.
+///
+/// Defined by `<linux/fcntl.h>` (not by this ABI's header): the value its layout uses.
+pub const F_SEAL_WRITE: u64 = 8;
+
+/// Seal: no new writable mapping or write (existing mappings stay).
+///
+/// Defined by `<linux/fcntl.h>` (not by this ABI's header): the value its layout uses.
+pub const F_SEAL_FUTURE_WRITE: u64 = 16;
+
+/// Seal: the file's exec bits cannot change.
+///
+/// Defined by `<linux/fcntl.h>` (not by this ABI's header): the value its layout uses.
+pub const F_SEAL_EXEC: u64 = 32;
 
 /// Flag: the folio holds data written by user space (not only allocated).
 ///
@@ -23,6 +53,11 @@ pub const MEMFD_LUO_FOLIO_DIRTY: u64 = 1;
 ///
 /// In C: `BIT(1)`.
 pub const MEMFD_LUO_FOLIO_UPTODATE: u64 = 2;
+
+/// The seals this version preserves; preserving a new one needs a new version.
+///
+/// In C: `F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_EXEC`.
+pub const MEMFD_LUO_ALL_SEALS: u64 = 63;
 
 /// One folio of a preserved memfd.
 ///
@@ -55,7 +90,7 @@ pub mod page_4k {
     use super::*;
     /// A preserved memfd.
     ///
-    /// 40 bytes, aligned to 1; offsets and sizes are checked at compile time.
+    /// 48 bytes, aligned to 1; offsets and sizes are checked at compile time.
     #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
     #[repr(C, packed)]
     #[kho(name = "memfd_luo_ser")]
@@ -64,6 +99,10 @@ pub mod page_4k {
         pub pos: u64,
         /// The file size in bytes.
         pub size: u64,
+        /// The file's seals (F_SEAL_*, user ABI values).
+        pub seals: u32,
+        /// Flags for the file; unused bits must be 0.
+        pub flags: u32,
         /// Number of entries in the folio array.
         pub nr_folios: u64,
         /// The vmalloc area holding the memfd_luo_folio_ser array.
@@ -72,7 +111,7 @@ pub mod page_4k {
     const _: () = {
         let fingerprint = ::kho::fingerprint_of::<MemfdLuoSer>();
         ::core::assert!(
-            fingerprint == 0x60dcf6f96d81a18f,
+            fingerprint == 0x1e6f51069fbb20bf,
             "the derive and the schema compiler disagree on the layout of memfd_luo_ser"
         );
     };
@@ -84,7 +123,7 @@ pub mod page_16k {
     use super::*;
     /// A preserved memfd.
     ///
-    /// 40 bytes, aligned to 1; offsets and sizes are checked at compile time.
+    /// 48 bytes, aligned to 1; offsets and sizes are checked at compile time.
     #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
     #[repr(C, packed)]
     #[kho(name = "memfd_luo_ser")]
@@ -93,6 +132,10 @@ pub mod page_16k {
         pub pos: u64,
         /// The file size in bytes.
         pub size: u64,
+        /// The file's seals (F_SEAL_*, user ABI values).
+        pub seals: u32,
+        /// Flags for the file; unused bits must be 0.
+        pub flags: u32,
         /// Number of entries in the folio array.
         pub nr_folios: u64,
         /// The vmalloc area holding the memfd_luo_folio_ser array.
@@ -101,7 +144,7 @@ pub mod page_16k {
     const _: () = {
         let fingerprint = ::kho::fingerprint_of::<MemfdLuoSer>();
         ::core::assert!(
-            fingerprint == 0x60dcf6f96d81a18f,
+            fingerprint == 0x1e6f51069fbb20bf,
             "the derive and the schema compiler disagree on the layout of memfd_luo_ser"
         );
     };
@@ -113,7 +156,7 @@ pub mod page_64k {
     use super::*;
     /// A preserved memfd.
     ///
-    /// 40 bytes, aligned to 1; offsets and sizes are checked at compile time.
+    /// 48 bytes, aligned to 1; offsets and sizes are checked at compile time.
     #[derive(::kho::KhoEntry, Clone, Copy, Debug, PartialEq, Eq)]
     #[repr(C, packed)]
     #[kho(name = "memfd_luo_ser")]
@@ -122,6 +165,10 @@ pub mod page_64k {
         pub pos: u64,
         /// The file size in bytes.
         pub size: u64,
+        /// The file's seals (F_SEAL_*, user ABI values).
+        pub seals: u32,
+        /// Flags for the file; unused bits must be 0.
+        pub flags: u32,
         /// Number of entries in the folio array.
         pub nr_folios: u64,
         /// The vmalloc area holding the memfd_luo_folio_ser array.
@@ -130,7 +177,7 @@ pub mod page_64k {
     const _: () = {
         let fingerprint = ::kho::fingerprint_of::<MemfdLuoSer>();
         ::core::assert!(
-            fingerprint == 0x60dcf6f96d81a18f,
+            fingerprint == 0x1e6f51069fbb20bf,
             "the derive and the schema compiler disagree on the layout of memfd_luo_ser"
         );
     };
