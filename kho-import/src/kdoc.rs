@@ -105,8 +105,10 @@ fn parse_block(content: &[String], end_line: u32) -> Option<Block> {
     let mut in_member = false;
     // The summary goes on until a blank line or the first `@member:`.
     let mut in_summary = true;
-    for l in it {
-        let l = l.trim();
+    // Whether the paragraph so far has a line kept as written.
+    let mut cur_pre = false;
+    for raw in it {
+        let l = raw.trim();
         if in_summary {
             if l.is_empty() {
                 in_summary = false;
@@ -131,6 +133,7 @@ fn parse_block(content: &[String], end_line: u32) -> Option<Block> {
         }
         if l.is_empty() {
             in_member = false;
+            cur_pre = false;
             if !cur.is_empty() {
                 paras.push(std::mem::take(&mut cur));
             }
@@ -143,10 +146,15 @@ fn parse_block(content: &[String], end_line: u32) -> Option<Block> {
             }
             continue;
         }
+        // Indented lines (the body of a `::` literal block, a nested
+        // description) and list items keep their line and indentation, as
+        // kernel-doc renders them; running text is joined.
+        let pre = raw.starts_with([' ', '\t']) || l.starts_with("- ") || l.starts_with("* ");
         if !cur.is_empty() {
-            cur.push(' ');
+            cur.push(if pre || cur_pre { '\n' } else { ' ' });
         }
-        cur.push_str(l);
+        cur_pre |= pre;
+        cur.push_str(if pre { raw.trim_end() } else { l });
     }
     if !cur.is_empty() {
         paras.push(cur);

@@ -331,3 +331,68 @@ fn a_header_that_is_not_a_regular_file_is_refused_without_reading_it() {
         .to_string();
     assert!(e.starts_with("/dev/zero: not a regular file"), "{e}");
 }
+
+const LITERAL: &str = r#"/* SPDX-License-Identifier: GPL-2.0 */
+/**
+ * DOC: Literal blocks
+ *
+ * The FDT looks like this::
+ *
+ *     / {
+ *         compatible = "lit-v1";
+ *     };
+ *
+ * Fields:
+ *   - a: the first.
+ *   - b: the second.
+ *
+ * Running text
+ * joined again.
+ */
+#include <linux/types.h>
+#define LIT_COMPATIBLE "lit-v1"
+struct lit_ser {
+	u64 a;
+};
+"#;
+
+/// A DOC block's `::` literal block and indented list keep their lines and
+/// indentation through import, and every generator shows them as written:
+/// the C header as kernel-doc, rustdoc and Markdown fenced as text (an
+/// indented paragraph would be a doctest there).
+#[test]
+fn literal_blocks_in_a_doc_keep_their_lines() {
+    let (dir, p) = header("literal", "lit.h", LITERAL);
+    let imported = kho_import::import(&[p], &opts(&[dir])).unwrap_or_else(|e| panic!("{e}"));
+    let abis = kho_import::compile(&imported).unwrap_or_else(|e| panic!("{e}"));
+    let doc = &abis[0].doc;
+    let block = "    / {\n        compatible = \"lit-v1\";\n    };";
+    assert!(
+        doc.contains(&format!("The FDT looks like this::\n\n{block}\n\n")),
+        "{doc}"
+    );
+    assert!(
+        doc.contains("Fields:\n  - a: the first.\n  - b: the second."),
+        "{doc}"
+    );
+    assert!(doc.ends_with("Running text joined again."), "{doc}");
+    let out = kho_schema::emit::all(&abis);
+    let text = |prefix: &str| {
+        out.iter()
+            .find(|g| g.path.starts_with(prefix))
+            .map(|g| g.text.clone())
+            .unwrap_or_else(|| panic!("no {prefix} output"))
+    };
+    let c = text("c/");
+    assert!(
+        c.contains(" *     / {\n *         compatible = \"lit-v1\";\n *     };\n"),
+        "{c}"
+    );
+    let md = text("doc/");
+    assert!(md.contains(&format!("```text\n{block}\n```")), "{md}");
+    let rust = text("rust/");
+    assert!(
+        rust.contains("//! ```text\n//!     / {\n//!         compatible = \"lit-v1\";\n"),
+        "{rust}"
+    );
+}

@@ -125,3 +125,28 @@ pub(crate) fn bitmap_bits(spelling: &str) -> Option<&str> {
 pub(crate) fn field_count(note: &Note, i: usize) -> Option<&str> {
     note.field_counts.get(i).and_then(|c| c.as_deref())
 }
+
+/// `doc` with each paragraph that has an indented line (a kernel-doc `::`
+/// literal block, a nested description) fenced as ```` ```text ````, for
+/// the Markdown outputs (rustdoc, the layout tables): there an indented
+/// paragraph would be a code block, which rustdoc compiles as a doctest.
+/// Paragraphs inside a fence of the doc's own are left as they are.
+pub(crate) fn fence_indented(doc: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut fenced = false;
+    for para in doc.split("\n\n") {
+        let lines: Vec<&str> = para.lines().collect();
+        let toggles = lines
+            .iter()
+            .filter(|l| l.trim_start().starts_with("```"))
+            .count();
+        let indented = lines.iter().any(|l| l.starts_with([' ', '\t']));
+        if !fenced && toggles == 0 && indented {
+            out.push(format!("```text\n{para}\n```"));
+        } else {
+            out.push(para.to_string());
+        }
+        fenced ^= toggles % 2 == 1;
+    }
+    out.join("\n\n")
+}

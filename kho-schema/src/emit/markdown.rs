@@ -18,7 +18,7 @@ pub fn tables(abi: &Abi, _all: &[Abi]) -> String {
     ));
     let doc = abi.doc.trim();
     if !doc.is_empty() {
-        out.push_str(doc);
+        out.push_str(&super::ir::fence_indented(doc));
         out.push_str("\n\n");
     }
     let holder = if abi.c.version_macro {
@@ -142,7 +142,7 @@ fn struct_section(abi: &Abi, i: usize, s: &Struct, note: &Note) -> String {
     );
     let doc = note.doc.trim();
     if !doc.is_empty() {
-        out.push_str(doc);
+        out.push_str(&super::ir::fence_indented(doc));
         out.push_str("\n\n");
     }
     out.push_str(&format!("Fingerprint `{:#018x}`.", note.fingerprint));

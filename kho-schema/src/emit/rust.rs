@@ -38,15 +38,21 @@ pub(crate) fn field_ident(name: &str) -> Ident {
     }
 }
 
-/// Doc text as `#[doc]` lines, each with rustdoc's leading space.
-fn doc_lines(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.trim().lines().map(|l| {
-        if l.trim().is_empty() {
-            String::new()
-        } else {
-            format!(" {}", l.trim_end())
-        }
-    })
+/// Doc text as `#[doc]` lines, each with rustdoc's leading space, its
+/// indented paragraphs fenced as text (not doctests).
+fn doc_lines(text: &str) -> impl Iterator<Item = String> {
+    let text = super::ir::fence_indented(text.trim());
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.trim().is_empty() {
+                String::new()
+            } else {
+                format!(" {}", l.trim_end())
+            }
+        })
+        .collect();
+    lines.into_iter()
 }
 
 fn docs(text: &str) -> TokenStream {
