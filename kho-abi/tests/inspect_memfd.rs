@@ -321,3 +321,65 @@ fn a_memfd_in_an_elf_core_prints_as_from_a_raw_dump() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// Random damage to a memfd handover (words of the memfd_luo_ser and of the
+/// chunk and folio pages rewritten, bits flipped), read as either version:
+/// every run exits 0 or 1, never a panic or a signal, and a refusal is one
+/// line naming the memfd_luo_ser. A fixed xorshift seed, so a failure
+/// repeats.
+#[test]
+fn damaged_memfd_handovers_fail_cleanly() {
+    let mut x: u64 = 0x6d65_6d66_645f_7632;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let h = handover(4096, &FOLIOS, 3);
+    let pages: Vec<u64> = std::iter::once(h.ser & !0xfff)
+        .chain(h.area.chunks().iter().map(|a| a.get()))
+        .chain(h.area.pages().iter().map(|a| a.get()))
+        .collect();
+    let (mut ok, mut refused) = (0, 0);
+    for run in 0..120 {
+        let mut bytes = h.mem.as_bytes().to_vec();
+        for _ in 0..1 + next() % 3 {
+            let page = (pages[(next() % pages.len() as u64) as usize] - BASE) as usize;
+            let at = page + (next() % 4096) as usize / 8 * 8;
+            let word = match next() % 4 {
+                0 => u64::MAX,
+                1 => next(),
+                2 => BASE + next() % (16 * 4096),
+                _ => u64::from_ne_bytes(bytes[at..at + 8].try_into().unwrap()) ^ 1 << (next() % 64),
+            };
+            bytes[at..at + 8].copy_from_slice(&word.to_ne_bytes());
+        }
+        let f = TempFile::with("memfd-damaged", &bytes);
+        let version = if run % 2 == 0 { "memfd-v2" } else { "memfd-v1" };
+        let out = kho_abi(&[
+            "inspect",
+            "--image",
+            f.path(),
+            "--base",
+            &format!("{BASE:#x}"),
+            "--memfd",
+            &format!("{:#x}", h.ser),
+            "--memfd-compatible",
+            version,
+        ]);
+        match out.status.code() {
+            Some(0) => ok += 1,
+            Some(1) => {
+                let err = stderr(&out);
+                assert_eq!(err.lines().count(), 1, "run {run}: {err}");
+                assert!(err.contains("memfd_luo_ser at "), "run {run}: {err}");
+                assert!(out.stdout.is_empty(), "run {run}: printed before refusing");
+                refused += 1;
+            }
+            other => panic!("run {run} ({version}): exit {other:?}: {}", stderr(&out)),
+        }
+    }
+    // The damage reaches both outcomes.
+    assert!(ok > 0 && refused > 0, "{ok} read, {refused} refused");
+}
