@@ -72,12 +72,13 @@ fn run(h: &Handover, ps: usize) -> std::process::Output {
 }
 
 fn run_with(h: &Handover, ps: usize, extra: &[&str]) -> std::process::Output {
-    let f = TempFile::with("memfd", h.mem.as_bytes());
-    let (base, ps, ser) = (
-        format!("{BASE:#x}"),
-        ps.to_string(),
-        format!("{:#x}", h.ser),
-    );
+    run_bytes(h.mem.as_bytes(), ps, h.ser, extra)
+}
+
+/// inspect --memfd `ser` on `bytes` as a raw dump at BASE.
+fn run_bytes(bytes: &[u8], ps: usize, ser: u64, extra: &[&str]) -> std::process::Output {
+    let f = TempFile::with("memfd", bytes);
+    let (base, ps, ser) = (format!("{BASE:#x}"), ps.to_string(), format!("{ser:#x}"));
     let mut args = vec![
         "inspect",
         "--image",
@@ -355,19 +356,8 @@ fn damaged_memfd_handovers_fail_cleanly() {
             };
             bytes[at..at + 8].copy_from_slice(&word.to_ne_bytes());
         }
-        let f = TempFile::with("memfd-damaged", &bytes);
         let version = if run % 2 == 0 { "memfd-v2" } else { "memfd-v1" };
-        let out = kho_abi(&[
-            "inspect",
-            "--image",
-            f.path(),
-            "--base",
-            &format!("{BASE:#x}"),
-            "--memfd",
-            &format!("{:#x}", h.ser),
-            "--memfd-compatible",
-            version,
-        ]);
+        let out = run_bytes(&bytes, 4096, h.ser, &["--memfd-compatible", version]);
         match out.status.code() {
             Some(0) => ok += 1,
             Some(1) => {
