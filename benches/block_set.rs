@@ -153,14 +153,24 @@ impl Cold {
     #[cfg(target_arch = "x86_64")]
     fn chill(&self, spans: &[Span<'_>]) {
         for span in spans {
-            for off in (0..span.bytes).step_by(64) {
-                // SAFETY: the address is inside a span, mapped while the
-                // span is held (Span::of borrows the buffer; Span::raw's
-                // caller promises it). Flushing a line writes it back if
-                // dirty and drops it; it changes no byte and no register
-                // the compiler knows of.
+            // From the line the span starts in, so that its last line is
+            // flushed too when the span does not start on a boundary.
+            // An empty span (a dangling base) has no line to flush.
+            let lead = span.base as usize % 64;
+            let reach = if span.bytes == 0 {
+                0
+            } else {
+                span.bytes + lead
+            };
+            for off in (0..reach).step_by(64) {
+                // SAFETY: each address is in a line that holds a byte of
+                // the span, so in a page mapped while the span is held
+                // (Span::of borrows the buffer; Span::raw's caller promises
+                // it). Flushing a line writes it back if dirty and drops
+                // it; it changes no byte and no register the compiler
+                // knows of.
                 unsafe {
-                    let line = span.base.add(off);
+                    let line = span.base.wrapping_sub(lead).wrapping_add(off);
                     if self.flushopt {
                         std::arch::asm!("clflushopt [{}]", in(reg) line, options(nostack, preserves_flags));
                     } else {
