@@ -4,9 +4,9 @@
 //!
 //! A memfd preserved across a live update is handed to the next kernel as a
 //! memfd_luo_ser: its file position and size, its seals and flags, and a KHO
-//! vmalloc area holding one memfd_luo_folio_ser per folio. The next kernel accepts only an exact
-//! match of the compatible string, so every change to these layouts needs a
-//! new version.
+//! vmalloc area holding one memfd_luo_folio_ser per folio. The next kernel
+//! accepts only an exact match of the compatible string, so every change to
+//! these layouts needs a new version.
 
 /// The compatible string: only an exact match is restored.
 pub const COMPATIBLE: &str = "memfd-v2";
