@@ -73,10 +73,7 @@ fn a_memfd_page_the_tree_does_not_name_is_refused() {
         .flat_map(|i| [(i + 1).to_ne_bytes(), i.to_ne_bytes()].concat())
         .collect();
     let area = Vmalloc::write(&mut mem, &bytes).unwrap();
-    let page = mem.page_mut(ser_page).unwrap();
-    // memfd-v2: nr_folios after pos, size, seals and flags.
-    page[24..32].copy_from_slice(&300u64.to_ne_bytes());
-    page[32..48].copy_from_slice(&area.ser().to_bytes());
+    common::memfd::put_ser(mem.page_mut(ser_page).unwrap(), 0, false, 300, &area);
     let mut every = vec![ser_page];
     every.extend(area.chunks());
     every.extend(area.pages());

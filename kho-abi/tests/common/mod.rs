@@ -1,12 +1,13 @@
 //! Helpers shared by the CLI tests: temporary files and repositories, and
 //! running the binary. [`tree`] adds what the tests that watch the disk
 //! need (a deadline on every run, snapshots, FIFOs); [`elf`] builds ELF
-//! core files.
+//! core files; [`memfd`] lays out memfd handovers.
 //!
 //! Every test crate includes this module and uses part of it.
 #![allow(dead_code)]
 
 pub mod elf;
+pub mod memfd;
 pub mod tree;
 
 use std::path::{Path, PathBuf};
